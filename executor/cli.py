@@ -1,0 +1,180 @@
+"""Command line: the only place that turns outcomes into exit codes.
+
+stage-executor run-stage STAGE [SOURCE ...]
+stage-executor apply -s STAGE SOURCE ...
+stage-executor validate [SOURCE ...]
+stage-executor analyze STAGE [SOURCE ...]
+stage-executor schema
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from executor import __version__
+from executor.context import RunContext
+from executor.engine import Report, load_groups, run_stages
+from executor.errors import ExecutorError, Problem
+from executor.root import DryRunRoot, Root
+from executor.runner import DEFAULT_TIMEOUT
+from executor.sources import DEFAULT_DIRS, SourceGroup, read_host_source, read_root_dir
+
+COMMANDS = ("run-stage", "apply", "validate", "analyze", "schema")
+REPORT_DIR = "/run/stage-executor"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+log = logging.getLogger("stage-executor")
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="stage-executor",
+        description="Run yip/Kairos cloud-config stages in a root, for real or as a dry-run.",
+    )
+    p.add_argument("command", choices=COMMANDS, help="what to do")
+    p.add_argument("args", nargs="*", help="STAGE and/or SOURCE arguments")
+    p.add_argument("-s", "--stage", help="stage for `apply`")
+    p.add_argument("--root", default="/", help="directory treated as / (default: /)")
+    p.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
+    p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+    p.add_argument("--marker", action="append", default=[], metavar="NAME",
+                   help="condition what-if: /run/cos/NAME exists (repeatable)")
+    p.add_argument("--cmdline", metavar="TEXT", help="condition what-if: /proc/cmdline content")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"limit per command and shell condition (default {DEFAULT_TIMEOUT:.0f})")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first failed step")
+    p.add_argument("--strict", action="store_true", help="warnings count as errors")
+    p.add_argument("--no-cmdline", action="store_true",
+                   help="do not read sources from /proc/cmdline")
+    p.add_argument("-v", "--verbose", action="store_true", help="show conditions and output")
+    p.add_argument("--version", action="version", version=f"stage-executor {__version__}")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_intermixed_args(args_list)
+        return dispatch(args)
+    except UsageError as exc:
+        sys.stderr.write(f"stage-executor: {exc}\nTry 'stage-executor --help'.\n")
+        return EXIT_USAGE
+    except ExecutorError as exc:
+        sys.stderr.write(f"stage-executor: {exc}\n")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    _setup_logging(args.verbose)
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    if args.command == "schema":
+        return cmd_schema(args)
+    if args.command == "apply":
+        if not args.stage:
+            raise UsageError("apply needs -s STAGE")
+        if not args.args:
+            raise UsageError("apply needs at least one SOURCE")
+        return cmd_run(args, [args.stage], args.stage, args.args)
+    if args.command == "run-stage":
+        if not args.args:
+            raise UsageError("run-stage needs a STAGE")
+        stage, sources = args.args[0], args.args[1:]
+        return cmd_run(args, [f"{stage}.before", stage, f"{stage}.after"], stage, sources)
+    raise UsageError(f"`{args.command}` is not available yet")
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from executor.schema import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+    return EXIT_OK
+
+
+def make_root(args: argparse.Namespace) -> Root:
+    if not os.path.isdir(args.root):
+        raise UsageError(f"--root {args.root}: not a directory")
+    return DryRunRoot(args.root) if args.dry_run else Root(args.root)
+
+
+def collect_sources(root: Root, sources: list[str]) -> list[SourceGroup]:
+    if sources:
+        return [read_host_source(s) for s in sources]
+    return [read_root_dir(root, d) for d in DEFAULT_DIRS]
+
+
+def cmd_run(args: argparse.Namespace, stages: list[str], stage_arg: str, sources: list[str]) -> int:
+    root = make_root(args)
+    ctx = RunContext(
+        root=root,
+        markers=tuple(args.marker),
+        cmdline=args.cmdline,
+        timeout=args.timeout,
+        fail_fast=args.fail_fast,
+        verbose=args.verbose,
+    )
+    report = Report(args.command, stage_arg, root.path, root.dry_run)
+    groups, problems = load_groups(collect_sources(root, sources))
+    report.problems += _strict(problems, args.strict)
+    run_stages(ctx, report, stages, groups)
+    if not root.dry_run:
+        _keep_report(root, report, stage_arg)
+    _print(report, args)
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _strict(problems: list[Problem], strict: bool) -> list[Problem]:
+    if not strict:
+        return problems
+    return [
+        Problem("error", p.source, p.line, p.column, p.path, p.message) for p in problems
+    ]
+
+
+def _keep_report(root: Root, report: Report, stage: str) -> None:
+    """Write the JSON report into the root, so the node keeps what the boot did."""
+    from executor.report import dumps
+
+    path = f"{REPORT_DIR}/{stage}.json"
+    uid, gid = os.geteuid(), os.getegid()
+    try:
+        for directory in ("/run", REPORT_DIR):
+            if root.lookup(directory) is None:
+                root.make_dir(directory, mode=0o755, uid=uid, gid=gid)
+        root.write_file(path, dumps(report).encode(), mode=0o600, uid=uid, gid=gid)
+    except ExecutorError as exc:
+        log.warning("cannot keep the report at %s: %s", path, exc)
+
+
+def _print(report: Report, args: argparse.Namespace) -> None:
+    from executor.report import dumps, write_human
+
+    if args.json:
+        sys.stdout.write(dumps(report))
+    else:
+        write_human(report, sys.stdout, verbose=args.verbose)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="stage-executor: %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )

@@ -1,0 +1,458 @@
+"""YAML text -> typed Config, keeping file:line:column for every problem.
+
+PyYAML's composer (the C one when present) gives nodes that carry their
+marks; we convert those nodes by walking the type tree of `schema`, so every
+type error points at the exact node that caused it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from executor import schema as S
+from executor.errors import Problem
+from executor.model import (
+    Config,
+    DirectorySpec,
+    FileSpec,
+    IfFiles,
+    OverrideSpec,
+    Position,
+    Step,
+    SystemctlSpec,
+)
+
+try:  # the C composer is several times faster; marks are the same
+    from yaml import CSafeLoader as _YamlLoader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _YamlLoader  # type: ignore[assignment]
+
+# Upper bound on nodes visited in one document, aliases expanded: a YAML
+# "billion laughs" document is refused instead of eating the node's memory.
+MAX_NODES = 200_000
+
+_TAG = "tag:yaml.org,2002:"
+_SCALARS = yaml.constructor.SafeConstructor()
+
+
+class _Invalid:
+    """Marker for a value that failed conversion (its problem is recorded)."""
+
+
+INVALID: Any = _Invalid()
+
+
+@dataclass
+class ObjData:
+    """A converted mapping: its values, where it was, and where each key was."""
+
+    values: dict[str, Any]
+    pos: Position
+    key_pos: dict[str, Position] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self.values.get(key, default)
+        return default if value is INVALID else value
+
+
+@dataclass
+class LoadResult:
+    config: Config | None
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        return self.config is not None and not any(
+            p.severity == "error" for p in self.problems
+        )
+
+
+def load_text(text: str, source: str, *, group: str = "", path: str = "") -> LoadResult:
+    """Parse and convert one document. Never raises for bad input.
+
+    `source` names the document in problems and reports; `path` (default:
+    `source`) is the name its steps get when it has no `name`.
+    """
+    result = _Converter(source).load(text, group=group)
+    if result.config is not None and path:
+        result.config = replace(result.config, path=path)
+    return result
+
+
+def is_cloud_config(text: str) -> bool:
+    """True when the first non-blank line is the `#cloud-config` header."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped:
+            return stripped.startswith("#cloud-config")
+    return False
+
+
+class _Converter:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.problems: list[Problem] = []
+        self.visited = 0
+
+    # -- problems -------------------------------------------------------
+
+    def pos(self, node: Node) -> Position:
+        mark = node.start_mark
+        return Position(self.source, mark.line + 1, mark.column + 1)
+
+    def error(self, node: Node | None, path: str, message: str) -> None:
+        self._add("error", node, path, message)
+
+    def warning(self, node: Node | None, path: str, message: str) -> None:
+        self._add("warning", node, path, message)
+
+    def _add(self, severity: str, node: Node | None, path: str, message: str) -> None:
+        line = column = 0
+        if node is not None:
+            line, column = node.start_mark.line + 1, node.start_mark.column + 1
+        self.problems.append(Problem(severity, self.source, line, column, path, message))
+
+    # -- entry ----------------------------------------------------------
+
+    def load(self, text: str, *, group: str) -> LoadResult:
+        try:
+            root = yaml.compose(text, Loader=_YamlLoader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+            what = exc.problem or exc.context or "invalid YAML"
+            self.problems.append(
+                Problem("error", self.source, line, column, "", f"YAML syntax: {what}")
+            )
+            return LoadResult(None, self.problems)
+        except yaml.YAMLError as exc:
+            self.problems.append(Problem("error", self.source, 0, 0, "", f"YAML: {exc}"))
+            return LoadResult(None, self.problems)
+        except RecursionError:
+            self.problems.append(
+                Problem("error", self.source, 0, 0, "", "YAML nesting is too deep")
+            )
+            return LoadResult(None, self.problems)
+        if root is None or _is_null(root):
+            return LoadResult(Config(self.source, "", {}, group), self.problems)
+        try:
+            data = self.convert(root, S.CONFIG, "")
+        except RecursionError:
+            self.error(root, "", "YAML nesting is too deep")
+            return LoadResult(None, self.problems)
+        except _TooLarge:
+            self.error(root, "", f"document expands to more than {MAX_NODES} nodes (alias bomb?)")
+            return LoadResult(None, self.problems)
+        if not isinstance(data, ObjData):
+            return LoadResult(None, self.problems)
+        config = self.build_config(data, group)
+        return LoadResult(config, self.problems)
+
+    # -- generic conversion ----------------------------------------------
+
+    def convert(self, node: Node, t: S.Type, path: str) -> Any:
+        self.visited += 1
+        if self.visited > MAX_NODES:
+            raise _TooLarge
+        handler = _HANDLERS.get(type(t))
+        if handler is None:  # pragma: no cover - every Type has a handler
+            raise TypeError(f"no converter for {t!r}")
+        return handler(self, node, t, path)
+
+    def conv_str(self, node: Node, t: S.Type, path: str) -> Any:
+        if isinstance(node, ScalarNode):
+            if _is_null(node):
+                return ""
+            if node.tag == _TAG + "binary":
+                self.error(node, path, "expected a string, got binary data")
+                return INVALID
+            return node.value
+        self.error(node, path, f"expected a string, got {_describe(node)}")
+        return INVALID
+
+    def conv_int(self, node: Node, t: S.Type, path: str) -> Any:
+        if isinstance(node, ScalarNode) and node.tag == _TAG + "int":
+            return _SCALARS.construct_yaml_int(node)
+        self.error(node, path, f"expected an integer, got {_describe(node)}")
+        return INVALID
+
+    def conv_bool(self, node: Node, t: S.Type, path: str) -> Any:
+        if isinstance(node, ScalarNode) and node.tag == _TAG + "bool":
+            return _SCALARS.construct_yaml_bool(node)
+        self.error(node, path, f"expected true or false, got {_describe(node)}")
+        return INVALID
+
+    def conv_mode(self, node: Node, t: S.Type, path: str) -> Any:
+        if isinstance(node, ScalarNode) and node.tag == _TAG + "int":
+            value: int = _SCALARS.construct_yaml_int(node)
+            if not 0 <= value <= 0o7777:
+                self.error(node, path, f"mode {node.value} is out of range (0 to 07777)")
+                return INVALID
+            text = node.value.replace("_", "")
+            if len(text) >= 3 and text[0] != "0" and all(c in "01234567" for c in text):
+                self.warning(
+                    node,
+                    path,
+                    f"mode {text} is a decimal number, so mode {value:04o} will be applied;"
+                    f" write 0{text} for octal",
+                )
+            return value
+        if isinstance(node, ScalarNode) and node.tag == _TAG + "str":
+            parsed = parse_mode_string(node.value)
+            if parsed is None:
+                self.error(node, path, f"invalid mode {node.value!r}: expected octal like 0644")
+                return INVALID
+            return parsed
+        self.error(node, path, f"expected a file mode such as 0644, got {_describe(node)}")
+        return INVALID
+
+    def conv_any(self, node: Node, t: S.Type, path: str) -> Any:
+        return self.plain(node)
+
+    def conv_list(self, node: Node, t: S.Type, path: str) -> Any:
+        assert isinstance(t, S.ListOf)
+        if isinstance(node, ScalarNode) and _is_null(node):
+            return []
+        if not isinstance(node, SequenceNode):
+            self.error(node, path, f"expected a list, got {_describe(node)}")
+            return INVALID
+        return [self.convert(item, t.item, f"{path}[{i}]") for i, item in enumerate(node.value)]
+
+    def conv_map(self, node: Node, t: S.Type, path: str) -> Any:
+        assert isinstance(t, S.MapOf)
+        pairs = self.pairs(node, path)
+        if pairs is None:
+            return INVALID
+        out: dict[str, Any] = {}
+        for key, _key_node, value_node in pairs:
+            out[key] = self.convert(value_node, t.value, _join(path, key))
+        return out
+
+    def conv_obj(self, node: Node, t: S.Type, path: str) -> Any:
+        assert isinstance(t, S.Obj)
+        pairs = self.pairs(node, path)
+        if pairs is None:
+            return INVALID
+        data = ObjData({}, self.pos(node))
+        for key, key_node, value_node in pairs:
+            fld = t.fields.get(key)
+            sub = _join(path, key)
+            if fld is None:
+                self.unknown_key(key, key_node, t, sub)
+                continue
+            data.values[key] = self.convert(value_node, fld.type, sub)
+            data.key_pos[key] = self.pos(key_node)
+        for key in t.required:
+            if key not in data.values:
+                self.error(node, _join(path, key), f"missing required key `{key}` in {t.name}")
+                data.values[key] = INVALID
+        return data
+
+    def unknown_key(self, key: str, key_node: Node, t: S.Obj, path: str) -> None:
+        import difflib  # only when there is something to suggest
+
+        close = difflib.get_close_matches(key, list(t.fields), n=1, cutoff=0.7)
+        if t.open and not close:
+            return
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        self.warning(key_node, path, f"unknown key `{key}` in {t.name}{hint}")
+
+    # -- mapping helpers --------------------------------------------------
+
+    def pairs(self, node: Node, path: str) -> list[tuple[str, Node, Node]] | None:
+        """Key/value pairs of a mapping node, merge keys applied, duplicates refused."""
+        if isinstance(node, ScalarNode) and _is_null(node):
+            return []
+        if not isinstance(node, MappingNode):
+            self.error(node, path, f"expected a mapping, got {_describe(node)}")
+            return None
+        out: list[tuple[str, Node, Node]] = []
+        seen: dict[str, Node] = {}
+        merged: list[tuple[str, Node, Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _TAG + "merge":
+                merged.extend(self._merge_pairs(value_node, path))
+                continue
+            if not isinstance(key_node, ScalarNode):
+                self.error(key_node, path, "mapping keys must be plain strings")
+                continue
+            key = str(key_node.value)
+            if key in seen:
+                line = seen[key].start_mark.line + 1
+                where = _join(path, key)
+                self.error(key_node, where, f"duplicate key `{key}` (first at line {line})")
+                continue
+            seen[key] = key_node
+            out.append((key, key_node, value_node))
+        for key, key_node, value_node in merged:
+            if key not in seen:
+                seen[key] = key_node
+                out.append((key, key_node, value_node))
+        return out
+
+    def _merge_pairs(self, node: Node, path: str) -> list[tuple[str, Node, Node]]:
+        sources = node.value if isinstance(node, SequenceNode) else [node]
+        out: list[tuple[str, Node, Node]] = []
+        for src in sources:
+            out.extend(self.pairs(src, path) or [])
+        return out
+
+    def plain(self, node: Node) -> Any:
+        """A plain Python value of a node, for keys a module checks itself."""
+        self.visited += 1
+        if self.visited > MAX_NODES:
+            raise _TooLarge
+        if isinstance(node, ScalarNode):
+            return _scalar_value(node)
+        if isinstance(node, SequenceNode):
+            return [self.plain(item) for item in node.value]
+        pairs = self.pairs(node, "") or []
+        return {key: self.plain(value) for key, _, value in pairs}
+
+    # -- model building ---------------------------------------------------
+
+    def build_config(self, data: ObjData, group: str) -> Config:
+        stages: dict[str, tuple[Step, ...]] = {}
+        for stage, steps in (data.get("stages") or {}).items():
+            if steps is INVALID:
+                continue
+            stages[stage] = tuple(
+                self.build_step(stage, i, s) for i, s in enumerate(steps) if isinstance(s, ObjData)
+            )
+        return Config(self.source, data.get("name", ""), stages, group)
+
+    def build_step(self, stage: str, index: int, d: ObjData) -> Step:
+        modules = {k: d.get(k) for k in S.MODULE_KEYS if k in d.values and d.get(k) is not None}
+        return Step(
+            stage=stage,
+            index=index,
+            name=d.get("name", ""),
+            if_=d.get("if", ""),
+            if_files=_if_files(d.get("if_files")),
+            only_os=d.get("only_os", ""),
+            only_os_version=d.get("only_os_version", ""),
+            only_arch=d.get("only_arch", ""),
+            only_service_manager=d.get("only_service_manager", ""),
+            node=d.get("node", ""),
+            after=tuple(a.get("name", "") for a in d.get("after", []) if isinstance(a, ObjData)),
+            directories=tuple(_directory(x) for x in d.get("directories", []) if _ok(x)),
+            files=tuple(_file(x) for x in d.get("files", []) if _ok(x)),
+            commands=tuple(c for c in d.get("commands", []) if isinstance(c, str)),
+            systemctl=_systemctl(d.get("systemctl")),
+            modules=modules,
+            pos=d.pos,
+        )
+
+
+class _TooLarge(Exception):
+    pass
+
+
+_HANDLERS: dict[type, Callable[[_Converter, Node, S.Type, str], Any]] = {
+    S.Str: _Converter.conv_str,
+    S.Int: _Converter.conv_int,
+    S.Bool: _Converter.conv_bool,
+    S.Mode: _Converter.conv_mode,
+    S.AnyValue: _Converter.conv_any,
+    S.ListOf: _Converter.conv_list,
+    S.MapOf: _Converter.conv_map,
+    S.Obj: _Converter.conv_obj,
+}
+
+
+def parse_mode_string(text: str) -> int | None:
+    """Octal mode from "0644", "644" or "0o644"; None when it is not one."""
+    digits = text.strip()
+    if digits[:2] in ("0o", "0O"):
+        digits = digits[2:]
+    if not digits or len(digits) > 5 or any(c not in "01234567" for c in digits):
+        return None
+    value = int(digits, 8)
+    return value if value <= 0o7777 else None
+
+
+def _ok(value: Any) -> bool:
+    return isinstance(value, ObjData) and all(v is not INVALID for v in value.values.values())
+
+
+def _directory(d: ObjData) -> DirectorySpec:
+    return DirectorySpec(
+        path=d.get("path"),
+        permissions=d.get("permissions"),
+        owner=d.get("owner"),
+        group=d.get("group"),
+        pos=d.pos,
+    )
+
+
+def _file(d: ObjData) -> FileSpec:
+    return FileSpec(
+        path=d.get("path"),
+        content=d.get("content", ""),
+        encoding=d.get("encoding", ""),
+        permissions=d.get("permissions"),
+        owner=d.get("owner"),
+        group=d.get("group"),
+        owner_string=d.get("owner_string", ""),
+        pos=d.pos,
+    )
+
+
+def _systemctl(d: ObjData | None) -> SystemctlSpec:
+    if not isinstance(d, ObjData):
+        return SystemctlSpec()
+    overrides = tuple(
+        OverrideSpec(o.get("service"), o.get("name", ""), o.get("content", ""), o.pos)
+        for o in d.get("overrides", [])
+        if _ok(o)
+    )
+    return SystemctlSpec(
+        enable=tuple(d.get("enable", [])),
+        disable=tuple(d.get("disable", [])),
+        mask=tuple(d.get("mask", [])),
+        unmask=tuple(d.get("unmask", [])),
+        start=tuple(d.get("start", [])),
+        overrides=overrides,
+    )
+
+
+def _if_files(d: ObjData | None) -> IfFiles | None:
+    if not isinstance(d, ObjData):
+        return None
+    return IfFiles(tuple(d.get("any", [])), tuple(d.get("all", [])), tuple(d.get("none", [])))
+
+
+def _scalar_value(node: ScalarNode) -> Any:
+    tag = node.tag
+    if tag == _TAG + "int":
+        return _SCALARS.construct_yaml_int(node)
+    if tag == _TAG + "bool":
+        return _SCALARS.construct_yaml_bool(node)
+    if tag == _TAG + "float":
+        return _SCALARS.construct_yaml_float(node)
+    if tag == _TAG + "null":
+        return None
+    return node.value
+
+
+def _is_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == _TAG + "null"
+
+
+def _describe(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    kind = node.tag.rsplit(":", 1)[-1]
+    names = {"str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean"}
+    return f"{names.get(kind, kind)} {node.value!r}" if kind != "null" else "nothing (null)"
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key

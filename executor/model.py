@@ -1,0 +1,112 @@
+"""The typed, frozen configuration model made by the loader.
+
+Config is data: nothing here touches the filesystem or knows about a run.
+Every object keeps the position of its YAML node so that a later failure can
+still point at the line that caused it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Position:
+    source: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}:{self.column}" if self.line else self.source
+
+
+@dataclass(frozen=True)
+class DirectorySpec:
+    path: str
+    permissions: int | None = None
+    owner: int | None = None
+    group: int | None = None
+    pos: Position | None = None
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    path: str
+    content: str = ""
+    encoding: str = ""
+    permissions: int | None = None
+    owner: int | None = None
+    group: int | None = None
+    owner_string: str = ""
+    pos: Position | None = None
+
+
+@dataclass(frozen=True)
+class OverrideSpec:
+    service: str
+    name: str = ""
+    content: str = ""
+    pos: Position | None = None
+
+
+@dataclass(frozen=True)
+class SystemctlSpec:
+    enable: tuple[str, ...] = ()
+    disable: tuple[str, ...] = ()
+    mask: tuple[str, ...] = ()
+    unmask: tuple[str, ...] = ()
+    start: tuple[str, ...] = ()
+    overrides: tuple[OverrideSpec, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (
+            self.enable or self.disable or self.mask or self.unmask or self.start or self.overrides
+        )
+
+
+@dataclass(frozen=True)
+class IfFiles:
+    any: tuple[str, ...] = ()
+    all: tuple[str, ...] = ()
+    none: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a stage, as written in a source."""
+
+    stage: str
+    index: int  # position of the step in its stage list
+    name: str = ""
+    if_: str = ""
+    if_files: IfFiles | None = None
+    only_os: str = ""
+    only_os_version: str = ""
+    only_arch: str = ""
+    only_service_manager: str = ""
+    node: str = ""
+    after: tuple[str, ...] = ()
+    directories: tuple[DirectorySpec, ...] = ()
+    files: tuple[FileSpec, ...] = ()
+    commands: tuple[str, ...] = ()
+    systemctl: SystemctlSpec = field(default_factory=SystemctlSpec)
+    # Modules without a typed spec yet, by key, as plain YAML data.
+    modules: Mapping[str, object] = field(default_factory=dict)
+    pos: Position | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """One parsed source document (a file, a URL body, stdin or the cmdline)."""
+
+    source: str  # path or URL as reported (inside the root for default sources)
+    name: str  # top-level `name`, or "" when absent
+    stages: Mapping[str, tuple[Step, ...]]
+    group: str = ""  # the source argument or default dir this document came from
+    path: str = ""  # as given on the command line (or in-root), for the full name
+
+    @property
+    def display_name(self) -> str:
+        """Config part of a step's full name: its `name`, else its path."""
+        return self.name or self.path or self.source

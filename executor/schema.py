@@ -1,0 +1,243 @@
+"""The config format as data: one type tree drives the loader and `schema`.
+
+The loader converts YAML nodes by walking these types, and `json_schema()`
+renders the very same tree, so the documented schema and the accepted input
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class Type:
+    """Base of the format's types."""
+
+    label = "value"
+
+    def json_schema(self) -> dict[str, object]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Str(Type):
+    """A string; YAML numbers and booleans are read as their text, as yip does."""
+
+    label = "a string"
+
+    def json_schema(self) -> dict[str, object]:
+        return {"type": ["string", "number", "boolean"]}
+
+
+@dataclass(frozen=True)
+class Int(Type):
+    label = "an integer"
+
+    def json_schema(self) -> dict[str, object]:
+        return {"type": "integer"}
+
+
+@dataclass(frozen=True)
+class Bool(Type):
+    label = "a boolean"
+
+    def json_schema(self) -> dict[str, object]:
+        return {"type": "boolean"}
+
+
+@dataclass(frozen=True)
+class Mode(Type):
+    """File permissions: a YAML int (0644 is octal) or an octal string."""
+
+    label = "a file mode"
+
+    def json_schema(self) -> dict[str, object]:
+        return {
+            "anyOf": [
+                {"type": "integer", "minimum": 0, "maximum": 0o7777},
+                {"type": "string", "pattern": "^(0o|0)?[0-7]{1,4}$"},
+            ]
+        }
+
+
+@dataclass(frozen=True)
+class AnyValue(Type):
+    """Any YAML value; the module that owns the key checks it further."""
+
+    label = "a value"
+
+    def json_schema(self) -> dict[str, object]:
+        return {}
+
+
+@dataclass(frozen=True)
+class ListOf(Type):
+    item: Type
+    label = "a list"
+
+    def json_schema(self) -> dict[str, object]:
+        return {"type": "array", "items": self.item.json_schema()}
+
+
+@dataclass(frozen=True)
+class MapOf(Type):
+    value: Type
+    label = "a mapping"
+
+    def json_schema(self) -> dict[str, object]:
+        return {"type": "object", "additionalProperties": self.value.json_schema()}
+
+
+@dataclass(frozen=True)
+class Field:
+    type: Type
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Obj(Type):
+    """A mapping with known keys; unknown keys are warnings."""
+
+    name: str
+    fields: Mapping[str, Field] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+    # An open mapping (the top level of a Kairos config carries `install:`,
+    # `k3s:` and more) reports only unknown keys that look like typos.
+    open: bool = False
+    label = "a mapping"
+
+    def json_schema(self) -> dict[str, object]:
+        props = {}
+        for key, fld in self.fields.items():
+            sub = dict(fld.type.json_schema())
+            if fld.doc:
+                sub["description"] = fld.doc
+            props[key] = sub
+        out: dict[str, object] = {"type": "object", "properties": props}
+        if self.required:
+            out["required"] = list(self.required)
+        return out
+
+
+STR = Str()
+INT = Int()
+BOOL = Bool()
+MODE = Mode()
+ANY = AnyValue()
+STR_LIST = ListOf(STR)
+STR_MAP = MapOf(STR)
+
+DIRECTORY = Obj(
+    "directory",
+    {
+        "path": Field(STR, "absolute path inside the root"),
+        "permissions": Field(MODE, "mode; a new directory gets 0755 when omitted"),
+        "owner": Field(INT, "numeric uid"),
+        "group": Field(INT, "numeric gid"),
+    },
+    required=("path",),
+)
+
+FILE = Obj(
+    "file",
+    {
+        "path": Field(STR, "absolute path inside the root"),
+        "content": Field(STR, "file content, encoded as `encoding` says"),
+        "encoding": Field(STR, "b64, base64, gz, gzip, gz+b64, gzip+base64, ..."),
+        "permissions": Field(MODE, "mode; a new file gets 0644 when omitted"),
+        "owner": Field(INT, "numeric uid"),
+        "group": Field(INT, "numeric gid"),
+        "owner_string": Field(STR, "user or user:group, resolved in the root"),
+    },
+    required=("path",),
+)
+
+OVERRIDE = Obj(
+    "override",
+    {
+        "service": Field(STR, "unit the drop-in is for"),
+        "name": Field(STR, "drop-in name, default override-yip.conf"),
+        "content": Field(STR, "drop-in content"),
+    },
+    required=("service",),
+)
+
+SYSTEMCTL = Obj(
+    "systemctl",
+    {
+        "enable": Field(STR_LIST, "units to enable"),
+        "disable": Field(STR_LIST, "units to disable"),
+        "mask": Field(STR_LIST, "units to mask"),
+        "unmask": Field(STR_LIST, "units to unmask"),
+        "start": Field(STR_LIST, "units to start (running system only)"),
+        "overrides": Field(ListOf(OVERRIDE), "drop-in files"),
+    },
+)
+
+IF_FILES = Obj(
+    "if_files",
+    {"any": Field(STR_LIST), "all": Field(STR_LIST), "none": Field(STR_LIST)},
+)
+
+AFTER = Obj("after", {"name": Field(STR, "full name CONFIG.STEP")}, required=("name",))
+
+# Keys of the yip modules that have no typed spec here yet: accepted and
+# handed to their module as plain data.
+MODULE_KEYS: dict[str, Field] = {
+    "environment": Field(STR_MAP, "KEY=VALUE pairs merged into the environment file"),
+    "environment_file": Field(STR, "file for `environment`, default /etc/environment"),
+    "sysctl": Field(STR_MAP, "kernel parameters"),
+    "hostname": Field(STR, "host name (templated)"),
+    "dns": Field(ANY, "resolv.conf settings"),
+    "modules": Field(STR_LIST, "kernel modules to load"),
+    "users": Field(ANY, "users to create, by name"),
+    "ensure_entities": Field(ANY, "passwd/group/shadow entries to ensure"),
+    "delete_entities": Field(ANY, "passwd/group/shadow entries to delete"),
+    "timesyncd": Field(STR_MAP, "[Time] settings of timesyncd.conf"),
+    "systemd_firstboot": Field(STR_MAP, "systemd-firstboot settings"),
+    "downloads": Field(ANY, "files to download"),
+    "datasource": Field(ANY, "cloud datasource providers"),
+    "layout": Field(ANY, "disk layout"),
+    "git": Field(ANY, "git checkout"),
+    "packages": Field(ANY, "packages to install"),
+    "unpack_images": Field(ANY, "container images to unpack"),
+    "authorized_keys": Field(MapOf(STR_LIST), "SSH keys by user"),
+}
+
+STEP = Obj(
+    "step",
+    {
+        "name": Field(STR, "step name, used in logs, reports and `after`"),
+        "if": Field(STR, "shell condition; the step runs only if it exits 0"),
+        "if_files": Field(IF_FILES, "existence checks in the root"),
+        "only_os": Field(STR, "regex on NAME/ID of /etc/os-release"),
+        "only_os_version": Field(STR, "regex on VERSION_ID of /etc/os-release"),
+        "only_arch": Field(STR, "regex on the machine architecture"),
+        "only_service_manager": Field(STR, "systemd or openrc"),
+        "node": Field(STR, "regex on the hostname"),
+        "after": Field(ListOf(AFTER), "steps this step runs after"),
+        "directories": Field(ListOf(DIRECTORY), "directories to create"),
+        "files": Field(ListOf(FILE), "files to write"),
+        "commands": Field(STR_LIST, "shell commands, run with /bin/sh -c"),
+        "systemctl": Field(SYSTEMCTL, "unit enable/disable/mask/start/overrides"),
+        **MODULE_KEYS,
+    },
+)
+
+CONFIG = Obj(
+    "config",
+    {
+        "name": Field(STR, "config name, the first part of a step's full name"),
+        "stages": Field(MapOf(ListOf(STEP)), "stage name -> steps"),
+    },
+    open=True,
+)
+
+
+def json_schema() -> dict[str, object]:
+    """The JSON Schema (draft 2020-12) of a source document."""
+    doc = CONFIG.json_schema()
+    doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    doc["title"] = "stage-executor cloud-config"
+    return doc

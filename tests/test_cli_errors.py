@@ -1,0 +1,79 @@
+"""Bad input: FILE:LINE:COL, exit 1, no traceback, other sources still run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from executor.cli import main
+from tests.conftest import make_tree
+
+GOOD = """name: good
+stages:
+  boot:
+    - files:
+        - path: /etc/good
+          content: ok
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "fragment"),
+    [
+        ("stages:\n  boot:\n    - files: [\n", 4, 1, "YAML syntax"),
+        ("stages:\n  boot:\n    - files:\n        - path: /x\n          permissions: [1]\n",
+         5, 24, "expected a file mode"),
+        ("stages:\n  boot:\n    - commands: yes-please\n", 3, 17, "expected a list"),
+        ("stages:\n  boot:\n    - files:\n        - content: x\n", 4, 11, "missing required key"),
+    ],
+)
+def test_bad_source_is_positioned_and_does_not_stop_the_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, line: int, column: int,
+    fragment: str,
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    srcs = make_tree(tmp_path / "src", {"a-bad.yaml": text, "b-good.yaml": GOOD})
+    assert main(["apply", "-s", "boot", "--root", str(root), str(srcs)]) == 1
+    out = capsys.readouterr().out
+    bad = srcs / "a-bad.yaml"
+    assert f"{bad}:{line}:{column}: error:" in out
+    assert fragment in out
+    assert (root / "etc/good").read_text() == "ok"
+
+
+def test_bad_step_content_in_a_file_runs_none_of_its_steps(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    src = make_tree(tmp_path, {"c.yaml": """stages:
+  boot:
+    - files:
+        - path: /etc/first
+          content: x
+    - files:
+        - path: /etc/second
+          permissions: 99999
+"""})
+    assert main(["apply", "-s", "boot", "--root", str(root), str(src / "c.yaml")]) == 1
+    assert not (root / "etc").exists()
+
+
+@pytest.mark.subprocess
+def test_no_traceback_and_exit_codes(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stages: [\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "executor", "apply", "-s", "boot", "--root", str(tmp_path),
+         str(bad)],
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stdout + done.stderr
+    assert f"{bad}:2:1: error: YAML syntax" in done.stdout
+    usage = subprocess.run([sys.executable, "-m", "executor", "apply"], capture_output=True,
+                           text=True)
+    assert usage.returncode == 2
+    assert "Traceback" not in usage.stderr
