@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from executor import cloudconfig
 from executor import schema as S
 from executor.errors import Problem
 from executor.model import (
@@ -84,13 +85,17 @@ def load_text(text: str, source: str, *, group: str = "", path: str = "") -> Loa
     return result
 
 
+def load_node(node: Node, source: str, *, group: str = "", path: str = "") -> LoadResult:
+    """Convert a document given as YAML nodes (the kernel command line's)."""
+    result = _Converter(source).load_node(node, group=group)
+    if result.config is not None and path:
+        result.config = replace(result.config, path=path)
+    return result
+
+
 def is_cloud_config(text: str) -> bool:
-    """True when the first non-blank line is the `#cloud-config` header."""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped:
-            return stripped.startswith("#cloud-config")
-    return False
+    """True when the document has the `#cloud-config` header (see cloudconfig)."""
+    return cloudconfig.is_cloud_config(text)
 
 
 class _Converter:
@@ -138,10 +143,19 @@ class _Converter:
                 Problem("error", self.source, 0, 0, "", "YAML nesting is too deep")
             )
             return LoadResult(None, self.problems)
+        return self.load_node(root, group=group, cloud=cloudconfig.is_cloud_config(text))
+
+    def load_node(self, root: Node | None, *, group: str, cloud: bool = False) -> LoadResult:
         if root is None or _is_null(root):
             return LoadResult(Config(self.source, "", {}, group), self.problems)
         try:
-            data = self.convert(root, S.CONFIG, "")
+            data = self.convert(root, S.CONFIG if cloud else S.YIP_CONFIG, "")
+            if isinstance(data, ObjData):
+                config = self.build_config(data, group)
+                if cloud:
+                    config = self.add_cloud_config(root, config)
+                else:
+                    self.warn_cloud_keys(root)
         except RecursionError:
             self.error(root, "", "YAML nesting is too deep")
             return LoadResult(None, self.problems)
@@ -150,8 +164,40 @@ class _Converter:
             return LoadResult(None, self.problems)
         if not isinstance(data, ObjData):
             return LoadResult(None, self.problems)
-        config = self.build_config(data, group)
         return LoadResult(config, self.problems)
+
+    # -- #cloud-config ----------------------------------------------------
+
+    def add_cloud_config(self, root: Node, config: Config) -> Config:
+        """Put the steps made of the cloud-init keys before each stage's own steps."""
+        if any(p.severity == "error" for p in self.problems):
+            return config  # the document will not run; do not report twice
+        top = self.pairs(root, "") or []
+        generated = cloudconfig.generate_steps(top, self.source, self.pairs)
+        self.problems += generated.problems
+        stages = dict(config.stages)
+        for stage, nodes in generated.stages.items():
+            made = []
+            for i, node in enumerate(nodes):
+                data = self.convert(node, S.STEP, f"stages.{stage}[{i}]")
+                if isinstance(data, ObjData):
+                    made.append(self.build_step(stage, i, data))
+            own = tuple(replace(s, index=s.index + len(made)) for s in stages.get(stage, ()))
+            stages[stage] = (*made, *own)
+        return replace(config, stages=stages)
+
+    def warn_cloud_keys(self, root: Node) -> None:
+        """Cloud-init keys in a document without the header are ignored, as in yip: say so."""
+        if not isinstance(root, MappingNode):
+            return
+        for key_node, _ in root.value:
+            if isinstance(key_node, ScalarNode) and key_node.value in S.CLOUD_CONFIG_FIELDS:
+                self.warning(
+                    key_node,
+                    key_node.value,
+                    f"`{key_node.value}` is read only in a #cloud-config document"
+                    " (make `#cloud-config` its first line); ignored",
+                )
 
     # -- generic conversion ----------------------------------------------
 

@@ -225,7 +225,52 @@ STEP = Obj(
     },
 )
 
-CONFIG = Obj(
+# The cloud-init keys a `#cloud-config` document may carry at the top level
+# (cloudconfig.py maps them into steps as yip does).
+WRITE_FILE = Obj(
+    "write_files entry",
+    {
+        "path": Field(STR, "absolute path inside the root"),
+        "content": Field(STR, "file content, encoded as `encoding` says"),
+        "encoding": Field(STR, "b64, base64, gz, gzip, gz+b64, gzip+base64, ..."),
+        "owner": Field(STR, "user or user:group, resolved in the root"),
+        "permissions": Field(STR, "octal mode as text, e.g. '0644'"),
+    },
+    required=("path",),
+)
+
+CLOUD_USER = Obj(
+    "cloud-config user",
+    {
+        "name": Field(STR, "user name"),
+        "passwd": Field(STR, "password hash (or plain text, hashed by the users module)"),
+        "ssh_authorized_keys": Field(STR_LIST, "keys for this user (github:NAME fetched)"),
+        "gecos": Field(STR),
+        "homedir": Field(STR),
+        "no_create_home": Field(BOOL),
+        "primary_group": Field(STR),
+        "groups": Field(STR_LIST),
+        "no_user_group": Field(BOOL),
+        "system": Field(BOOL),
+        "no_log_init": Field(BOOL),
+        "shell": Field(STR),
+        "lock_passwd": Field(BOOL),
+        "uid": Field(STR),
+        "gid": Field(STR, "accepted and ignored, as yip does"),
+    },
+    required=("name",),
+)
+
+CLOUD_CONFIG_FIELDS: dict[str, Field] = {
+    "write_files": Field(ListOf(WRITE_FILE), "#cloud-config: files written in `boot`"),
+    "runcmd": Field(STR_LIST, "#cloud-config: commands run in `boot`"),
+    "hostname": Field(STR, "#cloud-config: host name set in `initramfs`"),
+    "users": Field(ListOf(CLOUD_USER), "#cloud-config: users created in `boot`"),
+    "ssh_authorized_keys": Field(STR_LIST, "#cloud-config: keys for every user (or root)"),
+}
+
+# A document without the `#cloud-config` header: yip ignores the cloud-init keys.
+YIP_CONFIG = Obj(
     "config",
     {
         "name": Field(STR, "config name, the first part of a step's full name"),
@@ -233,6 +278,8 @@ CONFIG = Obj(
     },
     open=True,
 )
+
+CONFIG = Obj("config", {**YIP_CONFIG.fields, **CLOUD_CONFIG_FIELDS}, open=True)
 
 
 def json_schema() -> dict[str, object]:
