@@ -14,11 +14,11 @@ from executor.apply import apply_action
 from executor.conditions import ConditionResult, check_step
 from executor.context import RunContext
 from executor.errors import Problem, RootError, StepError
-from executor.load import load_text
+from executor.load import LoadResult, load_node, load_text
 from executor.model import Config
 from executor.modules import PLANNERS, used_modules
-from executor.order import PlannedStep, order_stage
-from executor.sources import SourceGroup
+from executor.order import PlannedStep, plan_run, plan_source
+from executor.sources import Document, SourceGroup
 
 log = logging.getLogger("stage-executor")
 
@@ -43,6 +43,11 @@ class StepReport:
 class LoadedGroup:
     label: str
     configs: list[Config]
+    # What was read, so a default dir can be read again before each substage;
+    # `loaded` caches documents by (source, text) so an unchanged one is not
+    # parsed (or reported) twice.
+    source: SourceGroup | None = None
+    loaded: dict[tuple[str, str], Config | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,30 +78,97 @@ def load_groups(groups: list[SourceGroup]) -> tuple[list[LoadedGroup], list[Prob
     problems: list[Problem] = []
     for group in groups:
         problems += group.problems
-        configs = []
-        for doc in group.documents:
-            result = load_text(doc.text, doc.source or doc.name, group=group.label, path=doc.name)
-            problems += result.problems
-            if result.ok and result.config is not None:
-                configs.append(result.config)
-            else:
-                log.error("%s: invalid, none of its steps will run", doc.name)
-        loaded.append(LoadedGroup(group.label, configs))
+        target = LoadedGroup(group.label, [], group)
+        target.configs, found = _load_documents(group, target.loaded)
+        problems += found
+        loaded.append(target)
     return loaded, problems
+
+
+def _load_documents(
+    group: SourceGroup, cache: dict[tuple[str, str], Config | None]
+) -> tuple[list[Config], list[Problem]]:
+    """Configs of a group's documents; only documents not in `cache` are parsed."""
+    configs: list[Config] = []
+    problems: list[Problem] = []
+    for doc in group.documents:
+        key = (doc.source or doc.name, doc.text)
+        if key not in cache:
+            result = _load_document(doc, group.label)
+            problems += result.problems
+            cache[key] = result.config if result.ok else None
+            if not result.ok:
+                log.error("%s: invalid, none of its steps will run", doc.name)
+        config = cache[key]
+        if config is not None:
+            configs.append(config)
+    return configs, problems
+
+
+def _load_document(doc: Document, label: str) -> LoadResult:
+    if doc.node is not None:
+        return load_node(doc.node, doc.source or doc.name, group=label, path=doc.name)
+    return load_text(doc.text, doc.source or doc.name, group=label, path=doc.name)
 
 
 def run_stages(
     ctx: RunContext, report: Report, stages: list[str], groups: list[LoadedGroup]
 ) -> None:
-    """Run each stage over each group in order, appending to `report`."""
-    for stage in stages:
-        for group in groups:
-            for planned in order_stage(group.configs, stage):
-                step_report = run_step(ctx, planned)
-                report.steps.append(step_report)
-                _log_step(step_report)
-                if ctx.fail_fast and step_report.status == FAILED:
-                    return
+    """Run each stage over each group in order, appending to `report`.
+
+    The order of every stage is computed first, so `after` errors and cycles
+    are reported before anything runs. A default dir is read again before
+    each substage after the first (kairos-agent walks it for every substage);
+    a document that appeared or changed is loaded and ordered then.
+    """
+    plan = plan_run(groups, stages)
+    _add_problems(report, plan.problems)
+    for config in plan.dropped:
+        log.error("%s: step order errors, none of its steps will run", config.source)
+    stopped_by = ""
+    for i, stage_plan in enumerate(plan.stages):
+        group = groups[i % len(groups)]
+        if not stopped_by and i >= len(groups) and _rescan(group, report):
+            plans, problems, _ = plan_source(group.configs, [stage_plan.stage], group.label)
+            _add_problems(report, problems)
+            stage_plan = plans[0]
+        for planned in stage_plan.steps:
+            if stopped_by:
+                report.steps.append(_not_run(planned, stopped_by))
+                continue
+            step_report = run_step(ctx, planned)
+            report.steps.append(step_report)
+            _log_step(step_report)
+            if ctx.fail_fast and step_report.status == FAILED:
+                stopped_by = planned.full_name
+
+
+def _rescan(group: LoadedGroup, report: Report) -> bool:
+    """Read a rescannable source again; True when its documents changed."""
+    if group.source is None or group.source.rescan is None:
+        return False
+    fresh = group.source.rescan()
+    configs, problems = _load_documents(fresh, group.loaded)
+    _add_problems(report, fresh.problems + problems)
+    changed = configs != group.configs
+    group.configs = configs
+    return changed
+
+
+def _add_problems(report: Report, problems: list[Problem]) -> None:
+    report.problems += [p for p in problems if p not in report.problems]
+
+
+def _not_run(planned: PlannedStep, failed: str) -> StepReport:
+    step = planned.step
+    return StepReport(
+        stage=step.stage,
+        source=planned.config.source,
+        name=step.name or str(step.index),
+        full_name=planned.full_name,
+        status=SKIPPED,
+        reason=f"not run: --fail-fast stopped the run after {failed} failed",
+    )
 
 
 def run_step(ctx: RunContext, planned: PlannedStep) -> StepReport:

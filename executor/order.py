@@ -1,16 +1,46 @@
-"""Execution order of one stage over the documents of one source group.
+"""Execution order of one stage over the documents of one source: yip's DAG.
 
-Steps run in file order, files in lexical order of their path. Every step has
-a full name `CONFIG.STEP` (yip's DAG node name): CONFIG is the document's
+Names. Every step has a full name `CONFIG.STEP`: CONFIG is the document's
 `name`, else its path; STEP is the step's `name`, else its index, and
-`NAME.INDEX` when names repeat inside one document.
+`NAME.INDEX` for every step of the document when two of its steps share a
+name. When two documents of a source give the same full name, the later step
+is called `NAME.1` (`NAME.2`, ...) and a warning says so; `after` names still
+mean the first one, as in yip.
+
+Dependencies (yip pkg/executor/default.go):
+- a step without `after` depends on the step before it in its document;
+- a step with `after: [{name: X}, ...]` depends on exactly those steps, which
+  may be in any document of the same source;
+- every step of a document depends on each step of the previous document
+  (the last one, in path order, with steps in this stage) that has no `after`,
+  so a step with `after` does not hold the next document back.
+
+Order. yip runs the graph layer by layer, the steps of one layer in parallel.
+We run the same layers one after the other and, inside a layer, in document
+order then step order. The result is always an order yip could produce, and
+without `after` it is exactly file order. A failed step does not stop the
+steps that depend on it (yip's weak dependencies).
+
+Errors, found before anything runs: an `after` naming no step of the stage
+in the same source, and a cycle. Each is an error of the document holding
+the step; that document is left out whole (none of its steps runs in any
+stage), and the order is computed again without it.
+
+Differences from yip, on purpose: a document with no steps in the stage does
+not cut the chain between the documents around it (in yip it does, by
+accident), a third duplicate name gets `.2` (yip gives `.1` twice), and
+unknown targets and cycles are reported instead of ignored or panicking.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
+from executor.errors import Problem
 from executor.model import Config, Step
 
 
@@ -19,6 +49,37 @@ class PlannedStep:
     config: Config
     step: Step
     full_name: str
+    layer: int = 0  # 0-based layer of the DAG
+    deps: tuple[str, ...] = ()  # full names this step waits for
+
+
+@dataclass
+class StagePlan:
+    """One stage over one source: the layers of its DAG, in run order."""
+
+    stage: str
+    group: str
+    layers: list[list[PlannedStep]] = field(default_factory=list)
+
+    @property
+    def steps(self) -> list[PlannedStep]:
+        return [step for layer in self.layers for step in layer]
+
+
+class SourceConfigs(Protocol):
+    """What order needs of a loaded source: its label and documents in path order."""
+
+    label: str
+    configs: list[Config]
+
+
+@dataclass
+class RunPlan:
+    """The order of every (stage, source) pair of a run, stage-major."""
+
+    stages: list[StagePlan] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    dropped: list[Config] = field(default_factory=list)
 
 
 def step_names(config: Config, steps: tuple[Step, ...]) -> list[str]:
@@ -32,11 +93,219 @@ def step_names(config: Config, steps: tuple[Step, ...]) -> list[str]:
     return names
 
 
-def order_stage(configs: list[Config], stage: str) -> list[PlannedStep]:
-    """Steps of `stage` in execution order."""
-    ordered: list[PlannedStep] = []
-    for config in configs:
+# -- one stage, one source ---------------------------------------------------------
+
+
+@dataclass
+class _Node:
+    index: int  # position in the source: document order, then step order
+    config_index: int
+    config: Config
+    step: Step
+    name: str
+    deps: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Graph:
+    nodes: list[_Node]
+    problems: list[Problem]
+    bad: set[int]  # indexes (in the config list) of documents with an error
+
+
+def _build(configs: Sequence[Config], stage: str) -> _Graph:
+    nodes: list[_Node] = []
+    problems: list[Problem] = []
+    bad: set[int] = set()
+    by_name: dict[str, int] = {}
+    previous_file: list[_Node] = []
+    for ci, config in enumerate(configs):
         steps = config.stages.get(stage, ())
+        if not steps:
+            continue
+        this_file: list[_Node] = []
         for step, name in zip(steps, step_names(config, steps), strict=True):
-            ordered.append(PlannedStep(config, step, name))
-    return ordered
+            unique = _unique(name, by_name, nodes, config, step, problems)
+            node = _Node(len(nodes), ci, config, step, unique)
+            if not step.after and this_file:
+                node.deps.append(this_file[-1].index)
+            node.deps += [p.index for p in previous_file if not p.step.after]
+            by_name.setdefault(name, node.index)
+            by_name[unique] = node.index
+            nodes.append(node)
+            this_file.append(node)
+        previous_file = this_file
+    for node in nodes:
+        for j, target in enumerate(dict.fromkeys(node.step.after)):
+            found = by_name.get(target)
+            if found is None:
+                problems.append(_unknown_target(node, j, target, by_name))
+                bad.add(node.config_index)
+            elif found not in node.deps:
+                node.deps.append(found)
+    return _Graph(nodes, problems, bad)
+
+
+def _unique(
+    name: str, taken: dict[str, int], nodes: list[_Node], config: Config, step: Step,
+    problems: list[Problem],
+) -> str:
+    if name not in taken:
+        return name
+    n = 1
+    while f"{name}.{n}" in taken:
+        n += 1
+    first = nodes[taken[name]]
+    problems.append(_problem(
+        "warning", config, step, "name",
+        f"full name `{name}` is also used in {first.config.source}; this step is called"
+        f" `{name}.{n}`, and `after` names mean the first one",
+    ))
+    return f"{name}.{n}"
+
+
+def _unknown_target(node: _Node, j: int, target: str, names: Iterable[str]) -> Problem:
+    close = difflib.get_close_matches(target, list(names), n=1, cutoff=0.6)
+    hint = f"; did you mean `{close[0]}`?" if close else ""
+    return _problem(
+        "error", node.config, node.step, f"after[{j}].name",
+        f"after: `{target}` names no step of stage {node.step.stage} in this source{hint}",
+    )
+
+
+def _problem(severity: str, config: Config, step: Step, key: str, message: str) -> Problem:
+    pos = step.pos
+    line, column = (pos.line, pos.column) if pos else (0, 0)
+    path = f"stages.{step.stage}[{step.index}].{key}"
+    return Problem(severity, config.source, line, column, path, message)
+
+
+def _layers(graph: _Graph) -> list[list[_Node]] | None:
+    """Kahn's layers; None when some nodes are on or behind a cycle."""
+    layer_of: dict[int, int] = {}
+    remaining = {n.index for n in graph.nodes}
+    layers: list[list[_Node]] = []
+    while remaining:
+        ready = [
+            graph.nodes[i] for i in sorted(remaining)
+            if all(d in layer_of for d in graph.nodes[i].deps)
+        ]
+        if not ready:
+            return None
+        for node in ready:
+            layer_of[node.index] = len(layers)
+            remaining.discard(node.index)
+        layers.append(ready)
+    return layers
+
+
+def _cycles(graph: _Graph) -> list[list[_Node]]:
+    """Every elementary cycle found by a depth-first walk (each reported once)."""
+    state: dict[int, int] = {}  # 1 on the stack, 2 done
+    stack: list[int] = []
+    found: list[list[_Node]] = []
+    seen: set[frozenset[int]] = set()
+
+    def visit(i: int) -> None:
+        state[i] = 1
+        stack.append(i)
+        for d in graph.nodes[i].deps:
+            if state.get(d) == 1:
+                loop = stack[stack.index(d):]
+                if frozenset(loop) not in seen:
+                    seen.add(frozenset(loop))
+                    found.append([graph.nodes[k] for k in loop])
+            elif d not in state:
+                visit(d)
+        stack.pop()
+        state[i] = 2
+
+    for node in graph.nodes:
+        if node.index not in state:
+            visit(node.index)
+    return found
+
+
+def _cycle_problems(graph: _Graph) -> None:
+    for loop in _cycles(graph):
+        # deps point backwards in time: show the chain in run order
+        chain = " -> ".join(n.name for n in [*reversed(loop), loop[-1]])
+        for node in loop:
+            key = "after" if node.step.after else "name"
+            graph.problems.append(_problem(
+                "error", node.config, node.step, key,
+                f"cycle in the step order: {chain}; none of this document's steps will run",
+            ))
+            graph.bad.add(node.config_index)
+
+
+def plan_stage(configs: Sequence[Config], stage: str, group: str = "") -> tuple[
+    StagePlan, list[Problem], set[int]
+]:
+    """The DAG of one stage over one source's documents.
+
+    Returns the plan, the problems, and the indexes of the documents that hold
+    an error (the plan is only meaningful when that set is empty).
+    """
+    graph = _build(configs, stage)
+    layers = _layers(graph)
+    if layers is None:
+        _cycle_problems(graph)
+        return StagePlan(stage, group), graph.problems, graph.bad
+    names = {n.index: n.name for n in graph.nodes}
+    plan = StagePlan(stage, group, [
+        [
+            PlannedStep(n.config, n.step, n.name, layer, tuple(names[d] for d in n.deps))
+            for n in layer_nodes
+        ]
+        for layer, layer_nodes in enumerate(layers)
+    ])
+    return plan, graph.problems, graph.bad
+
+
+def plan_source(
+    configs: Sequence[Config], stages: Sequence[str], group: str = ""
+) -> tuple[list[StagePlan], list[Problem], list[Config]]:
+    """Plans of every stage over one source; documents with DAG errors left out.
+
+    Leaving a document out can break another's `after` (its target is gone),
+    so this repeats until no document has an error. Returns the plans, the
+    problems, and the documents left out.
+    """
+    kept = list(configs)
+    dropped: list[Config] = []
+    problems: list[Problem] = []
+    while True:
+        plans: list[StagePlan] = []
+        bad: set[int] = set()
+        round_problems: list[Problem] = []
+        for stage in stages:
+            plan, found, stage_bad = plan_stage(kept, stage, group)
+            plans.append(plan)
+            round_problems += found
+            bad |= stage_bad
+        errors = [p for p in round_problems if p.severity == "error"]
+        problems += [p for p in errors if p not in problems]
+        if not bad:
+            problems += [p for p in round_problems if p not in problems]
+            return plans, problems, dropped
+        dropped += [kept[i] for i in sorted(bad)]
+        kept = [c for i, c in enumerate(kept) if i not in bad]
+
+
+def plan_run(groups: Sequence[SourceConfigs], stages: Sequence[str]) -> RunPlan:
+    """Plans of every stage over every source, stage-major (the run order)."""
+    by_group = [plan_source(g.configs, stages, g.label) for g in groups]
+    run = RunPlan()
+    for si in range(len(stages)):
+        run.stages += [plans[si] for plans, _, _ in by_group]
+    for _, problems, dropped in by_group:
+        run.problems += problems
+        run.dropped += dropped
+    return run
+
+
+def order_stage(configs: list[Config], stage: str) -> list[PlannedStep]:
+    """Steps of `stage` in execution order (documents with DAG errors left out)."""
+    plans, _, _ = plan_source(configs, [stage])
+    return plans[0].steps

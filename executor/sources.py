@@ -1,22 +1,43 @@
-"""Finding and reading sources: files, directories (in the root or on the
-host), and later URLs, stdin and the kernel command line.
+"""Finding and reading sources: directories and files (in the root or on the
+host), `-` (stdin), http(s) URLs, and the kernel command line.
 
-Only regular files are ever opened: a FIFO, socket or device in a config
-directory is skipped with a warning, so it cannot hang the boot.
+Each source argument (or default dir) becomes one SourceGroup: its documents
+form one graph (order.py). A directory is walked recursively and its regular
+`.yaml`/`.yml` files are read in lexical order of their full path. Only
+regular files are ever opened: a FIFO, socket or device in a config directory
+is skipped with a warning, so it cannot hang the boot; so is a dangling link,
+and a directory reached twice through symlinks is walked once.
+
+A URL is fetched with a connect/read timeout and a bounded number of
+attempts; failing is an error of that source, never a hang.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, BinaryIO
 
-from executor.errors import Problem, RootError
+from executor.cmdline import CMDLINE_PATH, parse_cmdline
+from executor.errors import Problem, RootError, SourceError
 from executor.root import Root
+
+if TYPE_CHECKING:
+    from yaml.nodes import MappingNode
 
 DEFAULT_DIRS = ("/system/oem", "/oem", "/usr/local/cloud-config")
 MAX_SOURCE_BYTES = 16 << 20  # a cloud-config larger than this is refused
 CONFIG_SUFFIXES = (".yaml", ".yml")
+STDIN = "-"
+STDIN_NAME = "<STDIN>"  # yip's name for a document read from stdin
+URL_SCHEMES = ("http://", "https://")
+URL_TIMEOUT = 10.0  # seconds, for the connection and for each read
+URL_ATTEMPTS = 3
+URL_BACKOFF = 0.5  # seconds before the 2nd attempt, doubled for each next one
 
 
 @dataclass(frozen=True)
@@ -24,22 +45,30 @@ class Document:
     """The text of one source document, and how to name it.
 
     `source` is what reports and errors show (an absolute host path, or the
-    path inside the root for default sources); `name` is the path as given,
-    which names its steps when the document has no `name`.
+    path inside the root for default sources, or a URL); `name` is the path as
+    given, which names its steps when the document has no `name`. `node` is
+    set instead of `text` for the kernel command line's document.
     """
 
     name: str
     text: str
     source: str = ""
+    node: MappingNode | None = None
 
 
 @dataclass
 class SourceGroup:
-    """One source argument (or default dir): its documents run as one graph."""
+    """One source argument (or default dir): its documents run as one graph.
+
+    `rescan` reads the source again: a default dir is read anew before each
+    substage, as kairos-agent does, so a file written by `initramfs.before`
+    (the datasource's userdata, say) takes part in `initramfs`.
+    """
 
     label: str
     documents: list[Document] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    rescan: Callable[[], SourceGroup] | None = None
 
 
 def _warn(group: SourceGroup, name: str, message: str) -> None:
@@ -51,33 +80,115 @@ def _error(group: SourceGroup, name: str, message: str) -> None:
 
 
 def _shown(name: str) -> str:
-    """How a source is named in problems: in-root paths as they are, host paths absolute."""
-    return name if name.startswith("/") else os.path.abspath(name)
+    """How a source is named in problems: in-root paths and URLs as they are,
+    host paths made absolute."""
+    if name.startswith("/") or name == STDIN_NAME or is_url(name) or "://" in name:
+        return name
+    return os.path.abspath(name)
 
 
 def _is_config_name(name: str) -> bool:
     return name.endswith(CONFIG_SUFFIXES)
 
 
+def is_url(spec: str) -> bool:
+    return spec[:8].lower().startswith(URL_SCHEMES)
+
+
+# -- inside the root -------------------------------------------------------------
+
+
 def read_root_dir(root: Root, directory: str) -> SourceGroup:
-    """A default source dir, read inside the root; names are in-root paths."""
-    group = SourceGroup(directory)
-    for path, node in root.walk_files(directory):
-        if not _is_config_name(path):
-            continue
-        if node is None:
-            _warn(group, path, "skipped: dangling symlink")
-            continue
-        if node.kind != "file":
-            _warn(group, path, "skipped: not a regular file")
-            continue
-        try:
-            data = root.read_bytes(path, limit=MAX_SOURCE_BYTES)
-        except RootError as exc:
-            _error(group, path, f"cannot read: {exc}")
-            continue
-        group.documents.append(Document(path, _decode(data), path))
+    """A default source dir, read inside the root; names are in-root paths.
+
+    A missing directory is no source at all (kairos-agent creates them).
+    """
+    group = read_root_source(root, directory, missing_ok=True)
+    group.rescan = lambda: read_root_dir(root, directory)
     return group
+
+
+def read_root_source(root: Root, path: str, *, missing_ok: bool = False) -> SourceGroup:
+    """A file or directory inside the root (a default dir, or `cos.setup=/path`)."""
+    group = SourceGroup(path)
+    try:
+        node = root.lookup(path)
+    except RootError as exc:
+        _error(group, path, f"cannot read source: {exc}")
+        return group
+    if node is None:
+        if not missing_ok:
+            _error(group, path, "cannot read source: no such file or directory in the root")
+        return group
+    if node.kind != "dir":
+        _read_root_file(root, group, path, node.kind)
+        return group
+    for file_path, kind in sorted(_walk_root(root, path, group)):
+        _read_root_file(root, group, file_path, kind)
+    return group
+
+
+def _walk_root(root: Root, directory: str, group: SourceGroup) -> list[tuple[str, str]]:
+    """(in-root path, kind) of every config-named entry below `directory`."""
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    todo = [directory.rstrip("/") or "/"]
+    while todo:
+        current = todo.pop()
+        try:
+            resolved = root.resolve(current)
+            if resolved.rel in seen:
+                continue  # reached again through a symlink
+            seen.add(resolved.rel)
+            names = root.listdir(current)
+        except RootError as exc:
+            _error(group, current, f"cannot read directory: {exc}")
+            continue
+        for name in names:
+            child = current.rstrip("/") + "/" + name
+            try:
+                r = root.resolve(child)
+            except RootError as exc:
+                _error(group, child, f"cannot read: {exc}")
+                continue
+            node = r.node if r.errno == 0 else None
+            if node is not None and node.kind == "dir":
+                todo.append(child)
+            elif _is_config_name(child):
+                out.append((child, "dangling" if node is None else node.kind))
+    return out
+
+
+def _read_root_file(root: Root, group: SourceGroup, path: str, kind: str) -> None:
+    if kind == "dangling":
+        _warn(group, path, "skipped: dangling symlink")
+        return
+    if kind != "file":
+        _warn(group, path, "skipped: not a regular file (never opened)")
+        return
+    try:
+        data = root.read_bytes(path, limit=MAX_SOURCE_BYTES)
+    except RootError as exc:
+        _error(group, path, f"cannot read: {exc}")
+        return
+    group.documents.append(Document(path, _decode(data), path))
+
+
+# -- on the host -------------------------------------------------------------------
+
+
+def read_source_arg(spec: str, *, stdin: BinaryIO | None = None,
+                    timeout: float = URL_TIMEOUT) -> SourceGroup:
+    """An explicit SOURCE argument: `-`, an http(s) URL, a file or a directory."""
+    if spec == STDIN:
+        return read_stdin(stdin if stdin is not None else sys.stdin.buffer)
+    if is_url(spec):
+        return read_url(spec, timeout=timeout)
+    if "://" in spec:
+        group = SourceGroup(spec)
+        _error(group, spec, "unsupported URL scheme (only http:// and https://)")
+        return group
+    return read_host_source(spec)
 
 
 def read_host_source(spec: str) -> SourceGroup:
@@ -97,20 +208,29 @@ def read_host_source(spec: str) -> SourceGroup:
 
 
 def _walk_host(directory: str) -> list[str]:
+    """Config-named entries below `directory`; each real directory walked once."""
     out: list[str] = []
-    try:
-        entries = list(os.scandir(directory))
-    except OSError:
-        return out
-    for entry in entries:
+    seen: set[tuple[int, int]] = set()
+    todo = [directory]
+    while todo:
+        current = todo.pop()
         try:
-            is_dir = entry.is_dir(follow_symlinks=True)
+            st = os.stat(current)
+            entries = list(os.scandir(current))
         except OSError:
-            is_dir = False
-        if is_dir:
-            out += _walk_host(entry.path)
-        elif _is_config_name(entry.name):
-            out.append(entry.path)
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir(follow_symlinks=True)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                todo.append(entry.path)
+            elif _is_config_name(entry.name):
+                out.append(entry.path)
     return out
 
 
@@ -121,7 +241,7 @@ def _read_host_file(group: SourceGroup, path: str) -> None:
         _warn(group, path, "skipped: dangling symlink or unreadable")
         return
     if not stat.S_ISREG(st.st_mode):
-        _warn(group, path, "skipped: not a regular file")
+        _warn(group, path, "skipped: not a regular file (never opened)")
         return
     if st.st_size > MAX_SOURCE_BYTES:
         _error(group, path, f"refused: larger than {MAX_SOURCE_BYTES} bytes")
@@ -133,7 +253,7 @@ def _read_host_file(group: SourceGroup, path: str) -> None:
         return
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            _warn(group, path, "skipped: not a regular file")
+            _warn(group, path, "skipped: not a regular file (never opened)")
             return
         with os.fdopen(fd, "rb", closefd=False) as fh:
             data = fh.read(MAX_SOURCE_BYTES + 1)
@@ -145,5 +265,132 @@ def _read_host_file(group: SourceGroup, path: str) -> None:
     group.documents.append(Document(path, _decode(data), os.path.abspath(path)))
 
 
+def read_stdin(stream: BinaryIO) -> SourceGroup:
+    """`-`: one document read from standard input, named `<STDIN>` as in yip."""
+    group = SourceGroup(STDIN)
+    try:
+        data = stream.read(MAX_SOURCE_BYTES + 1)
+    except OSError as exc:
+        _error(group, STDIN_NAME, f"cannot read stdin: {exc.strerror}")
+        return group
+    if len(data) > MAX_SOURCE_BYTES:
+        _error(group, STDIN_NAME, f"refused: larger than {MAX_SOURCE_BYTES} bytes")
+        return group
+    group.documents.append(Document(STDIN_NAME, _decode(data), STDIN_NAME))
+    return group
+
+
 def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
+
+
+# -- URLs ------------------------------------------------------------------------
+
+
+def read_url(url: str, *, timeout: float = URL_TIMEOUT, attempts: int = URL_ATTEMPTS,
+             backoff: float = URL_BACKOFF) -> SourceGroup:
+    """One document fetched over http(s); a failure is an error of this source."""
+    group = SourceGroup(url)
+    try:
+        data = fetch_url(url, timeout=timeout, attempts=attempts, backoff=backoff)
+    except SourceError as exc:
+        _error(group, url, f"cannot fetch: {exc}")
+        return group
+    group.documents.append(Document(url, _decode(data), url))
+    return group
+
+
+class _Retry(Exception):
+    """A failure worth another attempt (refused, timed out, 5xx)."""
+
+
+def fetch_url(url: str, *, timeout: float, attempts: int = URL_ATTEMPTS,
+              backoff: float = URL_BACKOFF) -> bytes:
+    """The body at `url`. Bounded: at most `attempts` tries, each with `timeout`
+    for the connection and for every read, and the body read by chunks against
+    a deadline, so a server that drips bytes cannot hold the boot either.
+    """
+    reason = ""
+    for attempt in range(max(1, attempts)):
+        if attempt:
+            time.sleep(backoff * 2 ** (attempt - 1))
+        try:
+            return _fetch_once(url, timeout)
+        except _Retry as exc:
+            reason = str(exc)
+    tries = "1 attempt" if attempts <= 1 else f"{attempts} attempts"
+    raise SourceError(f"{reason} (gave up after {tries})")
+
+
+def _fetch_once(url: str, timeout: float) -> bytes:
+    # urllib (and http.client, ssl) only when a URL is actually given: boot time.
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    from executor import __version__
+
+    request = urllib.request.Request(url, headers={"User-Agent": f"stage-executor/{__version__}"})
+    deadline = time.monotonic() + timeout
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            chunks: list[bytes] = []
+            total = 0
+            while chunk := response.read(1 << 16):
+                total += len(chunk)
+                if total > MAX_SOURCE_BYTES:
+                    raise SourceError(f"refused: larger than {MAX_SOURCE_BYTES} bytes")
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise _Retry(f"reading took longer than {timeout:g}s")
+            return b"".join(chunks)
+    except urllib.error.HTTPError as exc:
+        message = f"HTTP {exc.code} {exc.reason}"
+        if exc.code >= 500 or exc.code == 429:
+            raise _Retry(message) from None
+        raise SourceError(message) from None
+    except urllib.error.URLError as exc:
+        raise _Retry(str(exc.reason)) from None
+    except ValueError as exc:  # a malformed URL: no point in trying again
+        raise SourceError(str(exc)) from None
+    except (TimeoutError, OSError, http.client.HTTPException) as exc:
+        raise _Retry(str(exc) or type(exc).__name__) from None
+
+
+# -- the kernel command line ----------------------------------------------------------
+
+
+def read_cmdline_sources(root: Root, text: str | None = None, *,
+                         timeout: float = URL_TIMEOUT) -> list[SourceGroup]:
+    """Sources named by the kernel command line, then its dot-notation document.
+
+    `text` replaces the root's /proc/cmdline (the `--cmdline` what-if). A root
+    without /proc/cmdline (an image tree) has no command line sources.
+    """
+    if text is None:
+        try:
+            text = root.read_bytes(CMDLINE_PATH, limit=MAX_SOURCE_BYTES).decode(
+                "utf-8", errors="replace"
+            )
+        except RootError:
+            return []
+    parsed = parse_cmdline(text)
+    groups: list[SourceGroup] = []
+    for ref in parsed.sources:
+        if is_url(ref.uri):
+            group = read_url(ref.uri, timeout=timeout)
+        elif ref.uri.startswith("/"):
+            group = read_root_source(root, ref.uri)
+        else:
+            group = SourceGroup(ref.uri)
+            group.problems.append(Problem(
+                "error", CMDLINE_PATH, 1, ref.column, ref.key,
+                f"{ref.key}={ref.uri}: expected an http(s) URL or an absolute path",
+            ))
+        groups.append(group)
+    dots = SourceGroup(CMDLINE_PATH, problems=list(parsed.problems))
+    if parsed.document is not None:
+        dots.documents.append(Document(CMDLINE_PATH, text, CMDLINE_PATH, parsed.document))
+    if dots.documents or dots.problems:
+        groups.append(dots)
+    return groups
