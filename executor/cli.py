@@ -21,7 +21,15 @@ from executor.engine import Report, load_groups, run_stages
 from executor.errors import ExecutorError, Problem
 from executor.root import DryRunRoot, Root
 from executor.runner import DEFAULT_TIMEOUT
-from executor.sources import DEFAULT_DIRS, SourceGroup, read_host_source, read_root_dir
+from executor.sources import (
+    DEFAULT_DIRS,
+    STDIN,
+    URL_TIMEOUT,
+    SourceGroup,
+    read_cmdline_sources,
+    read_root_dir,
+    read_source_arg,
+)
 
 COMMANDS = ("run-stage", "apply", "validate", "analyze", "schema")
 REPORT_DIR = "/run/stage-executor"
@@ -95,7 +103,11 @@ def dispatch(args: argparse.Namespace) -> int:
         if not args.args:
             raise UsageError("run-stage needs a STAGE")
         stage, sources = args.args[0], args.args[1:]
-        return cmd_run(args, [f"{stage}.before", stage, f"{stage}.after"], stage, sources)
+        return cmd_run(args, substages(stage), stage, sources)
+    if args.command == "analyze":
+        if not args.args:
+            raise UsageError("analyze needs a STAGE")
+        return cmd_analyze(args, args.args[0], args.args[1:])
     raise UsageError(f"`{args.command}` is not available yet")
 
 
@@ -114,10 +126,30 @@ def make_root(args: argparse.Namespace) -> Root:
     return DryRunRoot(args.root) if args.dry_run else Root(args.root)
 
 
-def collect_sources(root: Root, sources: list[str]) -> list[SourceGroup]:
+def substages(stage: str) -> list[str]:
+    """What `run-stage STAGE` runs, in order (kairos-agent)."""
+    return [f"{stage}.before", stage, f"{stage}.after"]
+
+
+def collect_sources(
+    root: Root, sources: list[str], args: argparse.Namespace | None = None
+) -> list[SourceGroup]:
+    """SOURCE arguments (else the default dirs in the root), then the command line's.
+
+    The kernel command line is read unless `--no-cmdline`; `--cmdline TEXT`
+    stands in for the root's /proc/cmdline here too, so a dry-run can show
+    what a `cos.setup=` or `stages.boot[0]...` token would do.
+    """
+    if sources.count(STDIN) > 1:
+        raise UsageError("`-` (stdin) can be given only once")
+    timeout = min(args.timeout, URL_TIMEOUT) if args is not None else URL_TIMEOUT
     if sources:
-        return [read_host_source(s) for s in sources]
-    return [read_root_dir(root, d) for d in DEFAULT_DIRS]
+        groups = [read_source_arg(s, timeout=timeout) for s in sources]
+    else:
+        groups = [read_root_dir(root, d) for d in DEFAULT_DIRS]
+    if args is not None and not args.no_cmdline:
+        groups += read_cmdline_sources(root, args.cmdline, timeout=timeout)
+    return groups
 
 
 def cmd_run(args: argparse.Namespace, stages: list[str], stage_arg: str, sources: list[str]) -> int:
@@ -131,13 +163,32 @@ def cmd_run(args: argparse.Namespace, stages: list[str], stage_arg: str, sources
         verbose=args.verbose,
     )
     report = Report(args.command, stage_arg, root.path, root.dry_run)
-    groups, problems = load_groups(collect_sources(root, sources))
-    report.problems += _strict(problems, args.strict)
+    groups, problems = load_groups(collect_sources(root, sources, args))
+    report.problems += problems
     run_stages(ctx, report, stages, groups)
+    report.problems = _strict(report.problems, args.strict)
     if not root.dry_run:
         _keep_report(root, report, stage_arg)
     _print(report, args)
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def cmd_analyze(args: argparse.Namespace, stage: str, sources: list[str]) -> int:
+    """The order `run-stage STAGE` would use; no condition is evaluated, nothing written."""
+    from executor.analyze import Analysis, dumps_analysis, write_analysis
+    from executor.order import plan_run
+
+    if not os.path.isdir(args.root):
+        raise UsageError(f"--root {args.root}: not a directory")
+    root = DryRunRoot(args.root)  # reads only; a dry-run Root cannot write anyway
+    groups, problems = load_groups(collect_sources(root, sources, args))
+    plan = plan_run(groups, substages(stage))
+    analysis = Analysis(stage, root.path, plan, _strict(problems + plan.problems, args.strict))
+    if args.json:
+        sys.stdout.write(dumps_analysis(analysis))
+    else:
+        write_analysis(analysis, sys.stdout, verbose=args.verbose)
+    return EXIT_FAILED if analysis.errors else EXIT_OK
 
 
 def _strict(problems: list[Problem], strict: bool) -> list[Problem]:
