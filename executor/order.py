@@ -228,8 +228,12 @@ def _cycles(graph: _Graph) -> list[list[_Node]]:
 
 def _cycle_problems(graph: _Graph) -> None:
     for loop in _cycles(graph):
-        # deps point backwards in time: show the chain in run order
-        chain = " -> ".join(n.name for n in [*reversed(loop), loop[-1]])
+        # deps point backwards in time: show the chain in run order, from
+        # the step that comes first in the source
+        ordered = list(reversed(loop))
+        start = ordered.index(min(ordered, key=lambda n: n.index))
+        ordered = ordered[start:] + ordered[:start]
+        chain = " -> ".join(n.name for n in [*ordered, ordered[0]])
         for node in loop:
             key = "after" if node.step.after else "name"
             graph.problems.append(_problem(
