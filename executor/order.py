@@ -34,7 +34,6 @@ unknown targets and cycles are reported instead of ignored or panicking.
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -165,6 +164,8 @@ def _unique(
 
 
 def _unknown_target(node: _Node, j: int, target: str, names: Iterable[str]) -> Problem:
+    import difflib  # only when there is something to suggest
+
     close = difflib.get_close_matches(target, list(names), n=1, cutoff=0.6)
     hint = f"; did you mean `{close[0]}`?" if close else ""
     return _problem(
