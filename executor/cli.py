@@ -136,9 +136,9 @@ def collect_sources(
 ) -> list[SourceGroup]:
     """SOURCE arguments (else the default dirs in the root), then the command line's.
 
-    The kernel command line is read unless `--no-cmdline`; `--cmdline TEXT`
-    stands in for the root's /proc/cmdline here too, so a dry-run can show
-    what a `cos.setup=` or `stages.boot[0]...` token would do.
+    The sources of the kernel command line come from the root's /proc/cmdline
+    unless `--no-cmdline`; `--cmdline TEXT` is a what-if for conditions only
+    (SPEC §4), so it does not add sources.
     """
     if sources.count(STDIN) > 1:
         raise UsageError("`-` (stdin) can be given only once")
@@ -148,7 +148,7 @@ def collect_sources(
     else:
         groups = [read_root_dir(root, d) for d in DEFAULT_DIRS]
     if args is not None and not args.no_cmdline:
-        groups += read_cmdline_sources(root, args.cmdline, timeout=timeout)
+        groups += read_cmdline_sources(root, timeout=timeout)
     return groups
 
 

@@ -167,9 +167,11 @@ def test_no_cmdline_and_the_cmdline_what_if(tmp_path: Path) -> None:
     })
     assert main(["run-stage", "boot", "--root", str(root), "--no-cmdline"]) == 0
     assert not (root / "etc").exists()
+    # --cmdline is a what-if for conditions only (SPEC §4): the sources still
+    # come from the root's /proc/cmdline
     what_if = "stages.boot[0].files[0].path=/etc/what-if"
     assert main(["run-stage", "boot", "--root", str(root), "--cmdline", what_if]) == 0
-    assert (root / "etc/what-if").exists() and not (root / "etc/real").exists()
+    assert (root / "etc/real").exists() and not (root / "etc/what-if").exists()
 
 
 def test_cos_setup_names_a_file_in_the_root(tmp_path: Path) -> None:
