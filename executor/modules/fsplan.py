@@ -13,7 +13,7 @@ import os
 from executor.actions import CREATE, NONE, UPDATE, Action
 from executor.context import RunContext
 from executor.errors import RootError, StepError
-from executor.root import Root
+from executor.root import Node, Resolved, Root
 
 DEFAULT_FILE_MODE = 0o644
 DEFAULT_DIR_MODE = 0o755
@@ -27,6 +27,20 @@ def parent_mode(mode: int) -> int:
 
 def default_owner() -> tuple[int, int]:
     return os.geteuid(), os.getegid()
+
+
+def resolve_target(root: Root, path: str) -> tuple[Resolved, Node | None]:
+    """Resolve a path a module is about to write: (resolution, what is there now).
+
+    A relative path, a symlink loop or a non-directory parent is a step error;
+    missing parents are not (the caller plans them).
+    """
+    if not path.startswith("/"):
+        raise StepError(f"{path}: not an absolute path")
+    r = root.resolve(path)
+    if r.errno in (E.ELOOP, E.ENOTDIR):
+        raise StepError(f"{path}: {os.strerror(r.errno)}")
+    return r, (r.node if r.errno == 0 else None)
 
 
 def plan_parents(root: Root, path: str, *, mode: int, uid: int, gid: int) -> list[Action]:
@@ -68,12 +82,7 @@ def plan_file(
     process's owner. Unchanged content is not rewritten.
     """
     root = ctx.root
-    if not path.startswith("/"):
-        raise StepError(f"{path}: not an absolute path")
-    r = root.resolve(path)
-    if r.errno in (E.ELOOP, E.ENOTDIR):
-        raise StepError(f"{path}: {os.strerror(r.errno)}")
-    node = r.node if r.errno == 0 else None
+    r, node = resolve_target(root, path)
     actions: list[Action] = []
     if node is None:
         own_uid, own_gid = default_owner()
@@ -117,12 +126,7 @@ def plan_directory(
 ) -> list[Action]:
     """Actions that leave a directory at `path` (parents included)."""
     root = ctx.root
-    if not path.startswith("/"):
-        raise StepError(f"{path}: not an absolute path")
-    r = root.resolve(path)
-    if r.errno in (E.ELOOP, E.ENOTDIR):
-        raise StepError(f"{path}: {os.strerror(r.errno)}")
-    node = r.node if r.errno == 0 else None
+    r, node = resolve_target(root, path)
     if node is None:
         own_uid, own_gid = default_owner()
         new_mode = DEFAULT_DIR_MODE if mode is None else mode
