@@ -7,6 +7,7 @@ import shlex
 from executor.actions import CREATE, NONE, REMOVE, RUN, UPDATE, Action
 from executor.context import RunContext
 from executor.errors import RootError, StepError
+from executor.modules.live import LIVE_KINDS, apply_live
 
 OUTPUT_IN_REPORT = 4096  # characters of command output kept in the report
 
@@ -18,6 +19,10 @@ def apply_action(ctx: RunContext, action: Action) -> None:
     try:
         if action.change == RUN:
             _run(ctx, action)
+        elif action.kind in LIVE_KINDS:
+            apply_live(ctx, action)
+        elif action.kind == "download" and action.data is None and ctx.dry_run:
+            return  # a dry-run does not fetch: there is no content to record
         elif action.kind == "directory":
             _directory(ctx, action)
         elif action.kind == "symlink":

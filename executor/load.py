@@ -20,12 +20,16 @@ from executor.errors import Problem
 from executor.model import (
     Config,
     DirectorySpec,
+    DnsSpec,
+    DownloadSpec,
+    EntitySpec,
     FileSpec,
     IfFiles,
     OverrideSpec,
     Position,
     Step,
     SystemctlSpec,
+    UserSpec,
 )
 
 try:  # the C composer is several times faster; marks are the same
@@ -373,7 +377,16 @@ class _Converter:
         return Config(self.source, data.get("name", ""), stages, group)
 
     def build_step(self, stage: str, index: int, d: ObjData) -> Step:
-        modules = {k: d.get(k) for k in S.MODULE_KEYS if k in d.values and d.get(k) is not None}
+        modules = {
+            k: _plain(d.get(k)) for k in S.MODULE_KEYS if k in d.values and d.get(k) is not None
+        }
+        for key in S.UNSUPPORTED_MODULES:
+            if key in modules:
+                self.problems.append(Problem(
+                    "warning", self.source, d.key_pos[key].line, d.key_pos[key].column,
+                    f"stages.{stage}[{index}].{key}",
+                    f"module {key} is not supported by this executor: this step will fail",
+                ))
         return Step(
             stage=stage,
             index=index,
@@ -390,6 +403,23 @@ class _Converter:
             files=tuple(_file(x) for x in d.get("files", []) if _ok(x)),
             commands=tuple(c for c in d.get("commands", []) if isinstance(c, str)),
             systemctl=_systemctl(d.get("systemctl")),
+            environment=_str_map(d.get("environment")),
+            environment_file=d.get("environment_file", ""),
+            sysctl=_str_map(d.get("sysctl")),
+            hostname=d.get("hostname", ""),
+            dns=_dns(d.get("dns")),
+            kernel_modules=tuple(m for m in d.get("modules", []) if isinstance(m, str)),
+            users=tuple(_user(name, u) for name, u in (d.get("users") or {}).items() if _ok(u)),
+            authorized_keys={
+                user: tuple(k for k in keys if isinstance(k, str))
+                for user, keys in (d.get("authorized_keys") or {}).items()
+                if isinstance(keys, list)
+            },
+            ensure_entities=_entities(d.get("ensure_entities")),
+            delete_entities=_entities(d.get("delete_entities")),
+            timesyncd=_str_map(d.get("timesyncd")),
+            systemd_firstboot=_str_map(d.get("systemd_firstboot")),
+            downloads=tuple(_download(x) for x in d.get("downloads", []) if _ok(x)),
             modules=modules,
             pos=d.pos,
         )
@@ -444,7 +474,75 @@ def _file(d: ObjData) -> FileSpec:
         permissions=d.get("permissions"),
         owner=d.get("owner"),
         group=d.get("group"),
-        owner_string=d.get("owner_string", ""),
+        owner_string=d.get("owner_string", "") or d.get("ownerstring", ""),
+        pos=d.pos,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """Converted data without loader types, for Step.modules."""
+    if isinstance(value, ObjData):
+        return {k: _plain(v) for k, v in value.values.items() if v is not INVALID}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not INVALID}
+    if isinstance(value, list):
+        return [_plain(v) for v in value if v is not INVALID]
+    return value
+
+
+def _str_map(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(v, str)}
+
+
+def _dns(d: ObjData | None) -> DnsSpec | None:
+    if not isinstance(d, ObjData):
+        return None
+    return DnsSpec(
+        nameservers=tuple(d.get("nameservers", [])),
+        search=tuple(d.get("search", [])),
+        options=tuple(d.get("options", [])),
+        path=d.get("path", ""),
+        pos=d.pos,
+    )
+
+
+def _user(name: str, d: ObjData) -> UserSpec:
+    return UserSpec(
+        name=name,
+        passwd=d.get("passwd", ""),
+        lock_passwd=bool(d.get("lock_passwd", False)),
+        uid=d.get("uid", "").strip(),
+        gid=d.get("gid", "").strip(),
+        primary_group=d.get("primary_group", ""),
+        groups=tuple(d.get("groups", [])),
+        gecos=d.get("gecos", ""),
+        homedir=d.get("homedir", ""),
+        no_create_home=bool(d.get("no_create_home", False)),
+        shell=d.get("shell", ""),
+        ssh_authorized_keys=tuple(d.get("ssh_authorized_keys", [])),
+        pos=d.pos,
+    )
+
+
+def _entities(items: Any) -> tuple[EntitySpec, ...]:
+    if not isinstance(items, list):
+        return ()
+    return tuple(
+        EntitySpec(e.get("entity", ""), e.get("path", ""), e.pos) for e in items if _ok(e)
+    )
+
+
+def _download(d: ObjData) -> DownloadSpec:
+    return DownloadSpec(
+        url=d.get("url"),
+        path=d.get("path"),
+        permissions=d.get("permissions"),
+        owner=d.get("owner"),
+        group=d.get("group"),
+        owner_string=d.get("owner_string", "") or d.get("ownerstring", ""),
+        timeout=d.get("timeout", 0),
         pos=d.pos,
     )
 

@@ -66,6 +66,53 @@ class SystemctlSpec:
 
 
 @dataclass(frozen=True)
+class DnsSpec:
+    nameservers: tuple[str, ...] = ()
+    search: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+    path: str = ""
+    pos: Position | None = None
+
+
+@dataclass(frozen=True)
+class UserSpec:
+    """One entry of `users`; `name` is its mapping key."""
+
+    name: str
+    passwd: str = ""
+    lock_passwd: bool = False
+    uid: str = ""
+    gid: str = ""
+    primary_group: str = ""
+    groups: tuple[str, ...] = ()
+    gecos: str = ""
+    homedir: str = ""
+    no_create_home: bool = False
+    shell: str = ""
+    ssh_authorized_keys: tuple[str, ...] = ()
+    pos: Position | None = None
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    entity: str  # YAML text of the entry, templated before it is read
+    path: str = ""
+    pos: Position | None = None
+
+
+@dataclass(frozen=True)
+class DownloadSpec:
+    url: str
+    path: str
+    permissions: int | None = None
+    owner: int | None = None
+    group: int | None = None
+    owner_string: str = ""
+    timeout: int = 0
+    pos: Position | None = None
+
+
+@dataclass(frozen=True)
 class IfFiles:
     any: tuple[str, ...] = ()
     all: tuple[str, ...] = ()
@@ -91,7 +138,21 @@ class Step:
     files: tuple[FileSpec, ...] = ()
     commands: tuple[str, ...] = ()
     systemctl: SystemctlSpec = field(default_factory=SystemctlSpec)
-    # Modules without a typed spec yet, by key, as plain YAML data.
+    environment: Mapping[str, str] = field(default_factory=dict)
+    environment_file: str = ""
+    sysctl: Mapping[str, str] = field(default_factory=dict)
+    hostname: str = ""
+    dns: DnsSpec | None = None
+    kernel_modules: tuple[str, ...] = ()  # the `modules` key
+    users: tuple[UserSpec, ...] = ()
+    authorized_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    ensure_entities: tuple[EntitySpec, ...] = ()
+    delete_entities: tuple[EntitySpec, ...] = ()
+    timesyncd: Mapping[str, str] = field(default_factory=dict)
+    systemd_firstboot: Mapping[str, str] = field(default_factory=dict)
+    downloads: tuple[DownloadSpec, ...] = ()
+    # Every module key the step uses, as plain YAML data (the unsupported
+    # modules have only this).
     modules: Mapping[str, object] = field(default_factory=dict)
     pos: Position | None = None
 

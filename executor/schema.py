@@ -149,6 +149,9 @@ FILE = Obj(
         "owner": Field(INT, "numeric uid"),
         "group": Field(INT, "numeric gid"),
         "owner_string": Field(STR, "user or user:group, resolved in the root"),
+        # yip's File struct has no yaml tag for this field, so the key yip
+        # really reads is the lowercased Go name; its README says owner_string.
+        "ownerstring": Field(STR, "same as owner_string (the key yip itself reads)"),
     },
     required=("path",),
 )
@@ -182,28 +185,125 @@ IF_FILES = Obj(
 
 AFTER = Obj("after", {"name": Field(STR, "full name CONFIG.STEP")}, required=("name",))
 
-# Keys of the yip modules that have no typed spec here yet: accepted and
-# handed to their module as plain data.
+DNS = Obj(
+    "dns",
+    {
+        "nameservers": Field(STR_LIST, "nameserver lines; nothing is written without one"),
+        "search": Field(STR_LIST, "search domains"),
+        "options": Field(STR_LIST, "resolver options"),
+        "path": Field(STR, "file to write, default /etc/resolv.conf"),
+    },
+)
+
+USER = Obj(
+    "user",
+    {
+        "name": Field(STR, "ignored: the mapping key is the user name, as in yip"),
+        "passwd": Field(STR, "password: a crypt hash ($...) is kept, a plain one is hashed"),
+        "lock_passwd": Field(BOOL, "lock the password (`!`) of a new user"),
+        "uid": Field(STR, "numeric uid of a new user"),
+        "gid": Field(STR, "numeric gid of a new user's own group"),
+        "primary_group": Field(STR, "existing group to use as primary group"),
+        "groups": Field(STR_LIST, "existing groups the new user joins"),
+        "gecos": Field(STR, "comment field"),
+        "homedir": Field(STR, "home directory, default HOME/NAME"),
+        "no_create_home": Field(BOOL, "do not create the home directory"),
+        "shell": Field(STR, "login shell, default from /etc/default/useradd or /bin/sh"),
+        "ssh_authorized_keys": Field(STR_LIST, "keys (or github:/gitlab: names) to authorize"),
+        "no_user_group": Field(BOOL, "accepted and ignored, as in yip"),
+        "system": Field(BOOL, "accepted and ignored, as in yip"),
+        "no_log_init": Field(BOOL, "accepted and ignored, as in yip"),
+    },
+)
+
+ENTITY = Obj(
+    "entity",
+    {
+        "entity": Field(STR, "YAML text of a user, group, shadow or gshadow entry (templated)"),
+        "path": Field(STR, "file to edit, default the kind's /etc file"),
+    },
+    required=("entity",),
+)
+
+DOWNLOAD = Obj(
+    "download",
+    {
+        "url": Field(STR, "http(s) URL; TLS certificates are verified"),
+        "path": Field(STR, "file to write, inside the root"),
+        "permissions": Field(MODE, "mode; a new file gets 0644 when omitted"),
+        "owner": Field(INT, "numeric uid"),
+        "group": Field(INT, "numeric gid"),
+        "owner_string": Field(STR, "user or user:group, resolved in the root"),
+        "ownerstring": Field(STR, "same as owner_string (the key yip itself reads)"),
+        "timeout": Field(INT, "seconds for the transfer"),
+    },
+    required=("url", "path"),
+)
+
+# Recognised so that a step using them fails loudly instead of silently
+# doing nothing; typed so that validation still checks their shape.
+DATASOURCE = Obj(
+    "datasource",
+    {"providers": Field(STR_LIST), "path": Field(STR), "userdata_name": Field(STR)},
+)
+LAYOUT = Obj(
+    "layout",
+    {
+        "device": Field(Obj("layout device", {
+            "label": Field(STR), "path": Field(STR), "init_disk": Field(BOOL),
+        })),
+        "expand_partition": Field(Obj("expand_partition", {"size": Field(INT)})),
+        "add_partitions": Field(ListOf(Obj("partition", {
+            "fsLabel": Field(STR), "size": Field(INT), "pLabel": Field(STR),
+            "filesystem": Field(STR), "bootable": Field(BOOL),
+        }))),
+    },
+)
+GIT = Obj(
+    "git",
+    {
+        "url": Field(STR), "path": Field(STR), "branch": Field(STR), "branch_only": Field(BOOL),
+        "auth": Field(Obj("git auth", {
+            "username": Field(STR), "password": Field(STR), "private_key": Field(STR),
+            "insecure": Field(BOOL), "public_key": Field(STR),
+        })),
+    },
+)
+PACKAGES = Obj(
+    "packages",
+    {"install": Field(STR_LIST), "remove": Field(STR_LIST), "refresh": Field(BOOL),
+     "upgrade": Field(BOOL)},
+)
+UNPACK_IMAGE = Obj(
+    "unpack_image", {"source": Field(STR), "target": Field(STR), "platform": Field(STR)}
+)
+
+# yip's module keys of a step.
 MODULE_KEYS: dict[str, Field] = {
     "environment": Field(STR_MAP, "KEY=VALUE pairs merged into the environment file"),
     "environment_file": Field(STR, "file for `environment`, default /etc/environment"),
     "sysctl": Field(STR_MAP, "kernel parameters"),
     "hostname": Field(STR, "host name (templated)"),
-    "dns": Field(ANY, "resolv.conf settings"),
+    "dns": Field(DNS, "resolv.conf settings"),
     "modules": Field(STR_LIST, "kernel modules to load"),
-    "users": Field(ANY, "users to create, by name"),
-    "ensure_entities": Field(ANY, "passwd/group/shadow entries to ensure"),
-    "delete_entities": Field(ANY, "passwd/group/shadow entries to delete"),
-    "timesyncd": Field(STR_MAP, "[Time] settings of timesyncd.conf"),
+    "users": Field(MapOf(USER), "users to create, by name"),
+    "ensure_entities": Field(ListOf(ENTITY), "passwd/group/shadow entries to ensure"),
+    "delete_entities": Field(ListOf(ENTITY), "passwd/group/shadow entries to delete"),
+    "timesyncd": Field(STR_MAP, "[Time] settings of timesyncd"),
     "systemd_firstboot": Field(STR_MAP, "systemd-firstboot settings"),
-    "downloads": Field(ANY, "files to download"),
-    "datasource": Field(ANY, "cloud datasource providers"),
-    "layout": Field(ANY, "disk layout"),
-    "git": Field(ANY, "git checkout"),
-    "packages": Field(ANY, "packages to install"),
-    "unpack_images": Field(ANY, "container images to unpack"),
+    "downloads": Field(ListOf(DOWNLOAD), "files to download"),
+    "datasource": Field(DATASOURCE, "cloud datasource providers (not supported)"),
+    "layout": Field(LAYOUT, "disk layout (not supported)"),
+    "git": Field(GIT, "git checkout (not supported)"),
+    "packages": Field(PACKAGES, "packages to install (not supported)"),
+    "package_pins": Field(STR_MAP, "package version pins (not supported)"),
+    "unpack_images": Field(ListOf(UNPACK_IMAGE), "container images to unpack (not supported)"),
     "authorized_keys": Field(MapOf(STR_LIST), "SSH keys by user"),
 }
+
+# Modules that are recognised but not implemented: a step using one fails.
+UNSUPPORTED_MODULES = ("datasource", "layout", "git", "packages", "package_pins",
+                       "unpack_images")
 
 STEP = Obj(
     "step",

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from executor.errors import ExecutorError
 
 LEFT, RIGHT = "{{", "}}"
-SUPPORTED = "field lookups, literals, pipelines and trunc, lower, upper, default, replace, trim, quote"
+SUPPORTED = (
+    "field lookups, literals, pipelines and trunc, lower, upper, default, replace, trim, quote"
+)
 KEYWORDS = frozenset(
     {"if", "else", "end", "range", "with", "define", "template", "block", "break", "continue"}
 )

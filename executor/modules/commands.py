@@ -7,4 +7,9 @@ from executor.context import RunContext
 
 
 def plan_commands(ctx: RunContext, commands: tuple[str, ...]) -> list[Action]:
-    return [Action("command", command=cmd, change=RUN) for cmd in commands if cmd.strip()]
+    from executor.modules.templating import render_text  # commands are templated, as in yip
+
+    return [
+        Action("command", command=render_text(ctx, cmd, where=f"commands[{i}]"), change=RUN)
+        for i, cmd in enumerate(commands) if cmd.strip()
+    ]

@@ -12,6 +12,7 @@ from executor.context import RunContext
 from executor.errors import StepError
 from executor.model import FileSpec
 from executor.modules.fsplan import plan_file
+from executor.modules.templating import render_text
 
 # yip's spellings: base64 alone, gzip alone, or base64 then gzip.
 B64 = {"b64", "base64"}
@@ -46,5 +47,9 @@ def plan_files(ctx: RunContext, specs: tuple[FileSpec, ...]) -> list[Action]:
             uid = u if u >= 0 else uid
             gid = g if g >= 0 else gid
         data = decode_content(spec.content, spec.encoding)
+        if b"{{" in data:  # content is templated after decoding, as in yip
+            text = render_text(ctx, data.decode("utf-8", errors="surrogateescape"),
+                               where=f"files: {spec.path}: content")
+            data = text.encode("utf-8", errors="surrogateescape")
         actions += plan_file(ctx, spec.path, data, mode=spec.permissions, uid=uid, gid=gid)
     return actions

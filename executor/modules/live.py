@@ -1,0 +1,51 @@
+"""Effects on the running kernel, not on files of the root.
+
+Applied only for actions planned when the root is `/` (the planners report
+them as skipped anywhere else): writing a kernel parameter under /proc/sys
+and setting the kernel's hostname. /proc/sys files cannot be replaced
+atomically like the root's files; they are written in place, once.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from executor.actions import Action
+from executor.context import RunContext
+from executor.errors import StepError
+
+LIVE_KINDS = frozenset({"sysctl", "sethostname"})
+
+
+def apply_live(ctx: RunContext, action: Action) -> None:
+    if ctx.dry_run:
+        return
+    if not ctx.root.is_host_root:
+        raise StepError(f"{action.kind}: refusing to change the running kernel for a root"
+                        f" that is not /")
+    if action.kind == "sysctl":
+        write_kernel_parameter(ctx.root.host_path(action.path), action.data or b"")
+    elif action.kind == "sethostname":
+        set_kernel_hostname((action.data or b"").decode())
+
+
+def write_kernel_parameter(path: str, value: bytes) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise StepError(f"{path}: {exc.strerror}") from None
+    try:
+        os.write(fd, value)
+    except OSError as exc:
+        raise StepError(f"{path}: cannot set {value.decode(errors='replace')!r}:"
+                        f" {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def set_kernel_hostname(name: str) -> None:
+    try:
+        socket.sethostname(name)
+    except OSError as exc:
+        raise StepError(f"cannot set the hostname to {name!r}: {exc.strerror}") from None
