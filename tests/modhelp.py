@@ -78,6 +78,7 @@ def assert_dry_run_matches(
 
 
 def tree(root: Path, files: dict[str, str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
     for rel, content in files.items():
         path = root / rel.lstrip("/")
         path.parent.mkdir(parents=True, exist_ok=True)
