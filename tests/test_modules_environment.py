@@ -31,7 +31,8 @@ def test_new_env_file_is_created_sorted_and_quoted(tmp_path: Path) -> None:
     assert run.statuses == ["applied"]
     env = root / "run/cos/cos-layout.env"
     assert env.read_text() == (
-        'OVERLAY="tmpfs:25%"\nRW_PATHS="/var /etc /srv"\nVOLUMES="LABEL=COS_PERSISTENT:/usr/local"\n'
+        'OVERLAY="tmpfs:25%"\nRW_PATHS="/var /etc /srv"\n'
+        'VOLUMES="LABEL=COS_PERSISTENT:/usr/local"\n'
     )
     assert env.stat().st_mode & 0o777 == 0o644
     assert (root / "run/cos").stat().st_mode & 0o777 == 0o755
@@ -111,7 +112,7 @@ def test_dry_run_plans_exactly_what_the_real_run_does(tmp_path: Path) -> None:
     def build(base: Path) -> Path:
         return tree(base, {"/etc/environment": "# image\nKEEP=1\nOVERLAY=old\n"})
 
-    dry, real = assert_dry_run_matches(tmp_path, build, LAYOUT.replace(
+    dry, _ = assert_dry_run_matches(tmp_path, build, LAYOUT.replace(
         "environment_file: /run/cos/cos-layout.env", "environment_file: /etc/environment"))
     assert dry.statuses == ["planned"]
 

@@ -177,10 +177,11 @@ def test_dns_writes_resolv_conf(tmp_path: Path, dns: str, expected: str) -> None
 
 
 def test_dns_replaces_the_target_of_a_stub_link_inside_the_root(tmp_path: Path) -> None:
-    root = tree(tmp_path / "r", {"/run/systemd/resolve/stub-resolv.conf": "nameserver 127.0.0.53\n"})
+    stub = "/run/systemd/resolve/stub-resolv.conf"
+    root = tree(tmp_path / "r", {stub: "nameserver 127.0.0.53\n"})
     (root / "etc").mkdir()
     os.symlink("../run/systemd/resolve/stub-resolv.conf", root / "etc/resolv.conf")
-    run_config(root, "stages:\n  test:\n    - dns: {nameservers: [10.0.0.1], path: /etc/resolv.conf}\n")
+    run_config(root, "stages:\n  test:\n    - dns: {nameservers: [10.0.0.1]}\n")
     assert (root / "run/systemd/resolve/stub-resolv.conf").read_text() == "nameserver 10.0.0.1\n"
     assert os.path.islink(root / "etc/resolv.conf")
 
@@ -206,12 +207,13 @@ def test_timesyncd_creates_the_drop_in(tmp_path: Path) -> None:
 def test_timesyncd_merges_into_an_existing_drop_in(tmp_path: Path) -> None:
     root = tree(tmp_path / "r", {DROP_IN: "# mine\n[Time]\nNTP=old\nRootDistanceMaxSec=5\n\n"
                                           "[Other]\nNTP=not-this-one\n"})
-    run = run_config(root, "stages:\n  test:\n    - timesyncd: {NTP: new, PollIntervalMinSec: 32}\n")
+    config = "stages:\n  test:\n    - timesyncd: {NTP: new, PollIntervalMinSec: 32}\n"
+    run = run_config(root, config)
     assert run.statuses == ["applied"]
     assert (root / DROP_IN).read_text() == (
         "# mine\n[Time]\nNTP=new\nRootDistanceMaxSec=5\nPollIntervalMinSec=32\n\n"
         "[Other]\nNTP=not-this-one\n")
-    again = run_config(root, "stages:\n  test:\n    - timesyncd: {NTP: new, PollIntervalMinSec: 32}\n")
+    again = run_config(root, config)
     assert again.statuses == ["unchanged"]
 
 
