@@ -90,8 +90,9 @@ def _ensured(kind: str, data: dict[str, Any], name: str, table: Table, accounts:
     current = table.get(name)
     if kind == "user":
         uid = _number(data, "uid", where)
-        if uid is None or uid < 0:
-            uid = free_id(table.ids())
+        if uid is None or uid < 0:  # dynamic: an existing user keeps its uid
+            existing = _number_or_none(current[2]) if current is not None else None
+            uid = existing if existing is not None else free_id(table.ids())
         gid = _number(data, "gid", where)
         group = _text(data, "group")
         if group:
