@@ -16,9 +16,23 @@ if TYPE_CHECKING:
     from executor.context import RunContext
 
 
+def file_lines(text: str) -> list[str]:
+    """Lines split on "\n" only, as the C library and Go's scanners do.
+
+    str.splitlines() also splits on form feeds, \x1c..\x1e and U+2028, which
+    may sit inside a value; a final newline ends the last line.
+    """
+    if not text:
+        return []
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 def _table(root: Root, path: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    for line in root.read_text_or_empty(path).splitlines():
+    for line in file_lines(root.read_text_or_empty(path)):
         if not line or line.startswith("#"):
             continue
         parts = line.split(":")
@@ -131,7 +145,7 @@ class Table:
         except RootError as exc:
             raise StepError(str(exc)) from None
         text = data.decode("utf-8", errors="surrogateescape")
-        return cls(kind, path, text.splitlines(), True, data)
+        return cls(kind, path, file_lines(text), True, data)
 
     def _index(self, name: str) -> int | None:
         for i, line in enumerate(self.lines):

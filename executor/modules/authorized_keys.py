@@ -16,7 +16,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping
 
-from executor.accounts import AccountFiles
+from executor.accounts import AccountFiles, file_lines
 from executor.actions import CREATE, NONE, Action
 from executor.context import RunContext
 from executor.errors import StepError
@@ -81,7 +81,7 @@ def resolve_keys(ctx: RunContext, keys: tuple[str, ...]) -> tuple[list[str], lis
     for key in keys:
         url = fetch.key_url(key)
         if url is None:
-            lines += [k.strip() for k in key.splitlines() if k.strip()]
+            lines += [k.strip() for k in file_lines(key) if k.strip()]
             continue
         if not ctx.root.is_host_root:
             notes.append(f"skipped: {key} is fetched only on the running system (root /)")
@@ -90,13 +90,13 @@ def resolve_keys(ctx: RunContext, keys: tuple[str, ...]) -> tuple[list[str], lis
             notes.append(f"not fetched in a dry-run: {key} ({url})")
             continue
         body = fetch.fetch(url, timeout=FETCH_TIMEOUT).decode("utf-8", errors="replace")
-        lines += [k.strip() for k in body.splitlines() if k.strip()]
+        lines += [k.strip() for k in file_lines(body) if k.strip()]
     return lines, notes
 
 
 def with_keys(text: str, keys: list[str]) -> str:
     """`text` with each of `keys` appended unless a line already is that key."""
-    present = {line.strip() for line in text.splitlines()}
+    present = {line.strip() for line in file_lines(text)}
     out = text if not text or text.endswith("\n") else text + "\n"
     for key in keys:
         if key not in present:

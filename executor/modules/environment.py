@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from executor.accounts import file_lines
 from executor.actions import Action
 from executor.context import RunContext
 from executor.errors import StepError
@@ -61,7 +62,7 @@ def is_valid_key(key: str) -> bool:
 
 def merge_env(text: str, wanted: Mapping[str, str]) -> str:
     """`text` with each key of `wanted` set, everything else kept as it is."""
-    lines = text.splitlines()
+    lines = file_lines(text)
     statements = parse_statements(text)
     replace: dict[int, str] = {}
     drop: set[int] = set()
@@ -105,7 +106,7 @@ def parse_statements(text: str) -> list[Statement]:
     unquoted values end at whitespace, quoted ones may span lines,
     `# comments` and blank lines are skipped.
     """
-    lines = text.splitlines()
+    lines = file_lines(text)
     out: list[Statement] = []
     i = 0
     while i < len(lines):

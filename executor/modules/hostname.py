@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 
+from executor.accounts import file_lines
 from executor.actions import NONE, UPDATE, Action
 from executor.context import RunContext
 from executor.errors import StepError
@@ -43,7 +44,8 @@ def check_hostname(name: str) -> None:
 
 def hosts_with(text: str, name: str) -> str:
     out = []
-    for line in text.splitlines():
+    for line in file_lines(text):
+        line = line.removesuffix("\r")  # Go's line scanner drops it
         line = line.strip()
         fields = line.split()
         out.append(f"{LOCALHOST} localhost {name}" if fields and fields[0] == LOCALHOST else line)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from executor.accounts import file_lines
 from executor.actions import Action
 from executor.context import RunContext
 from executor.errors import StepError
@@ -33,7 +34,7 @@ def plan_timesyncd(ctx: RunContext, settings: Mapping[str, str]) -> list[Action]
 
 def set_ini(text: str, section: str, settings: Mapping[str, str]) -> str:
     """`text` (a systemd-style INI file) with `settings` set in `section`."""
-    lines = text.splitlines()
+    lines = file_lines(text)
     start = end = None
     for i, line in enumerate(lines):
         stripped = line.strip()
