@@ -45,8 +45,7 @@ def check_hostname(name: str) -> None:
 def hosts_with(text: str, name: str) -> str:
     out = []
     for line in file_lines(text):
-        line = line.removesuffix("\r")  # Go's line scanner drops it
-        line = line.strip()
+        line = line.strip()  # also drops the \r Go's line scanner would
         fields = line.split()
         out.append(f"{LOCALHOST} localhost {name}" if fields and fields[0] == LOCALHOST else line)
     return "".join(line + "\n" for line in out)
