@@ -88,7 +88,7 @@ def merge_env(text: str, wanted: Mapping[str, str]) -> str:
 
 
 def format_line(key: str, value: str) -> str:
-    if value.isdigit() and str(int(value)) == value:
+    if value.isascii() and value.isdigit() and str(int(value)) == value:
         return f"{key}={value}"
     escaped = "".join("\\" + c if c in '\\"$`' else c for c in value)
     return f'{key}="{escaped}"'
