@@ -98,8 +98,10 @@ def _plan_override(plan: units.Plan, spec: OverrideSpec) -> None:
                                    "content (as yip)"))
         return
     # Planned on the view, so that enabling in the same step reads a
-    # drop-in's [Install] lines as they will be.
-    for action in plan_file(plan.ctx, path, spec.content.encode(), mode=0o644, uid=0, gid=0):
+    # drop-in's [Install] lines as they will be. Owned by whoever runs us
+    # (root on a node), as yip's plain write does: no chown needed.
+    data = spec.content.encode()
+    for action in plan_file(plan.ctx, path, data, mode=0o644, uid=None, gid=None):
         plan.record(action)
 
 
