@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 
 from executor.actions import Action
-from executor.apply import apply_action
 from executor.context import RunContext
 from executor.root import DryRunRoot, Node, Root
 
@@ -54,5 +53,8 @@ class Plan:
 
     def record(self, action: Action) -> None:
         """Add `action`; raises StepError when it could not be applied to the tree."""
+        # Imported here: apply imports the modules package, which imports us.
+        from executor.apply import apply_action
+
         apply_action(self.ctx, action)
         self.actions.append(action)
