@@ -35,8 +35,11 @@ def plan_add(plan: Plan, services: list[str]) -> list[str]:
         name = service.strip()
         script = _resolve(plan, name)
         if script is None:
-            errors.append(f"cannot enable {name}: no executable init script "
+            errors.append(f"cannot enable {name}: no init script "
                           f"(looked for {', '.join(f'{d}/{name}' for d in INIT_DIRS)})")
+            continue
+        if not _executable(plan, script):
+            errors.append(f"cannot enable {name}: {script} is not executable")
             continue
         link = runlevel_link(name)
         if view.lookup(link) is not None:  # rc_service_in_runlevel follows the link
@@ -80,12 +83,16 @@ def openrc_running(plan: Plan) -> bool:
 
 
 def _resolve(plan: Plan, name: str) -> str | None:
-    """The init script path for a service name, when it exists and is executable."""
-    if not name or "/" in name or name.endswith(".sh"):
+    """The init script path of a service name (the first that exists), as librc finds it."""
+    if not name or "/" in name or name.endswith(".sh"):  # *.sh are not services
         return None
     for directory in INIT_DIRS:
         path = f"{directory}/{name}"
-        node = plan.view.lookup(path)
-        if node is not None:
-            return path if node.kind == "file" and node.mode & 0o111 else None
+        if plan.view.lookup(path) is not None:
+            return path
     return None
+
+
+def _executable(plan: Plan, path: str) -> bool:
+    node = plan.view.lookup(path)
+    return node is not None and node.kind == "file" and bool(node.mode & 0o111)

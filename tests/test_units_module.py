@@ -223,9 +223,9 @@ def test_openrc_prefers_usr_local_init_scripts(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("scripts", "verbs", "message"), [
-    ({"/etc/init.d/sshd": 0o755}, {"enable": ("nope",)}, "no executable init script"),
-    ({"/etc/init.d/sshd": 0o644}, {"enable": ("sshd",)}, "no executable init script"),
-    ({"/etc/init.d/x.sh": 0o755}, {"enable": ("x.sh",)}, "no executable init script"),
+    ({"/etc/init.d/sshd": 0o755}, {"enable": ("nope",)}, "no init script"),
+    ({"/etc/init.d/sshd": 0o644}, {"enable": ("sshd",)}, "/etc/init.d/sshd is not executable"),
+    ({"/etc/init.d/x.sh": 0o755}, {"enable": ("x.sh",)}, "no init script"),
     ({"/etc/init.d/sshd": 0o755}, {"mask": ("sshd",)}, "no OpenRC equivalent"),
 ])
 def test_openrc_errors(tmp_path: Path, scripts: dict[str, int], verbs: dict[str, tuple[str]],
@@ -254,3 +254,20 @@ def test_both_service_managers_means_systemd_links(tmp_path: Path) -> None:
     openrc(root, enable=("sshd",))
     assert rl_links(root) == {}
     assert links(root) == {f"{E}/m.target.wants/sshd.service": f"{U}/sshd.service"}
+
+
+def test_openrc_start_runs_rc_service_only_when_openrc_runs_the_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from executor import openrc as openrc_module
+    from executor.apply import apply_action
+
+    root = openrc_tree(tmp_path)
+    runner = FakeRunner()
+    ctx = RunContext(root=Root(str(root)), runner=runner, _live=False)
+    (skipped,) = plan_systemctl(ctx, SystemctlSpec(start=("sshd",)))
+    assert skipped.change == NONE and "running service manager" in skipped.detail
+    monkeypatch.setattr(openrc_module, "openrc_running", lambda plan: True)
+    for action in plan_systemctl(ctx, SystemctlSpec(start=("sshd",))):
+        apply_action(ctx, action)
+    assert runner.calls == [("rc-service", "sshd", "start")]
