@@ -106,13 +106,13 @@ SCENARIOS = [
                                 "Alias=al-%i@.service"),
         f"{U}/sys.service": svc("WantedBy=m-%m.target o-%o.target w-%w.target W-%W.target "
                                 "B-%B.target A-%A.target M-%M.target a-%a.target U-%U.target "
-                                "pct-%%x.target end%"),
+                                "u-%u.target G-%G.target g-%g.target"),
         "/etc/machine-id": "0123456789abcdef0123456789abcdef\n",
         "/etc/os-release": 'ID=myos\nVERSION_ID="12"\nVARIANT_ID=v1\nBUILD_ID=b1\n'
                            "IMAGE_VERSION=1.0\nIMAGE_ID=img\n",
-    }, (("enable", "a-b-c.service", "t-x@.service", "sp@tty1.service"),
+    }, (("enable", "a-b-c.service", "t-x@.service", "sp@tty1.service", "sys.service"),
         ("enable", "t-x@inst.service"),
-        ("disable", "t-x@.service", "sp@.service", "a-b-c.service"))),
+        ("disable", "t-x@.service", "sp@.service", "a-b-c.service", "sys"))),
     Scenario("specifier-errors", {
         f"{U}/bad1.service": svc("WantedBy=%I.target"),
         f"{U}/bad2.service": svc("WantedBy=%m.target"),
