@@ -54,6 +54,8 @@ def _directory(ctx: RunContext, action: Action) -> None:
         ctx.root.make_dir(action.path, mode=action.mode, uid=action.uid, gid=action.gid)
     elif action.change == UPDATE:
         ctx.root.set_attrs(action.path, mode=action.mode, uid=action.uid, gid=action.gid)
+    elif action.change == REMOVE:
+        ctx.root.remove_dir(action.path)  # an emptied .wants/ dir, as systemctl disable does
 
 
 def _run(ctx: RunContext, action: Action) -> None:

@@ -209,6 +209,15 @@ class Root:
             raise RootError(f"{path}: is a directory", errno=E.EISDIR)
         self._do_unlink(r.rel)
 
+    def remove_dir(self, path: str) -> None:
+        """Remove the empty directory at `path` (as rmdir: a non-empty one is an error)."""
+        r = self.resolve(path, follow=False)
+        if r.errno or r.node is None:
+            return
+        if r.node.kind != "dir":
+            raise RootError(f"{path}: not a directory", errno=E.ENOTDIR)
+        self._do_rmdir(r.rel)
+
     # -- helpers shared by the writers -----------------------------------
 
     def _existing(self, path: str) -> Resolved:
@@ -340,6 +349,14 @@ class Root:
         except OSError as exc:
             raise RootError(f"/{rel}: {exc.strerror}", errno=exc.errno or 0) from None
 
+    def _do_rmdir(self, rel: str) -> None:
+        try:
+            os.rmdir(self._host(rel))
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise RootError(f"/{rel}: {exc.strerror}", errno=exc.errno or 0) from None
+
 
 class DryRunRoot(Root):
     """Reads the disk, records changes in memory, writes nothing."""
@@ -406,6 +423,11 @@ class DryRunRoot(Root):
     def _do_unlink(self, rel: str) -> None:
         self._nodes[rel] = None
         self._content.pop(rel, None)
+
+    def _do_rmdir(self, rel: str) -> None:
+        if self._listdir_rel(rel):
+            raise RootError(f"/{rel}: {os.strerror(E.ENOTEMPTY)}", errno=E.ENOTEMPTY)
+        self._nodes[rel] = None
 
 
 def _node_of(st: os.stat_result, host: str) -> Node:

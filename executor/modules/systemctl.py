@@ -1,66 +1,140 @@
-"""`systemctl`: enable, disable, mask, unmask, start and drop-in overrides.
+"""`systemctl`: overrides, enable, disable, mask, unmask and start.
 
-On the running system (see RunContext.live_system) the real systemctl is
-called, one call per verb with all its units. Everywhere else (an image root,
-the initramfs chroot) the links are planned natively, as `systemctl --root`
-would make them; `start` needs a running manager and is skipped with why.
+Where the root is the running system under systemd (RunContext.live_system)
+the real systemctl is called, one call per verb with all its units.
+Everywhere else (an image root, the initramfs chroot) the links are planned
+natively, link for link as `systemctl --root` makes them; `start` needs a
+running manager and is reported as skipped with the reason. When the root's
+service manager is OpenRC (only `openrc` found in its bin dirs), enable and
+disable are `rc-update add|del NAME default`.
+
+Drop-in overrides are written first, so a unit enabled or started by the
+same step already has them (yip writes them last).
 """
 
 from __future__ import annotations
 
-import posixpath
+import shlex
 
-from executor import units
+from executor import openrc, units
 from executor.actions import NONE, RUN, Action
+from executor.conditions import cond_fs
+from executor.conditions.filters import service_managers
 from executor.context import RunContext
+from executor.errors import StepError
 from executor.model import OverrideSpec, SystemctlSpec
 from executor.modules.fsplan import plan_file
+from executor.units.names import UnitNameError
 
 VERBS = ("enable", "disable", "mask", "unmask")
 DEFAULT_OVERRIDE = "override-yip.conf"
+NOT_LIVE = ("skipped: start needs the running service manager, and this root is not the "
+            "running system")
 
 
 def override_path(spec: OverrideSpec) -> str:
-    """/etc/systemd/system/UNIT.d/NAME.conf with yip's suffix rules."""
+    """/etc/systemd/system/UNIT.d/NAME.conf with yip's suffix rules.
+
+    yip appends `.conf` to a name whose extension is not `.conf` and
+    `.service` to a unit whose extension is not `.service` (Go's
+    filepath.Ext: from the last dot of the last path element).
+    """
     name = spec.name or DEFAULT_OVERRIDE
-    if posixpath.splitext(name)[1] != ".conf":
+    service = spec.service.strip()
+    for value, what in ((service, "service"), (name, "name")):
+        if "/" in value or value in (".", ".."):
+            raise StepError(f"overrides: {what} {value!r} must be a plain file name")
+    if _go_ext(name) != ".conf":
         name += ".conf"
-    service = spec.service
-    if posixpath.splitext(service)[1] != ".service":
+    if _go_ext(service) != ".service":
         service += ".service"
     return f"{units.CONFIG_DIR}/{service}.d/{name}"
 
 
+def _go_ext(name: str) -> str:
+    dot = name.rfind(".")
+    return name[dot:] if dot >= 0 else ""
+
+
 def plan_systemctl(ctx: RunContext, spec: SystemctlSpec) -> list[Action]:
-    actions: list[Action] = []
+    plan = units.Plan(ctx)
     for override in spec.overrides:
-        actions += plan_file(
-            ctx, override_path(override), override.content.encode(), mode=0o644, uid=0, gid=0
-        )
+        _plan_override(plan, override)
+    if openrc_root(ctx):
+        return _plan_openrc(plan, spec)
     if ctx.live_system:
-        return actions + _plan_live(spec)
+        return plan.actions + _plan_live(spec)
     planners = {
         "enable": units.plan_enable,
         "disable": units.plan_disable,
         "mask": units.plan_mask,
         "unmask": units.plan_unmask,
     }
+    notes: list[str] = []
     for verb in VERBS:
-        for name in getattr(spec, verb):
-            actions += planners[verb](ctx.root, name)
+        names = list(getattr(spec, verb))
+        if names:
+            notes += planners[verb](plan, names)
+    actions = plan.actions + [Action("unit", "", NONE, detail=note) for note in notes]
     for name in spec.start:
-        actions.append(
-            Action("unit", units.unit_name(name), NONE, command=f"systemctl start {name}",
-                   detail="skipped: start needs a running service manager")
-        )
+        actions.append(Action("unit", _shown_name(name), NONE,
+                              command=shlex.join(["systemctl", "start", name]), detail=NOT_LIVE))
     return actions
+
+
+def openrc_root(ctx: RunContext) -> bool:
+    """The root's service manager is OpenRC: `openrc` is there and `systemctl` is not."""
+    return service_managers(cond_fs(ctx)) == ["openrc"]
+
+
+def _plan_override(plan: units.Plan, spec: OverrideSpec) -> None:
+    if not spec.service.strip():
+        plan.actions.append(Action("file", "", NONE, detail="override skipped: empty service "
+                                   "(as yip)"))
+        return
+    path = override_path(spec)
+    if not spec.content:
+        plan.actions.append(Action("file", path, NONE, detail="override skipped: empty "
+                                   "content (as yip)"))
+        return
+    # Planned on the view, so that enabling in the same step reads a
+    # drop-in's [Install] lines as they will be. Owned by whoever runs us
+    # (root on a node), as yip's plain write does: no chown needed.
+    data = spec.content.encode()
+    for action in plan_file(plan.ctx, path, data, mode=0o644, uid=None, gid=None):
+        plan.record(action)
 
 
 def _plan_live(spec: SystemctlSpec) -> list[Action]:
     actions = []
     for verb in (*VERBS, "start"):
-        names = [units.unit_name(n) for n in getattr(spec, verb)]
+        names = [name.strip() for name in getattr(spec, verb) if name.strip()]
         if names:
             argv = ["systemctl", verb, *names]
-            actions.append(Action("unit", " ".join(names), RUN, command=" ".join(argv)))
+            actions.append(Action("unit", " ".join(names), RUN, command=shlex.join(argv)))
     return actions
+
+
+def _plan_openrc(plan: units.Plan, spec: SystemctlSpec) -> list[Action]:
+    for verb in ("mask", "unmask"):
+        if getattr(spec, verb):
+            raise StepError(f"{verb} has no OpenRC equivalent (the root's service manager is "
+                            "OpenRC)")
+    notes = openrc.plan_add(plan, list(spec.enable)) + openrc.plan_del(plan, list(spec.disable))
+    actions = plan.actions + [Action("unit", "", NONE, detail=note) for note in notes]
+    live = openrc.openrc_running(plan)
+    for name in spec.start:
+        argv = ["rc-service", name.strip(), "start"]
+        if live:
+            actions.append(Action("unit", name.strip(), RUN, command=shlex.join(argv)))
+        else:
+            actions.append(Action("unit", name.strip(), NONE, command=shlex.join(argv),
+                                  detail=NOT_LIVE))
+    return actions
+
+
+def _shown_name(name: str) -> str:
+    try:
+        return units.mangle(name)
+    except UnitNameError:
+        return name
