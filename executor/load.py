@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from executor import cloudconfig
+from executor import cloudconfig, validate
 from executor import schema as S
 from executor.errors import Problem
 from executor.model import (
@@ -59,6 +59,7 @@ class ObjData:
     values: dict[str, Any]
     pos: Position
     key_pos: dict[str, Position] = field(default_factory=dict)
+    value_pos: dict[str, Position] = field(default_factory=dict)
 
     def get(self, key: str, default: Any = None) -> Any:
         value = self.values.get(key, default)
@@ -107,12 +108,13 @@ class _Converter:
         self.source = source
         self.problems: list[Problem] = []
         self.visited = 0
+        self.lines: list[str] = []  # the document's lines, to place findings inside values
 
     # -- problems -------------------------------------------------------
 
-    def pos(self, node: Node) -> Position:
+    def pos(self, node: Node, path: str = "") -> Position:
         mark = node.start_mark
-        return Position(self.source, mark.line + 1, mark.column + 1)
+        return Position(self.source, mark.line + 1, mark.column + 1, path)
 
     def error(self, node: Node | None, path: str, message: str) -> None:
         self._add("error", node, path, message)
@@ -126,9 +128,18 @@ class _Converter:
             line, column = node.start_mark.line + 1, node.start_mark.column + 1
         self.problems.append(Problem(severity, self.source, line, column, path, message))
 
+    def findings(self, node: Node, path: str, found: list[validate.Finding]) -> None:
+        """Record what `validate` found in the value of `node`."""
+        for f in found:
+            line, column = node.start_mark.line + 1, node.start_mark.column + 1
+            if f.offset >= 0 and isinstance(node, ScalarNode):
+                line, column = _place(node, f.offset, self.lines) or (line, column)
+            self.problems.append(Problem(f.severity, self.source, line, column, path, f.message))
+
     # -- entry ----------------------------------------------------------
 
     def load(self, text: str, *, group: str) -> LoadResult:
+        self.lines = text.splitlines()
         try:
             root = yaml.compose(text, Loader=_YamlLoader)
         except yaml.MarkedYAMLError as exc:
@@ -216,12 +227,13 @@ class _Converter:
 
     def conv_str(self, node: Node, t: S.Type, path: str) -> Any:
         if isinstance(node, ScalarNode):
-            if _is_null(node):
-                return ""
             if node.tag == _TAG + "binary":
                 self.error(node, path, "expected a string, got binary data")
                 return INVALID
-            return node.value
+            value = "" if _is_null(node) else str(node.value)
+            if isinstance(t, S.Str) and t.check:
+                self.findings(node, path, validate.check_value(t.check, value))
+            return value
         self.error(node, path, f"expected a string, got {_describe(node)}")
         return INVALID
 
@@ -279,7 +291,9 @@ class _Converter:
         if pairs is None:
             return INVALID
         out: dict[str, Any] = {}
-        for key, _key_node, value_node in pairs:
+        for key, key_node, value_node in pairs:
+            if t.key_check:
+                self.findings(key_node, _join(path, key), validate.check_value(t.key_check, key))
             out[key] = self.convert(value_node, t.value, _join(path, key))
         return out
 
@@ -288,7 +302,8 @@ class _Converter:
         pairs = self.pairs(node, path)
         if pairs is None:
             return INVALID
-        data = ObjData({}, self.pos(node))
+        data = ObjData({}, self.pos(node, path))
+        value_nodes: dict[str, Node] = {}
         for key, key_node, value_node in pairs:
             fld = t.fields.get(key)
             sub = _join(path, key)
@@ -296,11 +311,17 @@ class _Converter:
                 self.unknown_key(key, key_node, t, sub)
                 continue
             data.values[key] = self.convert(value_node, fld.type, sub)
-            data.key_pos[key] = self.pos(key_node)
+            data.key_pos[key] = self.pos(key_node, sub)
+            data.value_pos[key] = self.pos(value_node, sub)
+            value_nodes[key] = value_node
         for key in t.required:
             if key not in data.values:
                 self.error(node, _join(path, key), f"missing required key `{key}` in {t.name}")
                 data.values[key] = INVALID
+        if t.check:
+            valid = {k: v for k, v in data.values.items() if v is not INVALID}
+            for f in validate.check_object(t.check, valid):
+                self.findings(value_nodes.get(f.key, node), _join(path, f.key), [f])
         return data
 
     def unknown_key(self, key: str, key_node: Node, t: S.Obj, path: str) -> None:
@@ -377,6 +398,10 @@ class _Converter:
         return Config(self.source, data.get("name", ""), stages, group)
 
     def build_step(self, stage: str, index: int, d: ObjData) -> Step:
+        afters = [
+            a for a in d.get("after", [])
+            if isinstance(a, ObjData) and a.values.get("name") is not INVALID
+        ]
         modules = {
             k: _plain(d.get(k)) for k in S.MODULE_KEYS if k in d.values and d.get(k) is not None
         }
@@ -398,7 +423,8 @@ class _Converter:
             only_arch=d.get("only_arch", ""),
             only_service_manager=d.get("only_service_manager", ""),
             node=d.get("node", ""),
-            after=tuple(a.get("name", "") for a in d.get("after", []) if isinstance(a, ObjData)),
+            after=tuple(a.get("name", "") for a in afters),
+            after_pos=tuple(a.value_pos.get("name", a.pos) for a in afters),
             directories=tuple(_directory(x) for x in d.get("directories", []) if _ok(x)),
             files=tuple(_file(x) for x in d.get("files", []) if _ok(x)),
             commands=tuple(c for c in d.get("commands", []) if isinstance(c, str)),
@@ -600,3 +626,33 @@ def _describe(node: Node) -> str:
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
+
+
+def _place(node: ScalarNode, offset: int, lines: list[str]) -> tuple[int, int] | None:
+    """File line and column of character `offset` of a scalar's value.
+
+    Exact for a literal block (`|`) and for a one-line plain or quoted scalar
+    without escapes; None when the value's text is not the file's text.
+    """
+    start, end = node.start_mark, node.end_mark
+    value = node.value
+    style = node.style or ""
+    if not 0 <= offset <= len(value):
+        return None
+    if style in ("", "'", '"') and start.line == end.line:
+        raw = lines[start.line][start.column : end.column] if start.line < len(lines) else ""
+        inner = raw[1:-1] if style else raw
+        if inner != value:  # escapes (\n, '') make the two differ
+            return None
+        return start.line + 1, start.column + 1 + offset + (1 if style else 0)
+    if style == "|":
+        header = lines[start.line][start.column :] if start.line < len(lines) else ""
+        if any(c.isdigit() for c in header.split("#", 1)[0]):
+            return None  # explicit indentation indicator: rare, not worth the guessing
+        k = value.count("\n", 0, offset)
+        col = offset - (value.rfind("\n", 0, offset) + 1)
+        body = lines[start.line + 1 :]
+        first = next((ln for ln in body if ln.strip()), "")
+        indent = len(first) - len(first.lstrip(" "))
+        return start.line + 2 + k, indent + col + 1
+    return None

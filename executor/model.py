@@ -16,6 +16,7 @@ class Position:
     source: str
     line: int = 0
     column: int = 0
+    path: str = ""  # config path of the node, such as stages.boot[0].files[1]
 
     def __str__(self) -> str:
         return f"{self.source}:{self.line}:{self.column}" if self.line else self.source
@@ -134,6 +135,8 @@ class Step:
     only_service_manager: str = ""
     node: str = ""
     after: tuple[str, ...] = ()
+    # Where each `after` entry's name was written, index for index with `after`.
+    after_pos: tuple[Position, ...] = ()
     directories: tuple[DirectorySpec, ...] = ()
     files: tuple[FileSpec, ...] = ()
     commands: tuple[str, ...] = ()

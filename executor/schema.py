@@ -20,14 +20,44 @@ class Type:
         raise NotImplementedError
 
 
+# The value checks `validate.check_value` knows, by the name a Str carries.
+REGEX, CONDITION, TEMPLATE, ENCODING, UNIT, DROPIN, SERVICE_MANAGER, STAGE = (
+    "regex", "condition", "template", "encoding", "unit", "dropin", "service_manager", "stage",
+)
+
+# A unit name as systemd accepts it (unit_name_is_valid): these characters,
+# an optional instance after `@`; a missing suffix means `.service`.
+UNIT_PATTERN = r"^\s*[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\s*$"
+
+
 @dataclass(frozen=True)
 class Str(Type):
-    """A string; YAML numbers and booleans are read as their text, as yip does."""
+    """A string; YAML numbers and booleans are read as their text, as yip does.
 
+    `check` names what the text must also be (a regex, a shell condition, a
+    template, ...): the loader asks `validate.check_value` about it, with the
+    node's position at hand.
+    """
+
+    check: str = ""
     label = "a string"
 
     def json_schema(self) -> dict[str, object]:
-        return {"type": ["string", "number", "boolean"]}
+        # null is an empty string to the loader, as to yip's YAML decoder.
+        out: dict[str, object] = {"type": ["string", "number", "boolean", "null"]}
+        if self.check == REGEX:
+            out["format"] = "regex"
+        elif self.check == ENCODING:
+            from executor.modules.files import ENCODINGS  # the files module owns the spellings
+
+            names = "|".join(sorted(e.replace("+", "\\+") for e in ENCODINGS if e))
+            out = {"type": ["string", "null"], "pattern": f"^\\s*({names})?\\s*$"}
+        elif self.check == UNIT:
+            out = {"type": ["string", "number", "boolean"], "pattern": UNIT_PATTERN}
+        elif self.check == DROPIN:
+            out["pattern"] = "^[^/]*$"
+            out["not"] = {"enum": [".", ".."]}
+        return out
 
 
 @dataclass(frozen=True)
@@ -53,10 +83,11 @@ class Mode(Type):
     label = "a file mode"
 
     def json_schema(self) -> dict[str, object]:
+        # The string forms load.parse_mode_string accepts: "0644", "644", "0o644".
         return {
             "anyOf": [
                 {"type": "integer", "minimum": 0, "maximum": 0o7777},
-                {"type": "string", "pattern": "^(0o|0)?[0-7]{1,4}$"},
+                {"type": "string", "pattern": "^\\s*(0[oO])?0?[0-7]{1,4}\\s*$"},
             ]
         }
 
@@ -77,16 +108,18 @@ class ListOf(Type):
     label = "a list"
 
     def json_schema(self) -> dict[str, object]:
-        return {"type": "array", "items": self.item.json_schema()}
+        # An empty key (`files:`) is null in YAML; the loader reads it as [].
+        return {"type": ["array", "null"], "items": self.item.json_schema()}
 
 
 @dataclass(frozen=True)
 class MapOf(Type):
     value: Type
+    key_check: str = ""  # what each key must also be, as Str.check
     label = "a mapping"
 
     def json_schema(self) -> dict[str, object]:
-        return {"type": "object", "additionalProperties": self.value.json_schema()}
+        return {"type": ["object", "null"], "additionalProperties": self.value.json_schema()}
 
 
 @dataclass(frozen=True)
@@ -105,6 +138,9 @@ class Obj(Type):
     # An open mapping (the top level of a Kairos config carries `install:`,
     # `k3s:` and more) reports only unknown keys that look like typos.
     open: bool = False
+    # A check of the whole mapping, for rules that tie keys together (a
+    # file's content must decode with its encoding): see validate.check_object.
+    check: str = ""
     label = "a mapping"
 
     def json_schema(self) -> dict[str, object]:
@@ -114,9 +150,15 @@ class Obj(Type):
             if fld.doc:
                 sub["description"] = fld.doc
             props[key] = sub
-        out: dict[str, object] = {"type": "object", "properties": props}
+        # null is an empty mapping to the loader; one with required keys is an error.
+        kind: object = "object" if self.required else ["object", "null"]
+        out: dict[str, object] = {"type": kind, "properties": props}
         if self.required:
             out["required"] = list(self.required)
+        if not self.open:
+            # Unknown keys are warnings to the loader and errors under --strict;
+            # the schema is the strict form, so an editor underlines typos.
+            out["additionalProperties"] = False
         return out
 
 
@@ -127,6 +169,9 @@ MODE = Mode()
 ANY = AnyValue()
 STR_LIST = ListOf(STR)
 STR_MAP = MapOf(STR)
+REGEX_STR = Str(REGEX)
+TEMPLATE_STR = Str(TEMPLATE)
+UNIT_LIST = ListOf(Str(UNIT))
 
 DIRECTORY = Obj(
     "directory",
@@ -143,8 +188,8 @@ FILE = Obj(
     "file",
     {
         "path": Field(STR, "absolute path inside the root"),
-        "content": Field(STR, "file content, encoded as `encoding` says"),
-        "encoding": Field(STR, "b64, base64, gz, gzip, gz+b64, gzip+base64, ..."),
+        "content": Field(STR, "file content, encoded as `encoding` says (templated)"),
+        "encoding": Field(Str(ENCODING), "b64, base64, gz, gzip, gz+b64, gzip+base64, ..."),
         "permissions": Field(MODE, "mode; a new file gets 0644 when omitted"),
         "owner": Field(INT, "numeric uid"),
         "group": Field(INT, "numeric gid"),
@@ -154,13 +199,14 @@ FILE = Obj(
         "ownerstring": Field(STR, "same as owner_string (the key yip itself reads)"),
     },
     required=("path",),
+    check="file",
 )
 
 OVERRIDE = Obj(
     "override",
     {
-        "service": Field(STR, "unit the drop-in is for"),
-        "name": Field(STR, "drop-in name, default override-yip.conf"),
+        "service": Field(Str(UNIT), "unit the drop-in is for"),
+        "name": Field(Str(DROPIN), "drop-in name, default override-yip.conf"),
         "content": Field(STR, "drop-in content"),
     },
     required=("service",),
@@ -169,11 +215,11 @@ OVERRIDE = Obj(
 SYSTEMCTL = Obj(
     "systemctl",
     {
-        "enable": Field(STR_LIST, "units to enable"),
-        "disable": Field(STR_LIST, "units to disable"),
-        "mask": Field(STR_LIST, "units to mask"),
-        "unmask": Field(STR_LIST, "units to unmask"),
-        "start": Field(STR_LIST, "units to start (running system only)"),
+        "enable": Field(UNIT_LIST, "units to enable"),
+        "disable": Field(UNIT_LIST, "units to disable"),
+        "mask": Field(UNIT_LIST, "units to mask"),
+        "unmask": Field(UNIT_LIST, "units to unmask"),
+        "start": Field(UNIT_LIST, "units to start (running system only)"),
         "overrides": Field(ListOf(OVERRIDE), "drop-in files"),
     },
 )
@@ -280,10 +326,10 @@ UNPACK_IMAGE = Obj(
 
 # yip's module keys of a step.
 MODULE_KEYS: dict[str, Field] = {
-    "environment": Field(STR_MAP, "KEY=VALUE pairs merged into the environment file"),
+    "environment": Field(MapOf(TEMPLATE_STR), "KEY=VALUE pairs merged into the environment file"),
     "environment_file": Field(STR, "file for `environment`, default /etc/environment"),
     "sysctl": Field(STR_MAP, "kernel parameters"),
-    "hostname": Field(STR, "host name (templated)"),
+    "hostname": Field(TEMPLATE_STR, "host name (templated)"),
     "dns": Field(DNS, "resolv.conf settings"),
     "modules": Field(STR_LIST, "kernel modules to load"),
     "users": Field(MapOf(USER), "users to create, by name"),
@@ -309,17 +355,17 @@ STEP = Obj(
     "step",
     {
         "name": Field(STR, "step name, used in logs, reports and `after`"),
-        "if": Field(STR, "shell condition; the step runs only if it exits 0"),
+        "if": Field(Str(CONDITION), "shell condition (templated); the step runs if it exits 0"),
         "if_files": Field(IF_FILES, "existence checks in the root"),
-        "only_os": Field(STR, "regex on NAME/ID of /etc/os-release"),
-        "only_os_version": Field(STR, "regex on VERSION_ID of /etc/os-release"),
-        "only_arch": Field(STR, "regex on the machine architecture"),
-        "only_service_manager": Field(STR, "systemd or openrc"),
-        "node": Field(STR, "regex on the hostname"),
+        "only_os": Field(REGEX_STR, "regex on NAME/ID of /etc/os-release"),
+        "only_os_version": Field(REGEX_STR, "regex on VERSION_ID of /etc/os-release"),
+        "only_arch": Field(REGEX_STR, "regex on the machine architecture"),
+        "only_service_manager": Field(Str(SERVICE_MANAGER), "systemd or openrc"),
+        "node": Field(REGEX_STR, "regex on the hostname"),
         "after": Field(ListOf(AFTER), "steps this step runs after"),
         "directories": Field(ListOf(DIRECTORY), "directories to create"),
         "files": Field(ListOf(FILE), "files to write"),
-        "commands": Field(STR_LIST, "shell commands, run with /bin/sh -c"),
+        "commands": Field(ListOf(TEMPLATE_STR), "shell commands (templated), run with /bin/sh -c"),
         "systemctl": Field(SYSTEMCTL, "unit enable/disable/mask/start/overrides"),
         **MODULE_KEYS,
     },
@@ -374,7 +420,7 @@ YIP_CONFIG = Obj(
     "config",
     {
         "name": Field(STR, "config name, the first part of a step's full name"),
-        "stages": Field(MapOf(ListOf(STEP)), "stage name -> steps"),
+        "stages": Field(MapOf(ListOf(STEP), key_check=STAGE), "stage name -> steps"),
     },
     open=True,
 )
@@ -387,4 +433,8 @@ def json_schema() -> dict[str, object]:
     doc = CONFIG.json_schema()
     doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     doc["title"] = "stage-executor cloud-config"
+    doc["description"] = (
+        "yip/Kairos cloud-config stages as stage-executor reads them. Keys beside"
+        " `name` and `stages` (install:, k3s:, ...) belong to other tools and are allowed."
+    )
     return doc

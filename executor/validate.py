@@ -1,0 +1,357 @@
+"""Semantic checks of config values, beyond their YAML types.
+
+The type tree in `schema` says which strings are regexes, shell conditions,
+templates, encodings or unit names; the loader converts each node and asks
+`check_value` (or `check_object`, for rules that tie keys together) about it,
+so every finding gets the node's exact position and config path. Nothing here
+reads the filesystem or starts a process: `validate` must be safe to run on a
+workstation against any input, and cheap enough to run before every boot stage.
+
+Checks that span documents (`after:` targets and cycles) live with the order
+they are about, in `order.check_after`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from executor import schema as S
+
+ERROR, WARNING = "error", "warning"
+
+# Stages a Kairos node runs: each boot stage with its .before/.after, and the
+# agent's install/upgrade/reset hooks. Only used to spot typos: any other stage
+# name is allowed (it runs when asked for).
+BOOT_STAGES = ("rootfs", "initramfs", "boot", "fs", "network", "reconcile")
+KAIROS_STAGES = (
+    "after-install", "after-install-chroot", "after-upgrade", "after-upgrade-chroot",
+    "after-reset", "after-reset-chroot", "before-install", "before-upgrade", "before-reset",
+)
+KNOWN_STAGES = frozenset(
+    [f"{s}{sub}" for s in BOOT_STAGES for sub in ("", ".before", ".after")] + list(KAIROS_STAGES)
+)
+SERVICE_MANAGERS = ("systemd", "openrc")
+UNIT_NAME_MAX = 255  # systemd's UNIT_NAME_MAX without the NUL
+_UNIT_RE = re.compile(S.UNIT_PATTERN)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem with a value; the loader adds where it is."""
+
+    severity: str
+    message: str
+    key: str = ""  # check_object: the key whose value the finding is about
+    offset: int = -1  # character offset inside the value, when it is known
+
+
+def check_value(kind: str, text: str) -> list[Finding]:
+    """Problems of `text`, a string the type tree marks as `kind`."""
+    check = _VALUE_CHECKS.get(kind)
+    return [] if check is None else check(text)
+
+
+def check_object(kind: str, values: Mapping[str, object]) -> list[Finding]:
+    """Problems of a mapping as a whole; `values` holds only its valid values."""
+    if kind == "file":
+        return check_file(values)
+    return []
+
+
+# -- regexes, conditions, names ---------------------------------------------------
+
+
+def check_regex(pattern: str) -> list[Finding]:
+    """A regex of only_os/only_os_version/only_arch/node must compile."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        offset = exc.pos if exc.pos is not None else -1
+        return [Finding(ERROR, f"invalid regex: {exc.msg}", offset=offset)]
+    except (OverflowError, RecursionError, ValueError) as exc:
+        return [Finding(ERROR, f"invalid regex: {exc}")]
+    return []
+
+
+def check_condition(expr: str) -> list[Finding]:
+    """An `if` is a template first (yip renders it), then a shell script.
+
+    Only a real syntax error is a problem: an expression outside the native
+    subset (NotNative) is valid shell that will run in /bin/sh.
+    """
+    from executor.conditions.shell import NotNative, ShellSyntaxError, parse
+
+    findings = check_template(expr)
+    if not expr.strip():
+        return findings
+    try:
+        parse(expr)
+    except ShellSyntaxError as exc:
+        findings.append(Finding(ERROR, f"`if` is not valid shell: {exc}"))
+    except (NotNative, RecursionError):
+        pass
+    return findings
+
+
+def check_encoding(text: str) -> list[Finding]:
+    from executor.modules.files import ENCODINGS  # the files module owns the spellings
+
+    name = text.strip()
+    if name in ENCODINGS:
+        return []
+    known = sorted(e for e in ENCODINGS if e)
+    return [Finding(ERROR, f"unknown encoding `{text}`{_did_you_mean(name, known)}"
+                           f" (known: {', '.join(known)})")]
+
+
+def check_unit(text: str) -> list[Finding]:
+    """A unit name systemd would accept; without a suffix it means .service."""
+    name = text.strip()
+    if not name:
+        return [Finding(ERROR, "empty unit name")]
+    if len(name) > UNIT_NAME_MAX:
+        return [Finding(ERROR, f"unit name is longer than {UNIT_NAME_MAX} characters")]
+    if not _UNIT_RE.match(name):
+        return [Finding(ERROR, f"`{name}` is not a valid unit name (letters, digits and"
+                               " `:_.\\-`, with an optional `@instance`)")]
+    return []
+
+
+def check_dropin(text: str) -> list[Finding]:
+    """A drop-in name is one file name inside UNIT.d/."""
+    if "/" in text or text.strip() in (".", ".."):
+        return [Finding(ERROR, f"drop-in name `{text}` must be a plain file name, without `/`")]
+    return []
+
+
+def check_service_manager(text: str) -> list[Finding]:
+    if not text.strip() or text.strip().lower() in SERVICE_MANAGERS:
+        return []
+    return [Finding(WARNING, f"`{text}` is neither systemd nor openrc: the step will"
+                             " always be skipped")]
+
+
+def check_stage(name: str) -> list[Finding]:
+    """A stage name close to a known one but not it is most likely a typo."""
+    if name in KNOWN_STAGES:
+        return []
+    hint = _did_you_mean(name, sorted(KNOWN_STAGES), cutoff=0.85)
+    if not hint:
+        return []
+    return [Finding(WARNING, f"unknown stage `{name}`{hint}")]
+
+
+def _did_you_mean(word: str, choices: list[str], *, cutoff: float = 0.7) -> str:
+    import difflib  # only when there is something wrong
+
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=cutoff)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
+# -- files ----------------------------------------------------------------------------
+
+
+def check_file(values: Mapping[str, object]) -> list[Finding]:
+    """The content must decode with its encoding, and plain content must be a
+    template that parses (yip renders file content after decoding it)."""
+    from executor.errors import StepError
+    from executor.modules.files import ENCODINGS, decode_content
+
+    content = values.get("content")
+    encoding = values.get("encoding")
+    if not isinstance(content, str) or not content:
+        return []
+    encoding = encoding if isinstance(encoding, str) else ""
+    if not encoding.strip():
+        return [_on(f, "content") for f in check_template(content)]
+    if encoding.strip() not in ENCODINGS:
+        return []  # reported on `encoding` itself
+    try:
+        data = decode_content(content, encoding)
+    except StepError as exc:
+        return [Finding(ERROR, str(exc), key="content")]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return []  # binary content: yip's template pass cannot apply to it either
+    return [
+        Finding(f.severity, f"{f.message} (in the decoded content)", key="content")
+        for f in check_template(text)
+    ]
+
+
+def _on(finding: Finding, key: str) -> Finding:
+    return Finding(finding.severity, finding.message, key, finding.offset)
+
+
+# -- templates ------------------------------------------------------------------------
+
+# Actions that open a block closed by {{ end }}.
+_BLOCKS = frozenset({"if", "range", "with", "define", "block"})
+_SPACE = " \t\r\n"
+
+
+def check_template(text: str) -> list[Finding]:
+    """Syntax errors of a Go text/template, as yip's parser would find them.
+
+    This checks the delimiters and action syntax: unclosed `{{`, empty
+    actions, quotes, parentheses, empty pipeline stages, comments, and
+    if/range/with/define/block matched with end. It does not know which
+    functions exist: the renderer (executor.template) refuses those it does
+    not support, naming the step.
+    """
+    if "{{" not in text:
+        return []
+    problem = _TemplateScanner(text).scan()
+    return [] if problem is None else [problem]
+
+
+class _TemplateScanner:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.blocks: list[tuple[str, int]] = []  # open block keyword, offset of its {{
+
+    def scan(self) -> Finding | None:
+        text, i = self.text, 0
+        while (start := text.find("{{", i)) >= 0:
+            j = start + 2
+            if text.startswith("-", j) and text[j + 1 : j + 2] in tuple(_SPACE):
+                j += 2  # left trim marker `{{- `
+            comment = text.startswith("/*", j)
+            end = self._comment(start, j) if comment else self._action(start, j)
+            if isinstance(end, Finding):
+                return end
+            i = end
+        if self.blocks:
+            keyword, offset = self.blocks[-1]
+            return _tmpl(f"`{{{{{keyword}}}}}` is never closed by `{{{{end}}}}`", offset)
+        return None
+
+    def _comment(self, start: int, j: int) -> int | Finding:
+        text = self.text
+        close = text.find("*/", j + 2)
+        if close < 0:
+            return _tmpl("unclosed comment", start)
+        after = close + 2
+        if text.startswith("}}", after):
+            return after + 2
+        if text[after : after + 1] in tuple(_SPACE) and text.startswith("-}}", after + 1):
+            return after + 4
+        return _tmpl("comment ends before the closing `}}`", start)
+
+    def _action(self, start: int, i: int) -> int | Finding:
+        """Scan one action from `i` (just past `{{`); return the index past `}}`."""
+        text, n = self.text, len(self.text)
+        words: list[str] = []  # the top-level words, to spot keywords
+        filled = [False]  # per parenthesis level: the current command has a value
+        after_pipe = False
+        while True:
+            if i >= n:
+                return _tmpl("unclosed action: `{{` without `}}`", start)
+            c = text[i]
+            closing = 2 if text.startswith("}}", i) else 0
+            if c in _SPACE and text.startswith("-}}", i + 1):
+                closing = 4
+            if closing:
+                if len(filled) > 1:
+                    return _tmpl("unclosed `(` in action", start)
+                if not filled[0]:
+                    what = "missing command after `|`" if after_pipe else "empty action"
+                    return _tmpl(what, start)
+                return self._keyword(words, start) or i + closing
+            if c in _SPACE:
+                i += 1
+            elif c in "\"'`":
+                end = _quoted_end(text, i)
+                if end < 0:
+                    return _tmpl(f"unterminated {_QUOTES[c]} in action", i)
+                filled[-1] = True
+                words.append(text[i:end])
+                i = end
+            elif c == "(":
+                filled[-1] = True
+                filled.append(False)
+                i += 1
+            elif c == ")":
+                if len(filled) == 1:
+                    return _tmpl("unexpected `)` in action", i)
+                if not filled.pop():
+                    return _tmpl("empty parentheses in action", i)
+                i += 1
+            elif c == "|":
+                if not filled[-1]:
+                    return _tmpl("missing command before `|`", i)
+                filled[-1], after_pipe = False, True
+                i += 1
+            elif c == "=" or text.startswith(":=", i):
+                filled[-1] = False  # `$x := pipeline`: a new pipeline starts
+                i += 1 if c == "=" else 2
+            else:
+                end = i
+                while end < n and text[end] not in _WORD_END and not text.startswith("}}", end) \
+                        and not text.startswith(":=", end):
+                    end += 1
+                if len(filled) == 1:
+                    words.append(text[i:end])
+                filled[-1] = True
+                i = end
+
+    def _keyword(self, words: list[str], start: int) -> Finding | None:
+        """Track if/range/with/define/block ... end nesting."""
+        keyword = words[0] if words else ""
+        if keyword in _BLOCKS:
+            if keyword == "define" and self.blocks:
+                return _tmpl("`{{define}}` is only allowed at the top level", start)
+            self.blocks.append((keyword, start))
+        elif keyword == "end":
+            if not self.blocks:
+                return _tmpl("`{{end}}` without an open if/range/with", start)
+            self.blocks.pop()
+        elif keyword == "else":
+            if not self.blocks or self.blocks[-1][0] not in ("if", "range", "with"):
+                return _tmpl("`{{else}}` outside if/range/with", start)
+        elif keyword in ("break", "continue") and all(b != "range" for b, _ in self.blocks):
+            return _tmpl(f"`{{{{{keyword}}}}}` outside `{{{{range}}}}`", start)
+        return None
+
+
+_QUOTES = {'"': "quoted string", "'": "character constant", "`": "raw string"}
+_WORD_END = frozenset(_SPACE + "\"'`()|=")
+
+
+def _quoted_end(text: str, i: int) -> int:
+    """Index past the string or character constant starting at `i`, or -1."""
+    quote = text[i]
+    if quote == "`":
+        end = text.find("`", i + 1)
+        return end + 1 if end >= 0 else -1
+    j = i + 1
+    while j < len(text):
+        c = text[j]
+        if c == "\\":
+            j += 2
+            continue
+        if c == "\n":
+            return -1  # Go's interpreted strings end at the line
+        if c == quote:
+            return j + 1
+        j += 1
+    return -1
+
+
+def _tmpl(message: str, offset: int) -> Finding:
+    return Finding(ERROR, f"template: {message}", offset=offset)
+
+
+_VALUE_CHECKS: dict[str, Callable[[str], list[Finding]]] = {
+    S.REGEX: check_regex,
+    S.CONDITION: check_condition,
+    S.TEMPLATE: check_template,
+    S.ENCODING: check_encoding,
+    S.UNIT: check_unit,
+    S.DROPIN: check_dropin,
+    S.SERVICE_MANAGER: check_service_manager,
+    S.STAGE: check_stage,
+}
