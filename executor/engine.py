@@ -7,7 +7,7 @@ it returns a Report and raises nothing for bad input.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from executor.actions import Action
 from executor.apply import apply_action
@@ -48,6 +48,7 @@ class LoadedGroup:
     # parsed (or reported) twice.
     source: SourceGroup | None = None
     loaded: dict[tuple[str, str], Config | None] = field(default_factory=dict)
+    strict: bool = False  # warnings count as errors: a document with one does not run
 
 
 @dataclass
@@ -72,21 +73,34 @@ class Report:
         return bool(self.errors) or any(s.status == FAILED for s in self.steps)
 
 
-def load_groups(groups: list[SourceGroup]) -> tuple[list[LoadedGroup], list[Problem]]:
-    """Parse every document; a document with an error is dropped whole."""
+def load_groups(
+    groups: list[SourceGroup], *, strict: bool = False
+) -> tuple[list[LoadedGroup], list[Problem]]:
+    """Parse and validate every document; a document with an error is dropped whole.
+
+    With `strict`, warnings are errors (so a document with one is dropped too).
+    A document's problems come in line order.
+    """
     loaded: list[LoadedGroup] = []
     problems: list[Problem] = []
     for group in groups:
-        problems += group.problems
-        target = LoadedGroup(group.label, [], group)
-        target.configs, found = _load_documents(group, target.loaded)
+        problems += [strict_problem(p, strict) for p in group.problems]
+        target = LoadedGroup(group.label, [], group, strict=strict)
+        target.configs, found = _load_documents(group, target.loaded, strict=strict)
         problems += found
         loaded.append(target)
     return loaded, problems
 
 
+def strict_problem(problem: Problem, strict: bool) -> Problem:
+    """`problem`, as an error when warnings count as errors."""
+    if not strict or problem.severity == "error":
+        return problem
+    return replace(problem, severity="error")
+
+
 def _load_documents(
-    group: SourceGroup, cache: dict[tuple[str, str], Config | None]
+    group: SourceGroup, cache: dict[tuple[str, str], Config | None], *, strict: bool = False
 ) -> tuple[list[Config], list[Problem]]:
     """Configs of a group's documents; only documents not in `cache` are parsed."""
     configs: list[Config] = []
@@ -95,9 +109,14 @@ def _load_documents(
         key = (doc.source or doc.name, doc.text)
         if key not in cache:
             result = _load_document(doc, group.label)
-            problems += result.problems
-            cache[key] = result.config if result.ok else None
-            if not result.ok:
+            found = sorted(
+                (strict_problem(p, strict) for p in result.problems),
+                key=lambda p: (p.line, p.column),
+            )
+            problems += found
+            ok = result.config is not None and not any(p.severity == "error" for p in found)
+            cache[key] = result.config if ok else None
+            if not ok:
                 log.error("%s: invalid, none of its steps will run", doc.name)
         config = cache[key]
         if config is not None:
@@ -148,7 +167,7 @@ def _rescan(group: LoadedGroup, report: Report) -> bool:
     if group.source is None or group.source.rescan is None:
         return False
     fresh = group.source.rescan()
-    configs, problems = _load_documents(fresh, group.loaded)
+    configs, problems = _load_documents(fresh, group.loaded, strict=group.strict)
     _add_problems(report, fresh.problems + problems)
     changed = configs != group.configs
     group.configs = configs
