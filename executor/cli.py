@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from executor import __version__
 from executor.context import RunContext
-from executor.engine import Report, load_groups, run_stages
+from executor.engine import Report, load_groups, run_stages, strict_problem
 from executor.errors import ExecutorError, Problem
 from executor.root import DryRunRoot, Root
 from executor.runner import DEFAULT_TIMEOUT
@@ -93,6 +93,8 @@ def dispatch(args: argparse.Namespace) -> int:
         raise UsageError("--timeout must be positive")
     if args.command == "schema":
         return cmd_schema(args)
+    if args.command == "validate":
+        return cmd_validate(args, args.args)
     if args.command == "apply":
         if not args.stage:
             raise UsageError("apply needs -s STAGE")
@@ -118,6 +120,33 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
     return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace, sources: list[str]) -> int:
+    """Check every source as a run would, print every problem, run nothing.
+
+    Each document is loaded and checked on its own, then the step order of
+    every stage the documents have (unknown `after` targets, cycles).
+    """
+    from executor.order import plan_run
+    from executor.report import validation_json, write_validation
+
+    if not os.path.isdir(args.root):
+        raise UsageError(f"--root {args.root}: not a directory")
+    root = DryRunRoot(args.root)  # reads only; a dry-run Root cannot write anyway
+    read = collect_sources(root, sources, args)
+    groups, problems = load_groups(read, strict=args.strict)
+    stages = sorted({stage for group in groups for c in group.configs for stage in c.stages})
+    plan = plan_run(groups, stages)
+    problems += [strict_problem(p, args.strict) for p in plan.problems if p not in problems]
+    documents = [doc.source or doc.name for group in read for doc in group.documents]
+    rank = {source: i for i, source in enumerate(documents)}
+    problems.sort(key=lambda p: (rank.get(p.source, -1), p.line, p.column))
+    if args.json:
+        sys.stdout.write(validation_json(root.path, documents, problems))
+    else:
+        write_validation(problems, len(documents), sys.stdout)
+    return EXIT_FAILED if any(p.severity == "error" for p in problems) else EXIT_OK
 
 
 def make_root(args: argparse.Namespace) -> Root:
@@ -163,7 +192,7 @@ def cmd_run(args: argparse.Namespace, stages: list[str], stage_arg: str, sources
         verbose=args.verbose,
     )
     report = Report(args.command, stage_arg, root.path, root.dry_run)
-    groups, problems = load_groups(collect_sources(root, sources, args))
+    groups, problems = load_groups(collect_sources(root, sources, args), strict=args.strict)
     report.problems += problems
     run_stages(ctx, report, stages, groups)
     report.problems = _strict(report.problems, args.strict)
@@ -181,7 +210,7 @@ def cmd_analyze(args: argparse.Namespace, stage: str, sources: list[str]) -> int
     if not os.path.isdir(args.root):
         raise UsageError(f"--root {args.root}: not a directory")
     root = DryRunRoot(args.root)  # reads only; a dry-run Root cannot write anyway
-    groups, problems = load_groups(collect_sources(root, sources, args))
+    groups, problems = load_groups(collect_sources(root, sources, args), strict=args.strict)
     plan = plan_run(groups, substages(stage))
     analysis = Analysis(stage, root.path, plan, _strict(problems + plan.problems, args.strict))
     if args.json:
@@ -192,11 +221,7 @@ def cmd_analyze(args: argparse.Namespace, stage: str, sources: list[str]) -> int
 
 
 def _strict(problems: list[Problem], strict: bool) -> list[Problem]:
-    if not strict:
-        return problems
-    return [
-        Problem("error", p.source, p.line, p.column, p.path, p.message) for p in problems
-    ]
+    return [strict_problem(p, strict) for p in problems]
 
 
 def _keep_report(root: Root, report: Report, stage: str) -> None:

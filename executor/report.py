@@ -17,6 +17,7 @@ from executor.engine import (
     Report,
     StepReport,
 )
+from executor.errors import Problem
 
 FORMAT = 1
 STATUSES = (APPLIED, PLANNED, UNCHANGED, SKIPPED, FAILED, UNDECIDED)
@@ -71,39 +72,86 @@ MARKS = {
     FAILED: ("✗", "31"),
     UNDECIDED: ("?", "35"),
 }
+SEVERITY_COLOURS = {"error": "31", "warning": "33"}
+DIFF_COLOURS = {"+": "32", "-": "31", "@": "36"}
 
 
 def use_colour(stream: TextIO) -> bool:
-    return stream.isatty() and "NO_COLOR" not in os.environ
+    """Colour only on a terminal, never with NO_COLOR set (no-color.org) or TERM=dumb."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _paint(text: str, code: str, colour: bool) -> str:
+    return f"\033[{code}m{text}\033[0m" if colour else text
 
 
 def write_human(report: Report, stream: TextIO = sys.stdout, *, verbose: bool = False) -> None:
+    """One line per step, with what changed below it; diffs in a dry-run."""
     colour = use_colour(stream)
     for problem in report.problems:
-        stream.write(problem.format() + "\n")
+        stream.write(format_problem(problem, colour) + "\n")
     for step in report.steps:
-        mark, code = MARKS.get(step.status, ("?", "0"))
-        head = f"{mark} {step.status}"
-        if colour:
-            head = f"\033[{code}m{head}\033[0m"
-        why = f" ({step.reason})" if step.reason else ""
-        stream.write(f"{head} [{step.stage}] {step.full_name}{why}\n")
-        if verbose and step.condition is not None:
-            c = step.condition
-            stream.write(f"    if {c.expr} -> {c.result} ({c.by})\n")
+        stream.write(step_line(step, colour) + "\n")
+        if verbose:
+            stream.write(_indent(condition_details(step), "    "))
         for action in step.actions:
-            if action.changes or verbose:
-                stream.write(f"    {describe_action(action)}\n")
-            if report.dry_run and action.data is not None and action.old is not None:
-                stream.write(_indent(unified_diff(action), "    "))
-            if verbose and action.output:
-                stream.write(_indent(action.output, "    | "))
+            stream.write(_action_lines(report, action, colour, verbose=verbose))
+    stream.write(summary_line(report) + "\n")
+
+
+def step_line(step: StepReport, colour: bool = False) -> str:
+    """`✓ applied [boot] conf.step`, `- skipped [boot] conf.step (why)`, ..."""
+    mark, code = MARKS.get(step.status, ("?", "0"))
+    why = f" ({step.reason})" if step.reason else ""
+    return f"{_paint(f'{mark} {step.status}', code, colour)} [{step.stage}] {step.full_name}{why}"
+
+
+def condition_details(step: StepReport) -> str:
+    """How the step's condition was decided (for -v)."""
+    c = step.condition
+    if c is None:
+        return "" if step.reason else "no condition\n"
+    result = {True: "true", False: "false", None: "undecided"}[c.result]
+    how = {"native": "evaluated natively", "shell": "by /bin/sh", "none": "not evaluated"}
+    line = f"if: {c.expr.strip()} -> {result} ({how.get(c.by, c.by)})"
+    if c.detail:
+        line += f": {c.detail}"
+    return line + "\n"
+
+
+def _action_lines(report: Report, action: Action, colour: bool, *, verbose: bool) -> str:
+    out = ""
+    if action.changes or verbose:
+        out += f"    {describe_action(action)}\n"
+    if report.dry_run and action.data is not None and action.old is not None:
+        out += _indent(_paint_diff(content_diff(action), colour), "    ")
+    failed = action.exit is not None and action.exit != 0
+    if action.output and (verbose or failed):  # a failed command's output is why it failed
+        out += _indent(action.output, "    | ")
+    return out
+
+
+def summary_line(report: Report) -> str:
     counts = {status: 0 for status in STATUSES}
     for step in report.steps:
-        counts[step.status] += 1
+        counts[step.status] = counts.get(step.status, 0) + 1
     parts = [f"{n} {status}" for status, n in counts.items() if n]
-    stream.write(f"{report.command} {report.stage}: {', '.join(parts) or 'no steps'}"
-                 f"{' (dry-run)' if report.dry_run else ''}\n")
+    problems = [_plural(len(report.errors), "config error")] if report.errors else []
+    dry = " (dry-run)" if report.dry_run else ""
+    return f"{report.command} {report.stage}: {', '.join(parts + problems) or 'no steps'}{dry}"
+
+
+def format_problem(problem: Problem, colour: bool = False) -> str:
+    """FILE:LINE:COL: error|warning: message (config.path)"""
+    if not colour:
+        return problem.format()
+    code = SEVERITY_COLOURS.get(problem.severity, "0")
+    return problem.format().replace(
+        f": {problem.severity}: ", f": {_paint(problem.severity, code, True)}: ", 1
+    )
 
 
 def describe_action(action: Action) -> str:
@@ -125,6 +173,14 @@ def describe_action(action: Action) -> str:
     return " ".join(bits)
 
 
+def content_diff(action: Action) -> str:
+    """Unified diff of a file's old and new content; a note for binary content."""
+    old, new = action.old or b"", action.data or b""
+    if b"\0" in old or b"\0" in new:
+        return f"binary content: {len(old)} -> {len(new)} bytes\n" if old != new else ""
+    return unified_diff(action)
+
+
 def unified_diff(action: Action) -> str:
     import difflib  # only a dry-run with content changes needs it
 
@@ -136,6 +192,50 @@ def unified_diff(action: Action) -> str:
     return out
 
 
+def _paint_diff(diff: str, colour: bool) -> str:
+    if not colour:
+        return diff
+    out = []
+    for line in diff.splitlines(keepends=True):
+        code = DIFF_COLOURS.get(line[:1], "")
+        body = line.rstrip("\n")
+        out.append((_paint(body, code, True) if code else body) + "\n")
+    return "".join(out)
+
+
 def _indent(text: str, prefix: str) -> str:
     return "".join(prefix + line + ("" if line.endswith("\n") else "\n")
                    for line in text.splitlines(keepends=True))
+
+
+# -- validate --------------------------------------------------------------------
+
+
+def write_validation(problems: list[Problem], documents: int, stream: TextIO) -> None:
+    """`FILE:LINE:COL: error|warning: message (config.path)` lines, then a count."""
+    colour = use_colour(stream)
+    for problem in problems:
+        stream.write(format_problem(problem, colour) + "\n")
+    errors = sum(p.severity == "error" for p in problems)
+    warnings = len(problems) - errors
+    counts = f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}"
+    stream.write(f"validate: {counts} in {_plural(documents, 'document')}\n")
+
+
+def validation_json(root: str, documents: list[str], problems: list[Problem]) -> str:
+    """The errors/warnings lists of the run report, for `validate --json`."""
+    import json
+
+    doc = {
+        "format": FORMAT,
+        "command": "validate",
+        "root": root,
+        "sources": documents,
+        "errors": [p.as_json() for p in problems if p.severity == "error"],
+        "warnings": [p.as_json() for p in problems if p.severity != "error"],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
