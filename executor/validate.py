@@ -254,6 +254,8 @@ class _TemplateScanner:
             closing = 2 if text.startswith("}}", i) else 0
             if c in _SPACE and text.startswith("-}}", i + 1):
                 closing = 4
+            elif text.startswith("-}}", i) and text[i - 1] in _SPACE:
+                closing = 3  # ` -}}` whose space the left marker `{{- ` took
             if closing:
                 if len(filled) > 1:
                     return _tmpl("unclosed `(` in action", start)
