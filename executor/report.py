@@ -155,7 +155,8 @@ def format_problem(problem: Problem, colour: bool = False) -> str:
 
 
 def describe_action(action: Action) -> str:
-    bits = [action.change, action.kind]
+    # "none" is the JSON's word; in a sentence the action keeps what is there.
+    bits = [action.change if action.changes else "keep", action.kind]
     if action.path:
         bits.append(action.path)
     if action.target:

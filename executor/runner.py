@@ -109,7 +109,9 @@ def _wait(proc: subprocess.Popen[bytes], timeout: float, shown: str, start: floa
             return False
         except subprocess.TimeoutExpired:
             if deadline - time.monotonic() > 0:
-                log.info("still running after %.0fs: %s", time.monotonic() - start, shown)
+                # A warning, so it shows without -v: a boot that seems stuck
+                # should say what it is waiting for.
+                log.warning("still running after %.0fs: %s", time.monotonic() - start, shown)
 
 
 def kill_tree(pid: int) -> None:
