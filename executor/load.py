@@ -7,6 +7,7 @@ type error points at the exact node that caused it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -139,7 +140,7 @@ class _Converter:
     # -- entry ----------------------------------------------------------
 
     def load(self, text: str, *, group: str) -> LoadResult:
-        self.lines = text.splitlines()
+        self.lines = _YAML_LINE_BREAK.split(text)
         try:
             root = yaml.compose(text, Loader=_YamlLoader)
         except yaml.MarkedYAMLError as exc:
@@ -150,8 +151,18 @@ class _Converter:
                 Problem("error", self.source, line, column, "", f"YAML syntax: {what}")
             )
             return LoadResult(None, self.problems)
+        except yaml.reader.ReaderError as exc:
+            # A character YAML refuses (a control character): placed, on one line.
+            before = self.lines and _YAML_LINE_BREAK.split(text[: exc.position])
+            line, column = (len(before), len(before[-1]) + 1) if before else (0, 0)
+            char = exc.character
+            shown = f"U+{char:04X}" if isinstance(char, int) else repr(char)
+            what = f"character {shown} is not allowed ({exc.reason})"
+            self.problems.append(Problem("error", self.source, line, column, "", f"YAML: {what}"))
+            return LoadResult(None, self.problems)
         except yaml.YAMLError as exc:
-            self.problems.append(Problem("error", self.source, 0, 0, "", f"YAML: {exc}"))
+            message = " ".join(str(exc).split())  # one line, whatever PyYAML wrote
+            self.problems.append(Problem("error", self.source, 0, 0, "", f"YAML: {message}"))
             return LoadResult(None, self.problems)
         except RecursionError:
             self.problems.append(
@@ -626,6 +637,10 @@ def _describe(node: Node) -> str:
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
+
+
+# YAML's line breaks (str.splitlines knows more, and would shift the lines).
+_YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
 
 def _place(node: ScalarNode, offset: int, lines: list[str]) -> tuple[int, int] | None:

@@ -63,6 +63,9 @@ CASES = [
             - only_os: "Red\\sHat"
         """,
         (3, 20, E, "", "YAML syntax: found unknown escape character"))),
+    Case("syntax: control character", *one(
+        "stages:\n  boot:\n    - node: 'x\x0cab('\n",
+        (3, 15, E, "", "YAML: character U+000C is not allowed"))),
     Case("syntax: duplicate key", *one("""
         stages:
           boot:
