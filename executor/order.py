@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from executor.errors import Problem
-from executor.model import Config, Step
+from executor.model import Config, Position, Step
 
 
 @dataclass(frozen=True)
@@ -168,14 +168,24 @@ def _unknown_target(node: _Node, j: int, target: str, names: Iterable[str]) -> P
 
     close = difflib.get_close_matches(target, list(names), n=1, cutoff=0.6)
     hint = f"; did you mean `{close[0]}`?" if close else ""
+    j = node.step.after.index(target)  # as written (the loop went over unique targets)
     return _problem(
         "error", node.config, node.step, f"after[{j}].name",
         f"after: `{target}` names no step of stage {node.step.stage} in this source{hint}",
+        at=_after_pos(node.step, j),
     )
 
 
-def _problem(severity: str, config: Config, step: Step, key: str, message: str) -> Problem:
-    pos = step.pos
+def _after_pos(step: Step, j: int) -> Position | None:
+    """Where the name of `after` entry j is written, when the loader kept it."""
+    return step.after_pos[j] if j < len(step.after_pos) else None
+
+
+def _problem(
+    severity: str, config: Config, step: Step, key: str, message: str,
+    *, at: Position | None = None,
+) -> Problem:
+    pos = at or step.pos
     line, column = (pos.line, pos.column) if pos else (0, 0)
     path = f"stages.{step.stage}[{step.index}].{key}"
     return Problem(severity, config.source, line, column, path, message)
@@ -235,11 +245,17 @@ def _cycle_problems(graph: _Graph) -> None:
         start = ordered.index(min(ordered, key=lambda n: n.index))
         ordered = ordered[start:] + ordered[:start]
         chain = " -> ".join(n.name for n in [*ordered, ordered[0]])
-        for node in loop:
-            key = "after" if node.step.after else "name"
+        for k, node in enumerate(loop):
+            # a node waits for the next one of the loop: point at the `after`
+            # entry that says so, when it is one (else at the step)
+            waits_for = loop[(k + 1) % len(loop)].name
+            after = node.step.after
+            j = after.index(waits_for) if waits_for in after else -1
+            key = f"after[{j}].name" if j >= 0 else "after" if after else "name"
             graph.problems.append(_problem(
                 "error", node.config, node.step, key,
                 f"cycle in the step order: {chain}; none of this document's steps will run",
+                at=_after_pos(node.step, j) if j >= 0 else None,
             ))
             graph.bad.add(node.config_index)
 

@@ -217,7 +217,7 @@ def test_analyze_reports_a_cycle_and_exits_1(
     assert main(["analyze", "boot", "--root", str(root), "--no-cmdline"]) == 1
     out = capsys.readouterr().out
     assert (
-        "/oem/10_a.yaml:4:5: error: cycle in the step order: a.first -> a.second -> b.only"
+        "/oem/10_a.yaml:5:20: error: cycle in the step order: a.first -> a.second -> b.only"
         " -> a.first" in out
     )
     assert "boot:\n  (no steps)\n" in out

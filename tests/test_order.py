@@ -188,11 +188,12 @@ def test_a_cycle_is_an_error_of_its_file_before_anything_runs(
     })
     assert run(root, "run-stage", "boot") == 1
     out = capsys.readouterr().out
-    # positioned at the steps, reported before the first step line
-    assert out.index("/oem/10_loop.yaml:7:5: error: cycle in the step order") < out.index(
+    # positioned at the `after` entries that close the loop, reported before
+    # the first step line
+    assert out.index("/oem/10_loop.yaml:8:20: error: cycle in the step order") < out.index(
         "applied"
     )
-    assert "/oem/10_loop.yaml:10:5: error: cycle" in out
+    assert "/oem/10_loop.yaml:11:20: error: cycle" in out
     # none of the file's steps runs, in any substage; the other file runs
     assert not (root / "etc/early").exists()
     assert not (root / "etc/x").exists()
@@ -215,7 +216,7 @@ stages:
     })
     assert run(root, "apply", "-s", "boot", str(root / "oem")) == 1
     out = capsys.readouterr().out
-    where = f"{root}/oem/a.yaml:6:5: error: after: `a.frist` names no step of stage boot"
+    where = f"{root}/oem/a.yaml:7:20: error: after: `a.frist` names no step of stage boot"
     assert where in out
     assert "did you mean `a.first`?" in out
     assert "(stages.boot[1].after[0].name)" in out
