@@ -123,25 +123,16 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, sources: list[str]) -> int:
-    """Check every source as a run would, print every problem, run nothing.
-
-    Each document is loaded and checked on its own, then the step order of
-    every stage the documents have (unknown `after` targets, cycles).
-    """
-    from executor.order import plan_run
+    """Check every source as a run would, print every problem, run nothing."""
     from executor.report import validation_json, write_validation
+    from executor.validate import check_sources
 
     if not os.path.isdir(args.root):
         raise UsageError(f"--root {args.root}: not a directory")
     root = DryRunRoot(args.root)  # reads only; a dry-run Root cannot write anyway
     read = collect_sources(root, sources, args)
-    groups, problems = load_groups(read, strict=args.strict)
-    stages = sorted({stage for group in groups for c in group.configs for stage in c.stages})
-    plan = plan_run(groups, stages)
-    problems += [strict_problem(p, args.strict) for p in plan.problems if p not in problems]
+    problems = check_sources(read, strict=args.strict)
     documents = [doc.source or doc.name for group in read for doc in group.documents]
-    rank = {source: i for i, source in enumerate(documents)}
-    problems.sort(key=lambda p: (rank.get(p.source, -1), p.line, p.column))
     if args.json:
         sys.stdout.write(validation_json(root.path, documents, problems))
     else:

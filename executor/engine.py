@@ -74,19 +74,20 @@ class Report:
 
 
 def load_groups(
-    groups: list[SourceGroup], *, strict: bool = False
+    groups: list[SourceGroup], *, strict: bool = False, quiet: bool = False
 ) -> tuple[list[LoadedGroup], list[Problem]]:
     """Parse and validate every document; a document with an error is dropped whole.
 
     With `strict`, warnings are errors (so a document with one is dropped too).
-    A document's problems come in line order.
+    A document's problems come in line order. `quiet`: do not log the documents
+    that will not run (`validate` runs nothing).
     """
     loaded: list[LoadedGroup] = []
     problems: list[Problem] = []
     for group in groups:
         problems += [strict_problem(p, strict) for p in group.problems]
         target = LoadedGroup(group.label, [], group, strict=strict)
-        target.configs, found = _load_documents(group, target.loaded, strict=strict)
+        target.configs, found = _load_documents(group, target.loaded, strict=strict, quiet=quiet)
         problems += found
         loaded.append(target)
     return loaded, problems
@@ -100,7 +101,8 @@ def strict_problem(problem: Problem, strict: bool) -> Problem:
 
 
 def _load_documents(
-    group: SourceGroup, cache: dict[tuple[str, str], Config | None], *, strict: bool = False
+    group: SourceGroup, cache: dict[tuple[str, str], Config | None], *, strict: bool = False,
+    quiet: bool = False,
 ) -> tuple[list[Config], list[Problem]]:
     """Configs of a group's documents; only documents not in `cache` are parsed."""
     configs: list[Config] = []
@@ -108,7 +110,7 @@ def _load_documents(
     for doc in group.documents:
         key = (doc.source or doc.name, doc.text)
         if key not in cache:
-            result = _load_document(doc, group.label)
+            result = load_document(doc, group.label)
             found = sorted(
                 (strict_problem(p, strict) for p in result.problems),
                 key=lambda p: (p.line, p.column),
@@ -116,7 +118,7 @@ def _load_documents(
             problems += found
             ok = result.config is not None and not any(p.severity == "error" for p in found)
             cache[key] = result.config if ok else None
-            if not ok:
+            if not ok and not quiet:
                 log.error("%s: invalid, none of its steps will run", doc.name)
         config = cache[key]
         if config is not None:
@@ -124,7 +126,8 @@ def _load_documents(
     return configs, problems
 
 
-def _load_document(doc: Document, label: str) -> LoadResult:
+def load_document(doc: Document, label: str) -> LoadResult:
+    """Load one document as it was read (text, or the command line's nodes)."""
     if doc.node is not None:
         return load_node(doc.node, doc.source or doc.name, group=label, path=doc.name)
     return load_text(doc.text, doc.source or doc.name, group=label, path=doc.name)

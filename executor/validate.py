@@ -7,8 +7,9 @@ so every finding gets the node's exact position and config path. Nothing here
 reads the filesystem or starts a process: `validate` must be safe to run on a
 workstation against any input, and cheap enough to run before every boot stage.
 
-Checks that span documents (`after:` targets and cycles) live with the order
-they are about, in `order.check_after`.
+`check_sources` is `validate` itself: every document of every source, then
+the step order of each source (`after:` targets and cycles, found by
+`order`, where the DAG lives).
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from executor import schema as S
+
+if TYPE_CHECKING:
+    from executor.errors import Problem
+    from executor.model import Config
+    from executor.sources import SourceGroup
 
 ERROR, WARNING = "error", "warning"
 
@@ -60,6 +67,39 @@ def check_object(kind: str, values: Mapping[str, object]) -> list[Finding]:
     return []
 
 
+# -- whole sources -----------------------------------------------------------------
+
+
+def check_sources(read: list[SourceGroup], *, strict: bool = False) -> list[Problem]:
+    """Every problem of the sources, in document order, then line order.
+
+    What a run would report before running anything (each document checked
+    on its own, then the step order of the valid ones), and beyond that the
+    step-order problems of the invalid documents too, checked among all the
+    documents that parsed: so one pass shows everything to fix.
+    """
+    from executor.engine import load_document, load_groups, strict_problem
+
+    groups, problems = load_groups(read, strict=strict, quiet=True)
+    for group, source in zip(groups, read, strict=True):
+        found = _order_problems(group.configs, group.label)
+        parsed = [r.config for doc in source.documents
+                  if (r := load_document(doc, group.label)).config is not None]
+        if len(parsed) > len(group.configs):
+            valid = {c.source for c in group.configs}
+            found += [p for p in _order_problems(parsed, group.label) if p.source not in valid]
+        problems += [strict_problem(p, strict) for p in found if p not in problems]
+    rank = {doc.source or doc.name: i for i, doc in enumerate(d for g in read for d in g.documents)}
+    return sorted(problems, key=lambda p: (rank.get(p.source, -1), p.line, p.column))
+
+
+def _order_problems(configs: list[Config], label: str) -> list[Problem]:
+    from executor.order import plan_source
+
+    stages = sorted({stage for config in configs for stage in config.stages})
+    return plan_source(configs, stages, label)[1]
+
+
 # -- regexes, conditions, names ---------------------------------------------------
 
 
@@ -76,23 +116,22 @@ def check_regex(pattern: str) -> list[Finding]:
 
 
 def check_condition(expr: str) -> list[Finding]:
-    """An `if` is a template first (yip renders it), then a shell script.
+    """An `if` must be valid shell.
 
     Only a real syntax error is a problem: an expression outside the native
     subset (NotNative) is valid shell that will run in /bin/sh.
     """
     from executor.conditions.shell import NotNative, ShellSyntaxError, parse
 
-    findings = check_template(expr)
     if not expr.strip():
-        return findings
+        return []
     try:
         parse(expr)
     except ShellSyntaxError as exc:
-        findings.append(Finding(ERROR, f"`if` is not valid shell: {exc}"))
+        return [Finding(ERROR, f"`if` is not valid shell: {exc}")]
     except (NotNative, RecursionError):
         pass
-    return findings
+    return []
 
 
 def check_encoding(text: str) -> list[Finding]:
@@ -194,18 +233,28 @@ _SPACE = " \t\r\n"
 
 
 def check_template(text: str) -> list[Finding]:
-    """Syntax errors of a Go text/template, as yip's parser would find them.
+    """A template's syntax errors (errors), else what the renderer refuses (a warning).
 
-    This checks the delimiters and action syntax: unclosed `{{`, empty
+    The syntax is Go's text/template, as yip parses it: unclosed `{{`, empty
     actions, quotes, parentheses, empty pipeline stages, comments, and
-    if/range/with/define/block matched with end. It does not know which
-    functions exist: the renderer (executor.template) refuses those it does
-    not support, naming the step.
+    if/range/with/define/block matched with end. A template that is valid Go
+    but outside the subset `executor.template` renders (other functions,
+    `if`, variables, ...) fails its step at run time, as SPEC §2 says: a
+    warning here, as for an unsupported module.
     """
     if "{{" not in text:
         return []
     problem = _TemplateScanner(text).scan()
-    return [] if problem is None else [problem]
+    if problem is not None:
+        return [problem]
+    from executor.template import TemplateError, parse
+
+    try:
+        parse(text)
+    except TemplateError as exc:
+        return [Finding(WARNING, f"template: {exc.message}; this executor does not render it,"
+                                 " so this step will fail", offset=exc.offset)]
+    return []
 
 
 class _TemplateScanner:
