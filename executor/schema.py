@@ -265,7 +265,8 @@ USER = Obj(
 ENTITY = Obj(
     "entity",
     {
-        "entity": Field(STR, "YAML text of a user, group, shadow or gshadow entry (templated)"),
+        "entity": Field(TEMPLATE_STR,
+                        "YAML text of a user, group, shadow or gshadow entry (templated)"),
         "path": Field(STR, "file to edit, default the kind's /etc file"),
     },
     required=("entity",),
@@ -355,7 +356,7 @@ STEP = Obj(
     "step",
     {
         "name": Field(STR, "step name, used in logs, reports and `after`"),
-        "if": Field(Str(CONDITION), "shell condition (templated); the step runs if it exits 0"),
+        "if": Field(Str(CONDITION), "shell condition; the step runs only if it exits 0"),
         "if_files": Field(IF_FILES, "existence checks in the root"),
         "only_os": Field(REGEX_STR, "regex on NAME/ID of /etc/os-release"),
         "only_os_version": Field(REGEX_STR, "regex on VERSION_ID of /etc/os-release"),

@@ -40,7 +40,8 @@ def test_validate_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert command == "stage-executor validate /tmp/broken.yaml"
     broken = tmp_path / "broken.yaml"
     shutil.copy(REPO / "tests/fixtures/broken/demo.yaml", broken)
-    assert main(["validate", str(broken)]) == 1
+    # --root: an empty root has no /proc/cmdline to add sources (the host's might)
+    assert main(["validate", "--root", str(tmp_path), str(broken)]) == 1
     out = capsys.readouterr().out.replace(str(broken), "/tmp/broken.yaml")
     assert out.splitlines() == shown
 

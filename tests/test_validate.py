@@ -391,12 +391,29 @@ CASES = [
                     {{ .Values.node.hostname
         """,
         (7, 13, E, "stages.boot[0].files[0].content", "template: unclosed action"))),
-    Case("template: end without a block, in if", *one("""
+    Case("template: end without a block", *one("""
         stages:
           boot:
-            - if: '{{ end }}'
+            - commands: ['{{ end }}']
         """,
-        (3, 12, E, "stages.boot[0].if", "template: `{{end}}` without an open if/range/with"))),
+        (3, 19, E, "stages.boot[0].commands[0]",
+         "template: `{{end}}` without an open if/range/with"))),
+    Case("template: valid Go, but not rendered by this executor", *one("""
+        stages:
+          initramfs:
+            - hostname: '{{ printf "edge-%s" .MachineID }}'
+        """,
+        (3, 21, W, "stages.initramfs[0].hostname",
+         "template: function 'printf' is not supported (supported: field lookups,"))),
+    Case("template: entity text", *one("""
+        stages:
+          boot:
+            - ensure_entities:
+                - entity: |
+                    kind: user
+                    username: {{ .Values.user
+        """,
+        (6, 23, E, "stages.boot[0].ensure_entities[0].entity", "template: unclosed action"))),
     Case("template: empty pipeline stage, in an environment value", *one("""
         stages:
           boot:
@@ -459,8 +476,8 @@ CASES = [
                 - name: conf.frist
         """,
         (7, 17, E, "stages.boot[1].after[0].name",
-         "`after` names `conf.frist`, which is no step of stage `boot` in this source"
-         " (full names are CONFIG.STEP); did you mean `conf.first`?"))),
+         "after: `conf.frist` names no step of stage boot in this source;"
+         " did you mean `conf.first`?"))),
     Case("after: a step of another stage is unknown", *one("""
         name: conf
         stages:
@@ -471,7 +488,7 @@ CASES = [
               after:
                 - name: conf.early
         """,
-        (8, 17, E, "stages.boot[0].after[0].name", "no step of stage `boot`"))),
+        (8, 17, E, "stages.boot[0].after[0].name", "names no step of stage boot"))),
     Case("after: waits for itself", *one("""
         name: c
         stages:
@@ -481,7 +498,7 @@ CASES = [
                 - name: c.loop
         """,
         (6, 17, E, "stages.boot[0].after[0].name",
-         "`after` makes a dependency cycle: `c.loop` -> `c.loop`"))),
+         "cycle in the step order: c.loop -> c.loop; none of this document's steps will run"))),
     Case("after: waits for a later step of its file", *one("""
         name: d
         stages:
@@ -492,7 +509,9 @@ CASES = [
             - name: two
         """,
         (6, 17, E, "stages.boot[0].after[0].name",
-         "dependency cycle: `d.one` -> `d.two` -> `d.one`"))),
+         "cycle in the step order: d.one -> d.two -> d.one"),
+        # d.two waits for d.one by file order, not by an `after`: the step itself
+        (7, 7, E, "stages.boot[1].name", "cycle in the step order: d.one -> d.two -> d.one"))),
     Case(
         "after: a cycle across two files makes both invalid",
         {
@@ -515,9 +534,39 @@ CASES = [
         },
         [
             Want("a.yaml", 6, 17, E, "stages.boot[0].after[0].name",
-                 "dependency cycle: `a.x` -> `b.y` -> `a.x`"),
+                 "cycle in the step order: a.x -> b.y -> a.x"),
             Want("b.yaml", 6, 17, E, "stages.boot[0].after[0].name",
-                 "dependency cycle: `b.y` -> `a.x` -> `b.y`"),
+                 "cycle in the step order: a.x -> b.y -> a.x"),
+        ],
+    ),
+    Case(
+        "after: an invalid file's targets are checked too; a file waiting for it fails",
+        {
+            "a.yaml": doc("""
+                name: a
+                stages:
+                  boot:
+                    - name: x
+                      if: '&& true'
+                      after:
+                        - name: a.nope
+                """),
+            "b.yaml": doc("""
+                name: b
+                stages:
+                  boot:
+                    - name: y
+                      after:
+                        - name: a.x
+                """),
+        },
+        [
+            Want("a.yaml", 5, 11, E, "stages.boot[0].if", "`if` is not valid shell"),
+            Want("a.yaml", 7, 17, E, "stages.boot[0].after[0].name",
+                 "after: `a.nope` names no step"),
+            # a.yaml will not run, so neither can what waits for it (as in a run)
+            Want("b.yaml", 6, 17, E, "stages.boot[0].after[0].name",
+                 "after: `a.x` names no step of stage boot in this source"),
         ],
     ),
 ]
@@ -530,7 +579,7 @@ def run_validate(
     src.mkdir(exist_ok=True)
     for name, text in files.items():
         (src / name).write_text(text)
-    code = main(["validate", "--json", *extra, str(src)])
+    code = main(["validate", "--json", "--no-cmdline", *extra, str(src)])
     return code, json.loads(capsys.readouterr().out)
 
 
@@ -591,7 +640,7 @@ def test_human_output_is_file_line_column_severity_message_path(
                 - path: /x
                   permissions: 99999
         """))
-    assert main(["validate", str(bad)]) == 1
+    assert main(["validate", "--no-cmdline", str(bad)]) == 1
     assert capsys.readouterr().out.splitlines() == [
         f"{bad}:3:7: warning: unknown key `systctl` in step; did you mean `sysctl`?"
         " (stages.boot[0].systctl)",
@@ -604,7 +653,7 @@ def test_human_output_is_file_line_column_severity_message_path(
 def test_clean_sources_exit_zero(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], chdir_repo: Path
 ) -> None:
-    assert main(["validate", "--strict", "configs"]) == 0
+    assert main(["validate", "--strict", "--no-cmdline", "configs"]) == 0
     assert capsys.readouterr().out == "validate: 0 errors, 0 warnings in 1 document\n"
 
 
@@ -635,7 +684,7 @@ def test_json_lists_match_the_run_report(
 
 
 def test_unreadable_source_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["validate", str(tmp_path / "missing.yaml")]) == 1
+    assert main(["validate", "--no-cmdline", str(tmp_path / "missing.yaml")]) == 1
     assert "cannot read source" in capsys.readouterr().out
 
 
@@ -668,7 +717,7 @@ def test_every_broken_case_at_once_no_traceback(tmp_path: Path) -> None:
         for name, text in case.files.items():
             (src / f"{i:02d}-{name}").write_text(text)
     done = subprocess.run(
-        [sys.executable, "-m", "executor", "validate", str(src)],
+        [sys.executable, "-m", "executor", "validate", "--no-cmdline", str(src)],
         capture_output=True, text=True, cwd=REPO,
     )
     assert done.returncode == 1
