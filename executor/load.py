@@ -153,8 +153,8 @@ class _Converter:
             return LoadResult(None, self.problems)
         except yaml.reader.ReaderError as exc:
             # A character YAML refuses (a control character): placed, on one line.
-            before = self.lines and _YAML_LINE_BREAK.split(text[: exc.position])
-            line, column = (len(before), len(before[-1]) + 1) if before else (0, 0)
+            before = _YAML_LINE_BREAK.split(text[: exc.position])
+            line, column = len(before), len(before[-1]) + 1
             char = exc.character
             shown = f"U+{char:04X}" if isinstance(char, int) else repr(char)
             what = f"character {shown} is not allowed ({exc.reason})"
@@ -652,8 +652,8 @@ def _place(node: ScalarNode, offset: int, lines: list[str]) -> tuple[int, int] |
     start, end = node.start_mark, node.end_mark
     value = node.value
     style = node.style or ""
-    if not 0 <= offset <= len(value):
-        return None
+    if not lines or not 0 <= offset <= len(value):
+        return None  # no text: nodes made from the kernel command line
     if style in ("", "'", '"') and start.line == end.line:
         raw = lines[start.line][start.column : end.column] if start.line < len(lines) else ""
         inner = raw[1:-1] if style else raw

@@ -14,6 +14,7 @@ the step order of each source (`after:` targets and cycles, found by
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -121,17 +122,23 @@ def check_condition(expr: str) -> list[Finding]:
     Only a real syntax error is a problem: an expression outside the native
     subset (NotNative) is valid shell that will run in /bin/sh.
     """
+    return list(_condition_findings(expr))
+
+
+@functools.lru_cache(maxsize=512)
+def _condition_findings(expr: str) -> tuple[Finding, ...]:
+    # Cached: Kairos configs repeat the same few conditions in many steps.
     from executor.conditions.shell import NotNative, ShellSyntaxError, parse
 
     if not expr.strip():
-        return []
+        return ()
     try:
         parse(expr)
     except ShellSyntaxError as exc:
-        return [Finding(ERROR, f"`if` is not valid shell: {exc}")]
+        return (Finding(ERROR, f"`if` is not valid shell: {exc}"),)
     except (NotNative, RecursionError):
         pass
-    return []
+    return ()
 
 
 def check_encoding(text: str) -> list[Finding]:
