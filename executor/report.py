@@ -156,7 +156,9 @@ def format_problem(problem: Problem, colour: bool = False) -> str:
 
 def describe_action(action: Action) -> str:
     # "none" is the JSON's word; in a sentence the action keeps what is there.
-    bits = [action.change if action.changes else "keep", action.kind]
+    verb = action.change if action.changes else "keep"
+    # "remove remove PATH" says nothing twice: a remove action is its own verb.
+    bits = [verb] if verb == action.kind else [verb, action.kind]
     if action.path:
         bits.append(action.path)
     if action.target:
