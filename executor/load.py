@@ -1,8 +1,17 @@
 """YAML text -> typed Config, keeping file:line:column for every problem.
 
-PyYAML's composer (the C one when present) gives nodes that carry their
-marks; we convert those nodes by walking the type tree of `schema`, so every
-type error points at the exact node that caused it.
+PyYAML's composer gives nodes that carry their marks; we convert those nodes
+by walking the type tree of `schema`, so every type error points at the exact
+node that caused it.
+
+Input is untrusted (configs come from user-writable places), so every stage
+is bounded: the text's length (MAX_TEXT), the nesting depth (MAX_DEPTH) and
+the number of nodes (MAX_NODES) while composing, and the nodes visited with
+aliases and merge keys expanded while converting (MAX_NODES again, so alias
+bombs and merge-key bombs are refused). Composing runs PyYAML's Python
+composer over libyaml's events, with a depth guard: libyaml's own composer
+recurses in C and crashes the interpreter (SIGSEGV) on a 100,000-deep
+document, which fits easily in a few hundred kilobytes.
 """
 
 from __future__ import annotations
@@ -13,7 +22,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.resolver import Resolver
 
 from executor import cloudconfig, validate
 from executor import schema as S
@@ -33,14 +44,26 @@ from executor.model import (
     UserSpec,
 )
 
-try:  # the C composer is several times faster; marks are the same
-    from yaml import CSafeLoader as _YamlLoader
+try:  # libyaml's parser: events several times faster than the Python one
+    from yaml._yaml import CParser as _EventSource
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _YamlLoader  # type: ignore[assignment]
+    from yaml.parser import Parser
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
+
+    class _EventSource(Reader, Scanner, Parser):  # type: ignore[no-redef]
+        def __init__(self, text: str) -> None:
+            Reader.__init__(self, text)
+            Scanner.__init__(self)
+            Parser.__init__(self)
 
 # Upper bound on nodes visited in one document, aliases expanded: a YAML
 # "billion laughs" document is refused instead of eating the node's memory.
 MAX_NODES = 200_000
+# Nesting levels of one document: a cloud-config needs about ten.
+MAX_DEPTH = 100
+# Characters of one document (the size sources.MAX_SOURCE_BYTES allows a file).
+MAX_TEXT = 16 << 20
 
 _TAG = "tag:yaml.org,2002:"
 _SCALARS = yaml.constructor.SafeConstructor()
@@ -110,6 +133,7 @@ class _Converter:
         self.problems: list[Problem] = []
         self.visited = 0
         self.lines: list[str] = []  # the document's lines, to place findings inside values
+        self.depth = 0
 
     # -- problems -------------------------------------------------------
 
@@ -140,9 +164,20 @@ class _Converter:
     # -- entry ----------------------------------------------------------
 
     def load(self, text: str, *, group: str) -> LoadResult:
+        if len(text) > MAX_TEXT:
+            self.problems.append(Problem(
+                "error", self.source, 0, 0, "",
+                f"document refused: {len(text)} characters, more than {MAX_TEXT}",
+            ))
+            return LoadResult(None, self.problems)
         self.lines = _YAML_LINE_BREAK.split(text)
         try:
-            root = yaml.compose(text, Loader=_YamlLoader)
+            root = compose_bounded(text)
+        except LimitExceeded as exc:
+            self.problems.append(
+                Problem("error", self.source, exc.line, exc.column, "", str(exc))
+            )
+            return LoadResult(None, self.problems)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
@@ -188,6 +223,11 @@ class _Converter:
         except _TooLarge:
             self.error(root, "", f"document expands to more than {MAX_NODES} nodes (alias bomb?)")
             return LoadResult(None, self.problems)
+        except LimitExceeded as exc:
+            self.problems.append(
+                Problem("error", self.source, exc.line, exc.column, "", str(exc))
+            )
+            return LoadResult(None, self.problems)
         if not isinstance(data, ObjData):
             return LoadResult(None, self.problems)
         return LoadResult(config, self.problems)
@@ -228,13 +268,30 @@ class _Converter:
     # -- generic conversion ----------------------------------------------
 
     def convert(self, node: Node, t: S.Type, path: str) -> Any:
-        self.visited += 1
-        if self.visited > MAX_NODES:
-            raise _TooLarge
+        self.tick(node)
         handler = _HANDLERS.get(type(t))
         if handler is None:  # pragma: no cover - every Type has a handler
             raise TypeError(f"no converter for {t!r}")
-        return handler(self, node, t, path)
+        self.depth += 1
+        try:
+            return handler(self, node, t, path)
+        finally:
+            self.depth -= 1
+
+    def tick(self, node: Node) -> None:
+        """Count one unit of work; refuse documents that expand without bound.
+
+        Aliases make the node graph a DAG (or, with an anchor used inside
+        itself, a cycle), so the work done walking it is bounded here, not
+        by the size of the text.
+        """
+        self.visited += 1
+        if self.visited > MAX_NODES:
+            raise _TooLarge
+        if self.depth > MAX_DEPTH:
+            raise LimitExceeded(
+                f"nesting deeper than {MAX_DEPTH} levels (aliases expanded)", node.start_mark
+            )
 
     def conv_str(self, node: Node, t: S.Type, path: str) -> Any:
         if isinstance(node, ScalarNode):
@@ -357,6 +414,7 @@ class _Converter:
         seen: dict[str, Node] = {}
         merged: list[tuple[str, Node, Node]] = []
         for key_node, value_node in node.value:
+            self.tick(key_node)
             if key_node.tag == _TAG + "merge":
                 merged.extend(self._merge_pairs(value_node, path))
                 continue
@@ -380,21 +438,28 @@ class _Converter:
     def _merge_pairs(self, node: Node, path: str) -> list[tuple[str, Node, Node]]:
         sources = node.value if isinstance(node, SequenceNode) else [node]
         out: list[tuple[str, Node, Node]] = []
-        for src in sources:
-            out.extend(self.pairs(src, path) or [])
+        self.depth += 1
+        try:
+            for src in sources:
+                self.tick(src)
+                out.extend(self.pairs(src, path) or [])
+        finally:
+            self.depth -= 1
         return out
 
     def plain(self, node: Node) -> Any:
         """A plain Python value of a node, for keys a module checks itself."""
-        self.visited += 1
-        if self.visited > MAX_NODES:
-            raise _TooLarge
+        self.tick(node)
         if isinstance(node, ScalarNode):
             return _scalar_value(node)
-        if isinstance(node, SequenceNode):
-            return [self.plain(item) for item in node.value]
-        pairs = self.pairs(node, "") or []
-        return {key: self.plain(value) for key, _, value in pairs}
+        self.depth += 1
+        try:
+            if isinstance(node, SequenceNode):
+                return [self.plain(item) for item in node.value]
+            pairs = self.pairs(node, "") or []
+            return {key: self.plain(value) for key, _, value in pairs}
+        finally:
+            self.depth -= 1
 
     # -- model building ---------------------------------------------------
 
@@ -464,6 +529,54 @@ class _Converter:
 
 class _TooLarge(Exception):
     pass
+
+
+class LimitExceeded(Exception):
+    """A document is deeper or larger than the loader accepts."""
+
+    def __init__(self, message: str, mark: Any = None) -> None:
+        super().__init__(message)
+        self.line = mark.line + 1 if mark is not None else 0
+        self.column = mark.column + 1 if mark is not None else 0
+
+
+class _BoundedComposer(Composer, _EventSource, Resolver):
+    """PyYAML's composer (Python, first in the MRO) over the event source,
+    counting depth and nodes as it goes so it stops long before the stack or
+    the memory would."""
+
+    def __init__(self, text: str) -> None:
+        _EventSource.__init__(self, text)
+        Composer.__init__(self)
+        Resolver.__init__(self)
+        self.depth = 0
+        self.count = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        self.depth += 1
+        self.count += 1
+        if self.depth > MAX_DEPTH:
+            raise LimitExceeded(f"YAML nesting deeper than {MAX_DEPTH} levels", self._mark())
+        if self.count > MAX_NODES:
+            raise LimitExceeded(f"YAML document has more than {MAX_NODES} nodes", self._mark())
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+    def _mark(self) -> Any:
+        event = self.peek_event()
+        return event.start_mark if event is not None else None
+
+
+def compose_bounded(text: str) -> Node | None:
+    """`yaml.compose(text)` that refuses (LimitExceeded) instead of crashing."""
+    composer = _BoundedComposer(text)
+    try:
+        return composer.get_single_node()
+    finally:
+        composer.dispose()
 
 
 _HANDLERS: dict[type, Callable[[_Converter, Node, S.Type, str], Any]] = {

@@ -8,20 +8,50 @@ stops at it), so nothing outside the root is ever read or written.
 `Root` acts on disk. `DryRunRoot` reads the same disk but records every change
 in an overlay instead of making it, so later steps (and their conditions) see
 what earlier steps would have done, while the disk stays untouched.
+
+Resolution looks at the tree with lstat; a symlink swapped in between that
+look and the operation must not lead out of the root. So every open, create,
+rename, link, unlink, chown and chmod is done relative to a directory file
+descriptor that was reached from the root one component at a time with
+O_NOFOLLOW|O_DIRECTORY: a component that has become a symlink since makes the
+operation fail (ENOTDIR) instead of following it, and the final component is
+never followed either (O_NOFOLLOW, O_EXCL, rename and unlink act on the name).
+
+Crash safety: a file is written to a temporary file beside it (O_EXCL, owner
+read/write at most, flock'ed while it is written), fsync'ed, owned, moded and
+renamed over the target, then the directory is fsync'ed. A process killed
+half-way leaves the old file in place and a temporary file, which the next
+write into that directory removes (see `_sweep_temps`).
 """
 
 from __future__ import annotations
 
 import errno as E
+import fcntl
 import os
+import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from executor.errors import RootError
 
+_T = TypeVar("_T")
+
 MAX_SYMLINKS = 40  # Linux's limit for one path resolution (ELOOP beyond)
 TEMP_MARK = ".se-tmp"  # suffix of our temporary files, so a later run can clean them
+# `.NAME.<8 hex>.se-tmp`, as `_temp_name` makes them
+TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{8}" + re.escape(TEMP_MARK), re.DOTALL)
+COPY_CHUNK = 1 << 20
+
+# A directory on the way down: never a symlink, and O_PATH needs no read right.
+_WALK_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# Opening something to read or fchmod it: never a symlink, never block on a
+# FIFO, never become its controlling terminal.
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -66,6 +96,7 @@ class Root:
 
     def __init__(self, path: str = "/") -> None:
         self.path = os.path.realpath(os.fspath(path))
+        self._swept: set[str] = set()  # directories already cleaned of stale temp files
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r})"
@@ -77,7 +108,14 @@ class Root:
     # -- resolution -------------------------------------------------------
 
     def resolve(self, path: str, *, follow: bool = True) -> Resolved:
-        """Resolve `path` inside the root; never raises for a missing path."""
+        """Resolve `path` inside the root; never raises for a missing path.
+
+        A path the kernel could not take (a NUL byte, a component longer than
+        NAME_MAX) or a directory we may not search resolves with that errno,
+        as `test -e` would see it: nothing there.
+        """
+        if "\0" in path:
+            return Resolved(path.replace("\0", "").strip("/"), None, E.EINVAL)
         todo = list(reversed(path.split("/")))
         done: list[str] = []
         errno = 0
@@ -97,7 +135,11 @@ class Root:
                 continue
             last = not any(c not in ("", ".") for c in todo)
             node_rel = "/".join(done)
-            node = self._lstat(node_rel)
+            try:
+                node = self._lstat(node_rel)
+            except RootError as exc:  # EACCES, ENAMETOOLONG: the kernel's answer
+                errno = exc.errno or E.EIO
+                continue
             if node is None:
                 if not last:
                     errno = E.ENOENT
@@ -159,16 +201,38 @@ class Root:
         """Every entry below a directory, depth first in lexical order of full path.
 
         Yields (in-root path, node) with symlinks resolved inside the root;
-        node is None for a dangling link. Directories are entered, not yielded.
+        node is None for a dangling link. Directories are entered, not yielded,
+        and each real directory at most once, so a link back up the tree (a
+        loop) neither repeats documents nor walks forever. Iterative: a tree
+        as deep as PATH_MAX allows cannot exhaust the interpreter's stack.
         """
+        start = self.resolve(path)
+        seen = {start.rel}
+        stack = [iter(self._sorted_children(path))]
+        while stack:
+            entry = next(stack[-1], None)
+            if entry is None:
+                stack.pop()
+                continue
+            child, r = entry
+            node = r.node if r.errno == 0 else None
+            if node is None or node.kind != "dir":
+                yield child, node
+            elif r.rel not in seen:
+                seen.add(r.rel)
+                stack.append(iter(self._sorted_children(child)))
+
+    def _sorted_children(self, path: str) -> list[tuple[str, Resolved]]:
+        """Children of a directory, each resolved, in the order of their full paths:
+        a directory sorts as `name/`, since every path below it starts so."""
+        out = []
         for name in self.listdir(path):
             child = path.rstrip("/") + "/" + name
             r = self.resolve(child)
-            node = r.node if r.errno == 0 else None
-            if node is not None and node.kind == "dir":
-                yield from self.walk_files(child)
-            else:
-                yield child, node
+            is_dir = r.errno == 0 and r.node is not None and r.node.kind == "dir"
+            out.append((name + "/" if is_dir else name, child, r))
+        out.sort(key=lambda item: item[0])
+        return [(child, r) for _, child, r in out]
 
     # -- writes -----------------------------------------------------------
 
@@ -253,17 +317,14 @@ class Root:
         return _node_of(st, self._host(rel))
 
     def _read_rel(self, rel: str, limit: int) -> bytes:
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        try:
-            fd = os.open(self._host(rel), flags)
-        except OSError as exc:
-            raise RootError(f"/{rel}: {exc.strerror}", errno=exc.errno or 0) from None
+        with self._parent_fd(rel) as (dfd, name):
+            fd = _call(rel, os.open, name or ".", _READ_FLAGS, dir_fd=dfd)
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the lstat
                 raise RootError(f"/{rel}: not a regular file", errno=E.EINVAL)
             chunks = []
             total = 0
-            while chunk := os.read(fd, 1 << 20):
+            while chunk := _call(rel, os.read, fd, COPY_CHUNK):
                 total += len(chunk)
                 if total > limit:
                     raise RootError(f"/{rel}: larger than {limit} bytes", errno=E.EFBIG)
@@ -273,89 +334,238 @@ class Root:
             os.close(fd)
 
     def _listdir_rel(self, rel: str) -> list[str]:
-        try:
-            return os.listdir(self._host(rel))
-        except OSError as exc:
-            raise RootError(f"/{rel}: {exc.strerror}", errno=exc.errno or 0) from None
-
-    def _do_write(self, rel: str, data: bytes, mode: int, uid: int, gid: int) -> None:
-        host = self._host(rel)
-        directory, base = os.path.split(host)
-        tmp = os.path.join(directory, f".{base[:200]}.{os.urandom(4).hex()}{TEMP_MARK}")
-        # 0600 until the final owner and mode are set: secrets are never
-        # readable by others, not even for an instant.
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        try:
-            fd = os.open(tmp, flags, 0o600)
-        except OSError as exc:
-            raise RootError(f"/{rel}: {exc.strerror}", errno=exc.errno or 0) from None
-        try:
+        with self._dir_fd(rel) as dfd:
+            fd = _call(rel, os.open, ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dfd)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fchown(fd, uid, gid)
-                os.fchmod(fd, mode)
-                os.fsync(fd)
+                return _call(rel, os.listdir, fd)
             finally:
                 os.close(fd)
-            os.rename(tmp, host)
-        except OSError as exc:
-            _unlink_quietly(tmp)
-            raise RootError(f"/{rel}: {exc.strerror}", errno=exc.errno or 0) from None
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
-        _fsync_dir(directory)
+
+    def _do_write(self, rel: str, data: bytes, mode: int, uid: int, gid: int) -> None:
+        with self._parent_fd(rel) as (dfd, name):
+            self._sweep_temps(dfd, rel)
+            self._replace_file(dfd, name, rel, [data], mode, uid, gid)
 
     def _do_mkdir(self, rel: str, mode: int, uid: int, gid: int) -> None:
-        host = self._host(rel)
-        try:
-            os.mkdir(host, 0o700)
-            os.chown(host, uid, gid, follow_symlinks=False)
-            os.chmod(host, mode)  # mkdir's mode is masked by the umask; chmod is not
-        except OSError as exc:
-            raise RootError(f"/{rel}: {exc.strerror}", errno=exc.errno or 0) from None
-        _fsync_dir(os.path.dirname(host))
+        with self._parent_fd(rel) as (dfd, name):
+            _call(rel, os.mkdir, name, 0o700, dir_fd=dfd)  # private until owned and moded
+            fd = _call(rel, os.open, name, _READ_FLAGS | os.O_DIRECTORY, dir_fd=dfd)
+            try:
+                _call(rel, os.fchown, fd, uid, gid)
+                _call(rel, os.fchmod, fd, mode)  # mkdir's mode is masked by the umask
+            finally:
+                os.close(fd)
+            _fsync_fd_dir(dfd)
 
     def _do_chattr(self, rel: str, mode: int | None, uid: int | None, gid: int | None) -> None:
-        host = self._host(rel)
-        try:
-            if uid is not None or gid is not None:
-                os.chown(host, -1 if uid is None else uid, -1 if gid is None else gid,
-                         follow_symlinks=False)
-            if mode is not None:
-                os.chmod(host, mode, follow_symlinks=True)
-        except OSError as exc:
-            raise RootError(f"/{rel}: {exc.strerror}", errno=exc.errno or 0) from None
+        with self._parent_fd(rel) as (dfd, name):
+            st = _call(rel, os.stat, name or ".", dir_fd=dfd, follow_symlinks=False)
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                raise RootError(f"/{rel}: cannot change the owner or mode of a special file")
+            fd = _call(rel, os.open, name or ".", _READ_FLAGS, dir_fd=dfd)
+            try:
+                st = os.fstat(fd)  # what we opened, not what we looked at
+                new_uid = st.st_uid if uid is None else uid
+                new_gid = st.st_gid if gid is None else gid
+                new_mode = stat.S_IMODE(st.st_mode) if mode is None else mode
+                if stat.S_ISREG(st.st_mode) and st.st_nlink > 1 and name:
+                    # A hard link shares its inode with a path we cannot see
+                    # (maybe outside the root): give this path its own copy.
+                    self._sweep_temps(dfd, rel)
+                    self._replace_file(dfd, name, rel, _chunks(fd, rel), new_mode, new_uid,
+                                       new_gid)
+                    return
+                if (new_uid, new_gid) != (st.st_uid, st.st_gid):
+                    _call(rel, os.fchown, fd, new_uid, new_gid)
+                # after the chown, which clears setuid/setgid bits
+                _call(rel, os.fchmod, fd, new_mode)
+            finally:
+                os.close(fd)
 
     def _do_symlink(self, rel: str, target: str) -> None:
-        host = self._host(rel)
-        directory, base = os.path.split(host)
-        tmp = os.path.join(directory, f".{base[:200]}.{os.urandom(4).hex()}{TEMP_MARK}")
-        try:
-            os.symlink(target, tmp)
-            os.rename(tmp, host)  # replaces a link or file there atomically
-        except OSError as exc:
-            _unlink_quietly(tmp)
-            raise RootError(f"/{rel}: {exc.strerror}", errno=exc.errno or 0) from None
-        _fsync_dir(directory)
+        with self._parent_fd(rel) as (dfd, name):
+            self._sweep_temps(dfd, rel)
+            tmp = _temp_name(name)
+            try:
+                _call(rel, os.symlink, target, tmp, dir_fd=dfd)
+                # replaces a link or file there atomically
+                _call(rel, os.rename, tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+            except BaseException:
+                _unlink_quietly(tmp, dfd)
+                raise
+            _fsync_fd_dir(dfd)
 
     def _do_unlink(self, rel: str) -> None:
         try:
-            os.unlink(self._host(rel))
+            with self._parent_fd(rel) as (dfd, name):
+                os.unlink(name, dir_fd=dfd)
         except FileNotFoundError:
             return
+        except RootError as exc:
+            if exc.errno != E.ENOENT:
+                raise
         except OSError as exc:
             raise RootError(f"/{rel}: {exc.strerror}", errno=exc.errno or 0) from None
 
     def _do_rmdir(self, rel: str) -> None:
         try:
-            os.rmdir(self._host(rel))
+            with self._parent_fd(rel) as (dfd, name):
+                os.rmdir(name, dir_fd=dfd)
         except FileNotFoundError:
             return
+        except RootError as exc:
+            if exc.errno != E.ENOENT:
+                raise
         except OSError as exc:
             raise RootError(f"/{rel}: {exc.strerror}", errno=exc.errno or 0) from None
+
+    # -- confined file descriptors ------------------------------------------
+
+    def open_lock_file(self, path: str) -> int:
+        """An fd open for reading and writing on the file at `path`, created
+        0600 when missing; for flock. The caller closes it."""
+        r = self._writable(path, follow=True)
+        if r.node is not None and r.node.kind != "file":
+            raise RootError(f"{path}: is a {_kind_name(r.node)}, not a lock file")
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        with self._parent_fd(r.rel) as (dfd, name):
+            fd = _call(r.rel, os.open, name, flags, 0o600, dir_fd=dfd)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise RootError(f"{path}: not a regular file")
+        return fd
+
+    @contextmanager
+    def _dir_fd(self, rel: str) -> Iterator[int]:
+        """An O_PATH fd of the directory `rel`, walked down from the root.
+
+        Each component is opened relative to the previous one with
+        O_NOFOLLOW|O_DIRECTORY, so the walk never leaves the root even if the
+        tree changed since `resolve` looked at it.
+        """
+        fd = _call(rel, os.open, self.path, _WALK_FLAGS & ~os.O_NOFOLLOW)
+        try:
+            for comp in rel.split("/") if rel else ():
+                try:
+                    child = os.open(comp, _WALK_FLAGS, dir_fd=fd)
+                except OSError as exc:
+                    why = "changed while in use" if exc.errno in (E.ENOTDIR, E.ELOOP) else ""
+                    raise RootError(
+                        f"/{rel}: {exc.strerror}{' (' + why + ')' if why else ''}",
+                        errno=exc.errno or 0,
+                    ) from None
+                os.close(fd)
+                fd = child
+            yield fd
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def _parent_fd(self, rel: str) -> Iterator[tuple[int, str]]:
+        """The parent directory's fd and the last component ("" for the root)."""
+        parent, _, name = rel.rpartition("/")
+        with self._dir_fd(parent if name else "") as dfd:
+            yield dfd, name
+
+    def _replace_file(
+        self,
+        dfd: int,
+        name: str,
+        rel: str,
+        chunks: Iterator[bytes] | list[bytes],
+        mode: int,
+        uid: int,
+        gid: int,
+    ) -> None:
+        """Write `chunks` to a temporary file beside `name`, then rename it over.
+
+        The temporary file starts with at most the owner's read/write bits of
+        the final mode (never readable by group or others) and stays flock'ed
+        until it is renamed, so a concurrent sweep can tell it is live. Owner
+        before mode: chown clears setuid/setgid bits, fchmod sets them again.
+        """
+        tmp = _temp_name(name)
+        fd = _call(rel, os.open, tmp, _CREATE_FLAGS, mode & 0o600, dir_fd=dfd)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            for data in chunks:
+                view = memoryview(data)
+                while view:
+                    view = view[_call(rel, os.write, fd, view) :]
+            _call(rel, os.fchown, fd, uid, gid)
+            _call(rel, os.fchmod, fd, mode)
+            _call(rel, os.fsync, fd)
+            _call(rel, os.rename, tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            _unlink_quietly(tmp, dfd)
+            raise
+        finally:
+            os.close(fd)
+        _fsync_fd_dir(dfd)
+
+    def _sweep_temps(self, dfd: int, rel: str) -> None:
+        """Remove temporary files a killed run left in this directory.
+
+        Done at the first write into a directory in the life of this Root: a
+        run writes again where the previous one wrote (same configs, same
+        targets), and also cleans up after targets it no longer writes. A
+        temporary file still flock'ed belongs to a live writer and is kept;
+        the run lock (executor/lock.py) keeps other executors out anyway.
+        """
+        parent = rel.rpartition("/")[0]
+        if parent in self._swept:
+            return
+        self._swept.add(parent)
+        try:
+            fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dfd)
+        except OSError:
+            return
+        try:
+            names = [n for n in os.listdir(fd) if TEMP_NAME.fullmatch(n)]
+        except OSError:
+            names = []
+        finally:
+            os.close(fd)
+        for name in names:
+            _remove_stale_temp(dfd, name)
+
+
+def _remove_stale_temp(dfd: int, name: str) -> None:
+    try:
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):  # a symlink temp lives between symlink() and rename()
+            os.unlink(name, dir_fd=dfd)
+            return
+        if not stat.S_ISREG(st.st_mode):
+            return  # not something we made
+        fd = os.open(name, _READ_FLAGS, dir_fd=dfd)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.unlink(name, dir_fd=dfd)
+    except OSError:
+        pass  # a live writer holds it
+    finally:
+        os.close(fd)
+
+
+def _temp_name(name: str) -> str:
+    return f".{name[:200]}.{os.urandom(4).hex()}{TEMP_MARK}"
+
+
+def _chunks(fd: int, rel: str) -> Iterator[bytes]:
+    os.lseek(fd, 0, os.SEEK_SET)
+    while chunk := _call(rel, os.read, fd, COPY_CHUNK):
+        yield chunk
+
+
+def _call(rel: str, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """`fn(*args)`, an OSError becoming a RootError that names the in-root path."""
+    try:
+        return fn(*args, **kwargs)
+    except OSError as exc:
+        raise RootError(f"/{rel}: {exc.strerror}", errno=exc.errno or 0) from None
 
 
 class DryRunRoot(Root):
@@ -397,6 +607,9 @@ class DryRunRoot(Root):
                 else:
                     names.add(path[len(prefix) :])
         return list(names)
+
+    def open_lock_file(self, path: str) -> int:
+        raise RootError(f"{path}: a dry-run takes no lock (it writes nothing)")
 
     def _do_write(self, rel: str, data: bytes, mode: int, uid: int, gid: int) -> None:
         self._nodes[rel] = Node("file", mode, uid, gid, len(data))
@@ -443,17 +656,17 @@ def _kind_name(node: Node) -> str:
     return {"file": "file", "dir": "directory", "link": "symlink"}.get(node.kind, "special file")
 
 
-def _unlink_quietly(path: str) -> None:
+def _unlink_quietly(name: str, dir_fd: int) -> None:
     try:
-        os.unlink(path)
+        os.unlink(name, dir_fd=dir_fd)
     except OSError:
         pass
 
 
-def _fsync_dir(path: str) -> None:
-    """Make a rename or create in `path` durable."""
+def _fsync_fd_dir(dir_fd: int) -> None:
+    """Make a rename or create in the directory `dir_fd` (an O_PATH fd) durable."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError:
         return
     try:

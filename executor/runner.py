@@ -4,6 +4,11 @@ Commands, shell conditions and live `systemctl` calls all go through
 `Runner.run`: keyword-only options, a timeout that kills the whole process
 group (and any child that left it), a "still running" log line every 10 s,
 and the failing command logged as a line an operator can paste.
+
+Each process gets `STAGE_EXECUTOR_JOB=<random token>` in its environment. On
+timeout the process group is killed, then every descendant psutil can see,
+then every process still carrying the token: that catches a daemon that
+double-forked and setsid()'d away from both the group and the parent chain.
 """
 
 from __future__ import annotations
@@ -17,10 +22,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger("stage-executor")
 
 DEFAULT_TIMEOUT = 300.0  # seconds; a boot stage must not hang forever
+JOB_ENV = "STAGE_EXECUTOR_JOB"  # marks every process a run starts, for the kill
+KILL_ROUNDS = 5  # sweeps for stragglers forked while we were killing
 OUTPUT_LIMIT = 1 << 20  # bytes of output kept in memory per process
 PROGRESS_EVERY = 10.0  # seconds between "still running" lines
 
@@ -68,24 +76,27 @@ class Runner:
         where = f" (chroot {chroot})" if chroot and chroot != "/" else ""
         log.debug("running: %s%s", shown, where)
         start = time.monotonic()
+        token = os.urandom(8).hex()
         try:
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                env=env,
+                env={**(os.environ if env is None else env), JOB_ENV: token},
                 cwd="/",
                 start_new_session=True,  # its own process group, killed as one
                 preexec_fn=_chroot_into(chroot) if chroot and chroot != "/" else None,
             )
-        except OSError as exc:
-            log.error("cannot start %s%s: %s", shown, where, exc.strerror)
-            return Completed(argv, 127, f"{exc.strerror}\n", False, 0.0)
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            # ValueError: a NUL byte in an argument or the environment
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            log.error("cannot start %s%s: %s", shown, where, why)
+            return Completed(argv, 127, f"{why}\n", False, 0.0)
         chunks: list[bytes] = []
         reader = threading.Thread(target=_drain, args=(proc, chunks, stdin), daemon=True)
         reader.start()
-        timed_out = _wait(proc, timeout, shown, start)
+        timed_out = _wait(proc, timeout, shown, start, token)
         reader.join(timeout=5)
         duration = time.monotonic() - start
         output = b"".join(chunks)[:OUTPUT_LIMIT].decode("utf-8", errors="replace")
@@ -95,13 +106,16 @@ class Runner:
         return result
 
 
-def _wait(proc: subprocess.Popen[bytes], timeout: float, shown: str, start: float) -> bool:
+def _wait(
+    proc: subprocess.Popen[bytes], timeout: float, shown: str, start: float, token: str = ""
+) -> bool:
     """Wait for `proc`; on timeout kill its whole tree. True when it timed out."""
     deadline = start + timeout
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
-            kill_tree(proc.pid)
+            log.warning("timed out after %.0fs, killing: %s", timeout, shown)
+            kill_tree(proc.pid, token)
             proc.wait()
             return True
         try:
@@ -114,24 +128,53 @@ def _wait(proc: subprocess.Popen[bytes], timeout: float, shown: str, start: floa
                 log.warning("still running after %.0fs: %s", time.monotonic() - start, shown)
 
 
-def kill_tree(pid: int) -> None:
-    """SIGKILL the process group of `pid` and every descendant that left it."""
-    descendants: list[int] = []
+def kill_tree(pid: int, token: str = "") -> None:
+    """SIGKILL the process group of `pid`, every descendant that left it, and
+    (with `token`) every process whose environment carries our job token."""
     try:
         import psutil  # lazily: it costs start-up time and is needed only here
-
-        descendants = [p.pid for p in psutil.Process(pid).children(recursive=True)]
-    except Exception:
-        pass
+    except ImportError:  # pragma: no cover - a declared dependency
+        psutil = None  # type: ignore[assignment]
+    descendants: list[int] = []
+    if psutil is not None:
+        try:
+            descendants = [p.pid for p in psutil.Process(pid).children(recursive=True)]
+        except psutil.Error:
+            pass
     try:
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         pass
     for child in descendants:
+        _kill(child)
+    if not token or psutil is None:
+        return
+    for _ in range(KILL_ROUNDS):  # a process may fork while we look
+        marked = _processes_with_token(psutil, token)
+        if not marked:
+            return
+        for child_pid in marked:
+            _kill(child_pid)
+        time.sleep(0.01)
+
+
+def _processes_with_token(psutil: Any, token: str) -> list[int]:
+    """Pids of live processes whose environment has JOB_ENV=token."""
+    found = []
+    for proc in psutil.process_iter():
         try:
-            os.kill(child, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+            if proc.environ().get(JOB_ENV) == token and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc.pid)
+        except psutil.Error:
+            continue  # gone, or not ours to read
+    return found
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _drain(proc: subprocess.Popen[bytes], chunks: list[bytes], stdin: bytes | None) -> None:
