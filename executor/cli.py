@@ -19,6 +19,7 @@ from executor import __version__
 from executor.context import RunContext
 from executor.engine import Report, load_groups, run_stages, strict_problem
 from executor.errors import ExecutorError, Problem
+from executor.lock import DEFAULT_WAIT, run_lock
 from executor.root import DryRunRoot, Root
 from executor.runner import DEFAULT_TIMEOUT
 from executor.sources import (
@@ -63,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cmdline", metavar="TEXT", help="condition what-if: /proc/cmdline content")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                    help=f"limit per command and shell condition (default {DEFAULT_TIMEOUT:.0f})")
+    p.add_argument("--lock-timeout", type=float, default=DEFAULT_WAIT, metavar="SECONDS",
+                   help="how long a real run waits for another one on the same root"
+                   f" (default {DEFAULT_WAIT:.0f}; dry-runs take no lock)")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failed step")
     p.add_argument("--strict", action="store_true", help="warnings count as errors")
     p.add_argument("--no-cmdline", action="store_true",
@@ -91,6 +95,8 @@ def dispatch(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
+    if args.lock_timeout < 0:
+        raise UsageError("--lock-timeout must not be negative")
     if args.command == "schema":
         return cmd_schema(args)
     if args.command == "validate":
@@ -174,6 +180,15 @@ def collect_sources(
 
 def cmd_run(args: argparse.Namespace, stages: list[str], stage_arg: str, sources: list[str]) -> int:
     root = make_root(args)
+    if root.dry_run:  # writes nothing, so takes no lock (see executor/lock.py)
+        return run_in_root(args, root, stages, stage_arg, sources)
+    with run_lock(root, wait=args.lock_timeout):
+        return run_in_root(args, root, stages, stage_arg, sources)
+
+
+def run_in_root(
+    args: argparse.Namespace, root: Root, stages: list[str], stage_arg: str, sources: list[str]
+) -> int:
     ctx = RunContext(
         root=root,
         markers=tuple(args.marker),
