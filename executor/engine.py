@@ -204,7 +204,7 @@ def run_step(ctx: RunContext, planned: PlannedStep) -> StepReport:
     )
     try:
         verdict = check_step(ctx, step)
-    except RootError as exc:
+    except (RootError, StepError) as exc:  # StepError: a shell condition timed out
         report.status, report.reason = FAILED, f"condition: {exc}"
         return report
     report.condition = verdict.condition

@@ -13,7 +13,7 @@ from executor.conditions import native
 from executor.conditions.filters import check_filters
 from executor.conditions.shell import NotNative, ShellSyntaxError, parse
 from executor.context import RunContext
-from executor.errors import RootError
+from executor.errors import RootError, StepError
 from executor.model import Step
 from executor.root import Node, Root
 
@@ -98,8 +98,8 @@ def _shell_fallback(ctx: RunContext, expr: str, why: str) -> ConditionResult:
         chroot=None if root.is_host_root else root.path,
         label=f"if: {expr}",
     )
-    if done.timed_out:
-        return ConditionResult(expr, None, "shell", f"condition {done.describe()}")
+    if done.timed_out:  # its process group is killed; the step fails, the next one runs
+        raise StepError(f"`{expr}` {done.describe()}")
     return ConditionResult(expr, done.returncode == 0, "shell", why)
 
 
