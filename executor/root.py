@@ -114,8 +114,8 @@ class Root:
         NAME_MAX) or a directory we may not search resolves with that errno,
         as `test -e` would see it: nothing there.
         """
-        if "\0" in path:
-            return Resolved(path.replace("\0", "").strip("/"), None, E.EINVAL)
+        if "\0" in path:  # kept in `rel`, so that no later call can act on a shorter path
+            return Resolved(path.strip("/"), None, E.EINVAL)
         todo = list(reversed(path.split("/")))
         done: list[str] = []
         errno = 0
@@ -566,6 +566,8 @@ def _call(rel: str, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         return fn(*args, **kwargs)
     except OSError as exc:
         raise RootError(f"/{rel}: {exc.strerror}", errno=exc.errno or 0) from None
+    except OverflowError as exc:  # an owner or mode no kernel call can take
+        raise RootError(f"/{rel}: invalid owner or mode ({exc})", errno=E.EINVAL) from None
 
 
 class DryRunRoot(Root):
