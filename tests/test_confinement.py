@@ -475,7 +475,8 @@ def test_strace_audit_of_a_real_run_through_every_trap(tmp_path: Path) -> None:
     root = tmp_path / "root"
     traps = {
         "/etc": "/", "/a": "../../..", "/s": str(outside), "/loop1": "/loop2",
-        "/loop2": "loop1", "/var": "../../outside", "/usr/lib/systemd/system": str(outside / "units"),
+        "/loop2": "loop1", "/var": "../../outside",
+        "/usr/lib/systemd/system": str(outside / "units"),
         "/oem": "../outside/oem", "/up": "..",
     }
     root.mkdir()
@@ -611,10 +612,12 @@ def test_the_strace_parser_finds_paths_where_the_kernel_would() -> None:
 
 def test_the_in_process_audit_sees_an_access_outside(tmp_path: Path, audit: Audit) -> None:
     outside = make_outside(tmp_path)
+    dfd = os.open(outside, os.O_PATH)
     audit.on = True
     try:
-        fd = os.open("secret", os.O_RDONLY, dir_fd=os.open(outside, os.O_PATH))
+        fd = os.open("secret", os.O_RDONLY, dir_fd=dfd)
     finally:
         audit.on = False
     os.close(fd)
+    os.close(dfd)
     assert str(outside / "secret") in audit.seen
