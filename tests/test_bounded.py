@@ -376,3 +376,31 @@ def test_alias_expansion_is_bounded_whatever_the_schema() -> None:
     assert node is not None
     with pytest.raises(_TooLarge):
         _Converter("lol").convert(node, schema.ANY, "")
+
+
+# -- directory walks: loops neither repeat nor multiply documents ---------------------
+
+
+def test_symlink_loops_in_the_roots_config_dir_read_each_document_once(tmp_path: Path) -> None:
+    from executor.root import Root
+    from executor.sources import read_root_dir
+
+    root = make_tree(tmp_path / "root", {"/oem/a.yaml": GOOD, "/oem/a/b.yaml": GOOD})
+    for i in range(4):  # 4 links back up: 4**40 paths if each were entered
+        os.symlink("/oem", root / f"oem/a/up{i}")
+        os.symlink("..", root / f"oem/a/rel{i}")
+    group = read_root_dir(Root(os.fspath(root)), "/oem")
+    # once each, in lexical order of the full path ("/oem/a.yaml" < "/oem/a/b.yaml")
+    assert [d.name for d in group.documents] == ["/oem/a.yaml", "/oem/a/b.yaml"]
+
+
+def test_symlink_loops_in_a_host_source_dir_read_each_document_once(tmp_path: Path) -> None:
+    from executor.sources import read_host_source
+
+    src = make_tree(tmp_path / "src", {"a.yaml": GOOD, "sub/b.yaml": GOOD})
+    for i in range(4):
+        os.symlink("..", src / f"sub/up{i}")
+        os.symlink(src, src / f"sub/abs{i}")
+    group = read_host_source(os.fspath(src))
+    assert sorted(os.path.relpath(d.name, src) for d in group.documents) == [
+        "a.yaml", "sub/b.yaml"]
