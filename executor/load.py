@@ -531,8 +531,9 @@ class _TooLarge(Exception):
     pass
 
 
-class LimitExceeded(Exception):
-    """A document is deeper or larger than the loader accepts."""
+class LimitExceeded(yaml.YAMLError):
+    """A document is deeper or larger than the loader accepts (a YAMLError, so
+    that callers handling bad YAML handle it too)."""
 
     def __init__(self, message: str, mark: Any = None) -> None:
         super().__init__(message)
@@ -568,6 +569,24 @@ class _BoundedComposer(Composer, _EventSource, Resolver):
     def _mark(self) -> Any:
         event = self.peek_event()
         return event.start_mark if event is not None else None
+
+
+def parse_value(text: str) -> Any:
+    """The plain Python value of a YAML text, within the loader's bounds.
+
+    For YAML held inside a config value (an entity, say): `yaml.safe_load`
+    there would recurse without limit on deep input and let an alias bomb
+    expand later. Raises yaml.YAMLError, LimitExceeded included.
+    """
+    if len(text) > MAX_TEXT:
+        raise LimitExceeded(f"YAML text of {len(text)} characters, more than {MAX_TEXT}")
+    node = compose_bounded(text)
+    if node is None:
+        return None
+    try:
+        return _Converter("").plain(node)
+    except _TooLarge:
+        raise LimitExceeded(f"YAML expands to more than {MAX_NODES} nodes") from None
 
 
 def compose_bounded(text: str) -> Node | None:

@@ -404,3 +404,29 @@ def test_symlink_loops_in_a_host_source_dir_read_each_document_once(tmp_path: Pa
     group = read_host_source(os.fspath(src))
     assert sorted(os.path.relpath(d.name, src) for d in group.documents) == [
         "a.yaml", "sub/b.yaml"]
+
+
+@pytest.mark.subprocess
+def test_yaml_inside_a_value_is_bounded_too(tmp_path: Path) -> None:
+    # ensure_entities holds YAML in a string: deep, it crashed the run with a
+    # RecursionError traceback; an alias bomb there must not expand either.
+    deep = "[" * 5000 + "]" * 5000
+    config = tmp_path / "entities.yaml"
+    config.write_text(
+        "stages:\n  boot:\n"
+        f"    - name: deep entity\n      ensure_entities:\n        - entity: '{deep}'\n"
+        "    - name: bomb entity\n      ensure_entities:\n        - entity: |\n"
+        + "".join("            " + line + "\n" for line in billion_laughs().splitlines()[:9])
+        + "            kind: user\n            name: *i\n"
+        "    - name: after\n      files: [{path: /after, content: ran}]\n"
+    )
+    (tmp_path / "root").mkdir()
+    done = executor("apply", "-s", "boot", str(config), "--root", str(tmp_path / "root"),
+                    "--dry-run", "--json")
+    assert "Traceback" not in done.stderr, done.stderr
+    steps = {s["name"]: s for s in json.loads(done.stdout)["steps"]}
+    assert steps["deep entity"]["status"] == "failed"
+    assert f"deeper than {MAX_DEPTH}" in steps["deep entity"]["reason"]
+    assert steps["bomb entity"]["status"] == "failed"
+    assert f"more than {MAX_NODES} nodes" in steps["bomb entity"]["reason"]
+    assert steps["after"]["status"] == "planned"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from executor.conditions import RootCondFS
@@ -104,7 +104,8 @@ def file_spec(garbage: bool) -> st.SearchStrategy[dict[str, object]]:
     text = st.one_of(st.text(max_size=50), values) if garbage else st.text(max_size=50)
     return st.fixed_dictionaries({"path": paths}, optional={
         "content": text,
-        "encoding": st.sampled_from(["", "b64", "base64", "gz", "gzip", "gz+b64", "bogus"]),
+        "encoding": st.sampled_from(["", "b64", "base64", "gz", "gzip", "gz+b64", "bogus"])
+        if garbage else st.just(""),
         "permissions": bad_modes if garbage else modes,
         "owner": st.integers(-5, 2**33) if garbage else st.integers(0, 70000),
         "group": st.integers(-5, 2**33) if garbage else st.integers(0, 70000),
@@ -124,7 +125,16 @@ conditions = st.sampled_from([
     "[ -e", "( [ -e /x ] )", "grep -q x /etc/x", "echo $HOME", "[ 1 -eq x ]", "! ! true",
     "[ -e /../../../x ]", "[ \"a\" = 'a' ]", "[ -e /up/etc ]", "[ -d /loop ]",
 ])
-units = st.sampled_from(["a", "b@.service", "b@x.service", "../../x", "", "c.timer", "/etc/x"])
+entity_text = st.one_of(
+    st.builds(
+        lambda kind, name, uid: f"kind: {kind}\nname: {name}\nuid: {uid}\n",
+        st.sampled_from(["user", "group", "shadow", "gshadow", "bogus"]),
+        st.sampled_from(["x", "root", "a:b", "''", "[1]"]),
+        st.sampled_from(["1", "-1", "x", "9" * 12]),
+    ),
+    st.lists(YAML_PIECES, max_size=15).map("".join),
+)
+units = st.sampled_from(["a", "b@.service", "b@x.service", "c.timer", "d.socket", "a.service"])
 
 
 def step(garbage: bool) -> st.SearchStrategy[dict[str, object]]:
@@ -138,28 +148,50 @@ def step(garbage: bool) -> st.SearchStrategy[dict[str, object]]:
                                                         "none": st.lists(paths, max_size=3)}),
         "files": maybe(st.lists(file_spec(garbage), max_size=3)),
         "directories": maybe(st.lists(dir_spec(garbage), max_size=3)),
-        "only_os": st.sampled_from(["kairos", "(", ".*", ""]),
-        "node": st.sampled_from(["x", "[", ""]),
-        "after": st.lists(st.fixed_dictionaries({"name": st.text(max_size=10)}), max_size=2),
+        "only_os": st.sampled_from(["kairos", "(", ".*", ""] if garbage else ["kairos", ".*"]),
+        "node": st.sampled_from(["x", "[", ""] if garbage else ["x", ".*"]),
+        # an unknown `after` target drops the whole document: rare unless garbage
+        "after": st.lists(st.fixed_dictionaries({"name": st.text(max_size=10)}),
+                          max_size=2 if garbage else 0),
         "systemctl": st.fixed_dictionaries({}, optional={
             "enable": st.lists(units, max_size=2),
             "disable": st.lists(units, max_size=2),
             "mask": st.lists(units, max_size=2),
             "overrides": st.lists(st.fixed_dictionaries(
-                {"service": st.sampled_from(["a", "../b", ""])},
+                {"service": st.sampled_from(["a", "b.service"])},
                 optional={"name": st.text(max_size=5), "content": st.text(max_size=20)}),
                 max_size=2)}),
+        "environment": st.dictionaries(st.text(max_size=8), st.text(max_size=20), max_size=3),
+        "environment_file": paths,
+        "hostname": st.sampled_from(["node", "a\nb", "{{ .Random }}", "{{ trunc 3 }}", ""]),
+        "sysctl": st.dictionaries(st.sampled_from(["net.ipv4.ip_forward", "../x", "a/b", ""]),
+                                  st.text(max_size=8), max_size=2),
+        "dns": st.fixed_dictionaries({}, optional={
+            "nameservers": st.lists(st.text(max_size=15), max_size=2), "path": paths}),
+        "modules": st.lists(st.sampled_from(["br_netfilter", "../x", ""]), max_size=2),
+        "users": st.dictionaries(st.sampled_from(["kairos", "root", "a:b", "", "../x"]),
+                                 st.fixed_dictionaries({}, optional={
+                                     "uid": st.sampled_from(["1000", "x", "-1", "99999999999"]),
+                                     "groups": st.lists(st.text(max_size=6), max_size=2),
+                                     "homedir": paths, "shell": st.text(max_size=10)}),
+                                 max_size=2),
+        "ensure_entities": st.lists(st.fixed_dictionaries({"entity": entity_text}, optional={
+            "path": paths}), max_size=2),
+        "delete_entities": st.lists(st.fixed_dictionaries({"entity": entity_text}), max_size=1),
         "unknwon": values,
     })
 
 
 def configs(garbage: bool) -> st.SearchStrategy[dict[str, object]]:
-    stages = st.dictionaries(st.sampled_from(STAGES), st.lists(step(garbage), max_size=3),
-                             max_size=2)
-    return st.fixed_dictionaries({}, optional={
-        "name": st.one_of(st.text(max_size=10), values) if garbage else st.text(max_size=10),
-        "stages": st.one_of(stages, values) if garbage else stages,
-    })
+    stages = st.dictionaries(st.sampled_from(STAGES), st.lists(step(garbage), min_size=1,
+                                                               max_size=3),
+                             min_size=1, max_size=2)
+    if garbage:
+        return st.fixed_dictionaries({}, optional={
+            "name": st.one_of(st.text(max_size=10), values),
+            "stages": st.one_of(stages, values),
+        })
+    return st.fixed_dictionaries({"stages": stages}, optional={"name": st.text(max_size=10)})
 
 
 def render(doc: object, share: bool) -> str:
@@ -205,6 +237,8 @@ def test_well_typed_configs_load_and_dry_run_without_raising(
     root = DryRunRoot(os.fspath(fuzz_root))
     report = Report("apply", "boot", root.path, True)
     run_stages(RunContext(root=root), report, list(STAGES), groups)  # must not raise
+    for step_report in report.steps:  # shown by --hypothesis-show-statistics
+        event(f"step {step_report.status}")
     assert os.listdir(fuzz_root / "run/cos") == []  # and wrote nothing
 
 

@@ -73,8 +73,10 @@ def _plan(ctx: RunContext, specs: tuple[EntitySpec, ...], key: str, *, ensure: b
 def read_entity(text: str, where: str) -> tuple[str, dict[str, Any]]:
     import yaml
 
+    from executor.load import parse_value
+
     try:
-        data = yaml.safe_load(text)
+        data = parse_value(text)  # bounded: deep or self-multiplying YAML is an error
     except yaml.YAMLError as exc:
         raise StepError(f"{where}: entity is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
