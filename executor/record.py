@@ -1,0 +1,218 @@
+"""Typed records with the `dataclasses` interface and a fraction of its start-up cost.
+
+Start-up is boot time (issue 8): the standard `dataclasses` module costs about
+4 ms to import (it pulls in `inspect`), and each class it decorates costs
+0.3-0.7 ms more, because it compiles every generated method separately. This
+package defines about eighty record classes, which made `dataclasses` alone a
+third of the executor's start-up.
+
+`dataclass` here supports what the package uses, with the same meaning:
+`frozen`, `eq`, `repr`, `kw_only`, fields with defaults, `field(default=...,
+default_factory=..., repr=..., compare=..., kw_only=...)`, inheritance of
+fields from record bases, `__post_init__`, and `replace()`. It compiles one
+`__init__` per class (so instances are as cheap to make as with `dataclasses`)
+and shares plain functions for `__eq__`, `__hash__`, `__repr__` and the frozen
+guards. Type checkers see it through `dataclass_transform` (PEP 681).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+if TYPE_CHECKING:
+    from typing import dataclass_transform
+else:  # the real decorator only informs type checkers; skip importing typing's
+
+    def dataclass_transform(**_: object) -> Callable[[Any], Any]:
+        return lambda fn: fn
+
+
+T = TypeVar("T")
+_MISSING: Any = type("_Missing", (), {"__repr__": lambda self: "MISSING"})()
+_FIELDS = "__record_fields__"
+
+
+class FrozenInstanceError(AttributeError):
+    """Assignment to a field of a frozen record."""
+
+
+class Field:
+    __slots__ = ("compare", "default", "default_factory", "kw_only", "name", "repr")
+
+    def __init__(
+        self,
+        default: Any,
+        default_factory: Any,
+        repr: bool,
+        compare: bool,
+        kw_only: bool | None,
+    ) -> None:
+        self.name = ""
+        self.default = default
+        self.default_factory = default_factory
+        self.repr = repr
+        self.compare = compare
+        self.kw_only = kw_only
+
+
+def field(
+    *,
+    default: Any = _MISSING,
+    default_factory: Callable[[], Any] | Any = _MISSING,
+    repr: bool = True,
+    compare: bool = True,
+    kw_only: bool | None = None,
+) -> Any:
+    """Options of one field, as `dataclasses.field`."""
+    return Field(default, default_factory, repr, compare, kw_only)
+
+
+@overload
+def dataclass(cls: type[T], /) -> type[T]: ...
+
+
+@overload
+def dataclass(
+    *,
+    frozen: bool = False,
+    eq: bool = True,
+    repr: bool = True,
+    kw_only: bool = False,
+) -> Callable[[type[T]], type[T]]: ...
+
+
+@dataclass_transform(field_specifiers=(field, Field))
+def dataclass(
+    cls: type[T] | None = None,
+    /,
+    *,
+    frozen: bool = False,
+    eq: bool = True,
+    repr: bool = True,
+    kw_only: bool = False,
+) -> type[T] | Callable[[type[T]], type[T]]:
+    """Make `cls` a record, as `dataclasses.dataclass` would."""
+
+    def wrap(klass: type[T]) -> type[T]:
+        return _process(klass, frozen=frozen, eq=eq, repr=repr, kw_only=kw_only)
+
+    return wrap if cls is None else wrap(cls)
+
+
+def _own_fields(cls: type, kw_only: bool) -> list[Field]:
+    out = []
+    for name, annotation in cls.__dict__.get("__annotations__", {}).items():
+        text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+        if text.startswith(("ClassVar", "typing.ClassVar")):
+            continue
+        value = cls.__dict__.get(name, _MISSING)
+        spec = value if isinstance(value, Field) else Field(value, _MISSING, True, True, None)
+        spec.name = name
+        if spec.kw_only is None:
+            spec.kw_only = kw_only
+        if isinstance(value, Field):
+            if spec.default is _MISSING:
+                delattr(cls, name)  # no class attribute for a factory or required field
+            else:
+                setattr(cls, name, spec.default)
+        out.append(spec)
+    return out
+
+
+def _process(cls: type[T], *, frozen: bool, eq: bool, repr: bool, kw_only: bool) -> type[T]:
+    inherited: dict[str, Field] = {}
+    for base in reversed(cls.__mro__[1:]):
+        for spec in getattr(base, _FIELDS, ()):
+            inherited[spec.name] = spec
+    for spec in _own_fields(cls, kw_only):
+        inherited[spec.name] = spec
+    specs = tuple(inherited.values())
+    setattr(cls, _FIELDS, specs)
+    cls.__init__ = _make_init(cls, specs, frozen)  # type: ignore[misc]
+    if repr:
+        cls.__repr__ = _repr  # type: ignore[assignment]
+    if eq:
+        cls.__eq__ = _eq  # type: ignore[assignment]
+        cls.__hash__ = _hash if frozen else None  # type: ignore[assignment]
+    if frozen:
+        cls.__setattr__ = _frozen_setattr  # type: ignore[assignment]
+        cls.__delattr__ = _frozen_delattr  # type: ignore[assignment]
+    return cls
+
+
+def _make_init(cls: type, specs: tuple[Field, ...], frozen: bool) -> Callable[..., None]:
+    """Compile one __init__ with the fields as parameters (one compile per class)."""
+    env: dict[str, Any] = {"_MISSING": _MISSING, "_set": object.__setattr__}
+    params: list[str] = []
+    kw_params: list[str] = []
+    body: list[str] = []
+    for i, spec in enumerate(specs):
+        name = spec.name
+        if spec.default_factory is not _MISSING:
+            env[f"_f{i}"] = spec.default_factory
+            param = f"{name}=_MISSING"
+            value = f"_f{i}() if {name} is _MISSING else {name}"
+        elif spec.default is not _MISSING:
+            env[f"_d{i}"] = spec.default
+            param = f"{name}=_d{i}"
+            value = name
+        else:
+            param = name
+            value = name
+        (kw_params if spec.kw_only else params).append(param)
+        body.append(f"  _set(self, {name!r}, {value})" if frozen else f"  self.{name} = {value}")
+    if hasattr(cls, "__post_init__"):
+        body.append("  self.__post_init__()")
+    signature = ", ".join(["self", *params, *(["*", *kw_params] if kw_params else [])])
+    source = f"def __init__({signature}):\n" + ("\n".join(body) or "  pass") + "\n"
+    exec(compile(source, f"<record {cls.__qualname__}>", "exec"), env)
+    init: Callable[..., None] = env["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    return init
+
+
+def _values(obj: object, *, for_compare: bool = False) -> tuple[Any, ...]:
+    specs: tuple[Field, ...] = getattr(obj, _FIELDS)
+    return tuple(getattr(obj, s.name) for s in specs if s.compare or not for_compare)
+
+
+def _repr(self: object) -> str:
+    specs: tuple[Field, ...] = getattr(self, _FIELDS)
+    inner = ", ".join(f"{s.name}={getattr(self, s.name)!r}" for s in specs if s.repr)
+    return f"{type(self).__qualname__}({inner})"
+
+
+def _eq(self: object, other: object) -> bool:
+    if other.__class__ is not self.__class__:
+        return NotImplemented
+    return _values(self, for_compare=True) == _values(other, for_compare=True)
+
+
+def _hash(self: object) -> int:
+    return hash(_values(self, for_compare=True))
+
+
+def _frozen_setattr(self: object, name: str, value: object) -> None:
+    raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _frozen_delattr(self: object, name: str) -> None:
+    raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+def replace(obj: T, /, **changes: Any) -> T:
+    """A copy of record `obj` with `changes` applied, as `dataclasses.replace`."""
+    specs: tuple[Field, ...] = getattr(obj, _FIELDS)
+    values = {s.name: getattr(obj, s.name) for s in specs}
+    unknown = set(changes) - set(values)
+    if unknown:
+        raise TypeError(f"{type(obj).__qualname__} has no field {sorted(unknown)[0]!r}")
+    values.update(changes)
+    return type(obj)(**values)
+
+
+def fields(obj: object) -> tuple[Field, ...]:
+    """The Field specs of a record class or instance."""
+    found: tuple[Field, ...] = getattr(obj, _FIELDS)
+    return found
