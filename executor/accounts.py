@@ -5,10 +5,10 @@ Never the host's: an image root has users the build machine lacks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from executor.errors import RootError, StepError
+from executor.record import dataclass
 from executor.root import Root
 
 if TYPE_CHECKING:

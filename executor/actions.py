@@ -8,9 +8,12 @@ themselves for free.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from executor.record import dataclass
 
 CREATE, UPDATE, REMOVE, NONE, RUN = "create", "update", "remove", "none", "run"
+
+# Action kinds that act on the running kernel, not the root (modules/live.py).
+LIVE_KINDS = frozenset({"sysctl", "sethostname"})
 
 
 @dataclass

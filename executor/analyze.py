@@ -8,11 +8,11 @@ No condition is evaluated and nothing is read but the sources.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from typing import TextIO
 
 from executor.errors import Problem
 from executor.order import PlannedStep, RunPlan, StagePlan
+from executor.record import dataclass, field
 
 FORMAT = 1
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import shlex
 
-from executor.actions import CREATE, NONE, REMOVE, RUN, UPDATE, Action
+from executor.actions import CREATE, LIVE_KINDS, NONE, REMOVE, RUN, UPDATE, Action
 from executor.context import RunContext
 from executor.errors import RootError, StepError
-from executor.modules.live import LIVE_KINDS, apply_live
 
 OUTPUT_IN_REPORT = 4096  # characters of command output kept in the report
 
@@ -20,6 +19,8 @@ def apply_action(ctx: RunContext, action: Action) -> None:
         if action.change == RUN:
             _run(ctx, action)
         elif action.kind in LIVE_KINDS:
+            from executor.modules.live import apply_live  # only a live system needs it
+
             apply_live(ctx, action)
         elif action.kind == "download" and action.data is None and ctx.dry_run:
             return  # a dry-run does not fetch: there is no content to record

@@ -10,7 +10,6 @@ stage-executor schema
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from executor.context import RunContext
 from executor.engine import Report, load_groups, run_stages, strict_problem
 from executor.errors import ExecutorError, Problem
 from executor.lock import DEFAULT_WAIT, run_lock
+from executor.log import DEBUG, WARNING, log
 from executor.root import DryRunRoot, Root
 from executor.runner import DEFAULT_TIMEOUT
 from executor.sources import (
@@ -36,7 +36,6 @@ COMMANDS = ("run-stage", "apply", "validate", "analyze", "schema")
 REPORT_DIR = "/run/stage-executor"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-log = logging.getLogger("stage-executor")
 
 
 class UsageError(Exception):
@@ -255,8 +254,4 @@ def _print(report: Report, args: argparse.Namespace) -> None:
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="stage-executor: %(levelname)s: %(message)s",
-        stream=sys.stderr,
-    )
+    log.level = DEBUG if verbose else WARNING

@@ -27,11 +27,11 @@ of being dropped silently.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from executor.errors import Problem
+from executor.record import dataclass, field
 
 CLOUD_CONFIG_HEADER = "#cloud-config"
 CLOUD_CONFIG_KEYS = ("write_files", "runcmd", "hostname", "users", "ssh_authorized_keys")

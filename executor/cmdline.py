@@ -23,13 +23,12 @@ warning naming its column instead of a silent skip.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from yaml.error import Mark
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
 from executor.errors import Problem
+from executor.record import dataclass, field
 
 CMDLINE_PATH = "/proc/cmdline"
 SOURCE_KEYS = ("cos.setup", "kairos.config_url")

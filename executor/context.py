@@ -8,8 +8,8 @@ asks the Root, and a dry-run Root records instead of writing.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
+from executor.record import dataclass, field
 from executor.root import Root
 from executor.runner import DEFAULT_TIMEOUT, Runner
 

@@ -6,21 +6,18 @@ it returns a Report and raises nothing for bad input.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field, replace
-
 from executor.actions import Action
 from executor.apply import apply_action
 from executor.conditions import ConditionResult, check_step
 from executor.context import RunContext
 from executor.errors import Problem, RootError, StepError
 from executor.load import LoadResult, load_node, load_text
+from executor.log import INFO, WARNING, log
 from executor.model import Config
 from executor.modules import PLANNERS, used_modules
 from executor.order import PlannedStep, plan_run, plan_source
+from executor.record import dataclass, field, replace
 from executor.sources import Document, SourceGroup
-
-log = logging.getLogger("stage-executor")
 
 APPLIED, PLANNED, UNCHANGED, SKIPPED, FAILED, UNDECIDED = (
     "applied", "planned", "unchanged", "skipped", "failed", "undecided",
@@ -246,5 +243,5 @@ def _run_modules(ctx: RunContext, planned: PlannedStep, done: list[Action]) -> l
 
 def _log_step(step: StepReport) -> None:
     why = f": {step.reason}" if step.reason else ""
-    level = logging.WARNING if step.status == FAILED else logging.INFO
+    level = WARNING if step.status == FAILED else INFO
     log.log(level, "%s %s%s", step.full_name, step.status, why)

@@ -5,7 +5,7 @@ Library code raises these; only the CLI turns them into messages and exit codes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from executor.record import dataclass
 
 
 class ExecutorError(Exception):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -43,6 +42,7 @@ from executor.model import (
     SystemctlSpec,
     UserSpec,
 )
+from executor.record import dataclass, field, replace
 
 try:  # libyaml's parser: events several times faster than the Python one
     from yaml._yaml import CParser as _EventSource

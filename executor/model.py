@@ -8,7 +8,8 @@ still point at the line that caused it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from executor.record import dataclass, field
 
 
 @dataclass(frozen=True)

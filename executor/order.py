@@ -36,11 +36,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from executor.errors import Problem
 from executor.model import Config, Position, Step
+from executor.record import dataclass, field
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,9 @@ def dataclass(
 
 def _own_fields(cls: type, kw_only: bool) -> list[Field]:
     out = []
-    for name, annotation in cls.__dict__.get("__annotations__", {}).items():
+    # inspect.get_annotations would import `inspect`: the very cost this module avoids
+    own = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
+    for name, annotation in own.items():
         text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
         if text.startswith(("ClassVar", "typing.ClassVar")):
             continue
@@ -129,15 +131,17 @@ def _process(cls: type[T], *, frozen: bool, eq: bool, repr: bool, kw_only: bool)
         inherited[spec.name] = spec
     specs = tuple(inherited.values())
     setattr(cls, _FIELDS, specs)
-    cls.__init__ = _make_init(cls, specs, frozen)  # type: ignore[misc]
+    methods: dict[str, Any] = {"__init__": _make_init(cls, specs, frozen)}
     if repr:
-        cls.__repr__ = _repr  # type: ignore[assignment]
+        methods["__repr__"] = _repr
     if eq:
-        cls.__eq__ = _eq  # type: ignore[assignment]
-        cls.__hash__ = _hash if frozen else None  # type: ignore[assignment]
+        methods["__eq__"] = _eq
+        methods["__hash__"] = _hash if frozen else None
     if frozen:
-        cls.__setattr__ = _frozen_setattr  # type: ignore[assignment]
-        cls.__delattr__ = _frozen_delattr  # type: ignore[assignment]
+        methods["__setattr__"] = _frozen_setattr
+        methods["__delattr__"] = _frozen_delattr
+    for name, method in methods.items():
+        setattr(cls, name, method)
     return cls
 
 
@@ -183,7 +187,7 @@ def _repr(self: object) -> str:
     return f"{type(self).__qualname__}({inner})"
 
 
-def _eq(self: object, other: object) -> bool:
+def _eq(self: object, other: object) -> Any:  # bool, or NotImplemented
     if other.__class__ is not self.__class__:
         return NotImplemented
     return _values(self, for_compare=True) == _values(other, for_compare=True)

@@ -33,10 +33,10 @@ import re
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from executor.errors import RootError
+from executor.record import dataclass, replace
 
 _T = TypeVar("_T")
 

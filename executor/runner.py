@@ -13,7 +13,6 @@ double-forked and setsid()'d away from both the group and the parent chain.
 
 from __future__ import annotations
 
-import logging
 import os
 import shlex
 import signal
@@ -21,10 +20,10 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-log = logging.getLogger("stage-executor")
+from executor.log import log
+from executor.record import dataclass
 
 DEFAULT_TIMEOUT = 300.0  # seconds; a boot stage must not hang forever
 JOB_ENV = "STAGE_EXECUTOR_JOB"  # marks every process a run starts, for the kill

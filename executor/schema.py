@@ -8,7 +8,8 @@ cannot drift apart.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from executor.record import dataclass, field
 
 
 class Type:

@@ -19,11 +19,11 @@ import stat
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
 from executor.cmdline import CMDLINE_PATH, parse_cmdline
 from executor.errors import Problem, RootError, SourceError
+from executor.record import dataclass, field
 from executor.root import Root
 
 if TYPE_CHECKING:

@@ -19,9 +19,9 @@ parses and evaluates.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from executor.errors import ExecutorError
+from executor.record import dataclass
 
 LEFT, RIGHT = "{{", "}}"
 SUPPORTED = (

@@ -17,10 +17,10 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from executor import schema as S
+from executor.record import dataclass
 
 if TYPE_CHECKING:
     from executor.errors import Problem

@@ -7,14 +7,13 @@ against a fake root, which it never runs).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from executor.conditions import native
 from executor.conditions.filters import check_filters
 from executor.conditions.shell import NotNative, ShellSyntaxError, parse
 from executor.context import RunContext
 from executor.errors import RootError, StepError
 from executor.model import Step
+from executor.record import dataclass
 from executor.root import Node, Root
 
 MARKER_DIR = "/run/cos"

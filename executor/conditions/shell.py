@@ -7,7 +7,7 @@ caller falls back to `/bin/sh -c`: that is a routing decision, not an error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from executor.record import dataclass
 
 
 class NotNative(Exception):

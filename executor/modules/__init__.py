@@ -8,14 +8,11 @@ it and a dry-run sees the same through its overlay.
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import import_module
 
 from executor.actions import Action
 from executor.context import RunContext
 from executor.model import Step
-from executor.modules.commands import plan_commands
-from executor.modules.directories import plan_directories
-from executor.modules.files import plan_files
-from executor.modules.systemctl import plan_systemctl
 
 Planner = Callable[[RunContext, Step], list[Action]]
 
@@ -28,97 +25,40 @@ MODULE_ORDER = (
     "package_pins", "packages", "unpack_images",
 )
 
-
-def _dns(ctx: RunContext, step: Step) -> list[Action]:
-    from executor.modules.dns import plan_dns
-
-    return plan_dns(ctx, step.dns)
-
-
-def _downloads(ctx: RunContext, step: Step) -> list[Action]:
-    from executor.modules.downloads import plan_downloads
-
-    return plan_downloads(ctx, step.downloads)
-
-
-def _ensure_entities(ctx: RunContext, step: Step) -> list[Action]:
-    from executor.modules.entities import plan_ensure_entities
-
-    return plan_ensure_entities(ctx, step.ensure_entities)
-
-
-def _delete_entities(ctx: RunContext, step: Step) -> list[Action]:
-    from executor.modules.entities import plan_delete_entities
-
-    return plan_delete_entities(ctx, step.delete_entities)
+# config key -> (module in executor.modules, its planner, the Step fields it takes)
+_PLANNER_TABLE: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "dns": ("dns", "plan_dns", ("dns",)),
+    "downloads": ("downloads", "plan_downloads", ("downloads",)),
+    "ensure_entities": ("entities", "plan_ensure_entities", ("ensure_entities",)),
+    "directories": ("directories", "plan_directories", ("directories",)),
+    "files": ("files", "plan_files", ("files",)),
+    "commands": ("commands", "plan_commands", ("commands",)),
+    "delete_entities": ("entities", "plan_delete_entities", ("delete_entities",)),
+    "hostname": ("hostname", "plan_hostname", ("hostname",)),
+    "sysctl": ("sysctl", "plan_sysctl", ("sysctl",)),
+    "users": ("users", "plan_users", ("users",)),
+    "authorized_keys": ("authorized_keys", "plan_authorized_keys", ("authorized_keys",)),
+    "modules": ("kmodules", "plan_kernel_modules", ("kernel_modules",)),
+    "timesyncd": ("timesyncd", "plan_timesyncd", ("timesyncd",)),
+    "systemctl": ("systemctl", "plan_systemctl", ("systemctl",)),
+    "environment": ("environment", "plan_environment", ("environment", "environment_file")),
+    "systemd_firstboot": ("firstboot", "plan_firstboot", ("systemd_firstboot",)),
+}
 
 
-def _hostname(ctx: RunContext, step: Step) -> list[Action]:
-    from executor.modules.hostname import plan_hostname
+def _lazy_planner(module: str, function: str, fields: tuple[str, ...]) -> Planner:
+    """A planner that imports its module on first use: a boot pays only for its own."""
 
-    return plan_hostname(ctx, step.hostname)
+    def plan(ctx: RunContext, step: Step) -> list[Action]:
+        planner = getattr(import_module(f"executor.modules.{module}"), function)
+        actions: list[Action] = planner(ctx, *(getattr(step, f) for f in fields))
+        return actions
 
-
-def _sysctl(ctx: RunContext, step: Step) -> list[Action]:
-    from executor.modules.sysctl import plan_sysctl
-
-    return plan_sysctl(ctx, step.sysctl)
-
-
-def _users(ctx: RunContext, step: Step) -> list[Action]:
-    from executor.modules.users import plan_users
-
-    return plan_users(ctx, step.users)
+    return plan
 
 
-def _authorized_keys(ctx: RunContext, step: Step) -> list[Action]:
-    from executor.modules.authorized_keys import plan_authorized_keys
-
-    return plan_authorized_keys(ctx, step.authorized_keys)
-
-
-def _kernel_modules(ctx: RunContext, step: Step) -> list[Action]:
-    from executor.modules.kmodules import plan_kernel_modules
-
-    return plan_kernel_modules(ctx, step.kernel_modules)
-
-
-def _timesyncd(ctx: RunContext, step: Step) -> list[Action]:
-    from executor.modules.timesyncd import plan_timesyncd
-
-    return plan_timesyncd(ctx, step.timesyncd)
-
-
-def _environment(ctx: RunContext, step: Step) -> list[Action]:
-    from executor.modules.environment import plan_environment
-
-    return plan_environment(ctx, step.environment, step.environment_file)
-
-
-def _firstboot(ctx: RunContext, step: Step) -> list[Action]:
-    from executor.modules.firstboot import plan_firstboot
-
-    return plan_firstboot(ctx, step.systemd_firstboot)
-
-
-# Modules are imported when a step uses them: a boot pays only for its own.
 PLANNERS: dict[str, Planner] = {
-    "dns": _dns,
-    "downloads": _downloads,
-    "ensure_entities": _ensure_entities,
-    "directories": lambda ctx, step: plan_directories(ctx, step.directories),
-    "files": lambda ctx, step: plan_files(ctx, step.files),
-    "commands": lambda ctx, step: plan_commands(ctx, step.commands),
-    "delete_entities": _delete_entities,
-    "hostname": _hostname,
-    "sysctl": _sysctl,
-    "users": _users,
-    "authorized_keys": _authorized_keys,
-    "modules": _kernel_modules,
-    "timesyncd": _timesyncd,
-    "systemctl": lambda ctx, step: plan_systemctl(ctx, step.systemctl),
-    "environment": _environment,
-    "systemd_firstboot": _firstboot,
+    key: _lazy_planner(*entry) for key, entry in _PLANNER_TABLE.items()
 }
 
 

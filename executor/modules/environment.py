@@ -16,7 +16,6 @@ characters; we do not. The file ends up 0644, as yip leaves it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from executor.accounts import file_lines
 from executor.actions import Action
@@ -24,6 +23,7 @@ from executor.context import RunContext
 from executor.errors import StepError
 from executor.modules.fsplan import plan_file
 from executor.modules.templating import render_text
+from executor.record import dataclass
 
 DEFAULT_FILE = "/etc/environment"
 MODE = 0o644

@@ -15,8 +15,6 @@ from executor.actions import Action
 from executor.context import RunContext
 from executor.errors import StepError
 
-LIVE_KINDS = frozenset({"sysctl", "sethostname"})
-
 
 def apply_live(ctx: RunContext, action: Action) -> None:
     if ctx.dry_run:

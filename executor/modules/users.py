@@ -25,8 +25,6 @@ is not re-hashed, so a re-run leaves /etc/shadow alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from executor.accounts import AccountFiles
 from executor.actions import CREATE, NONE, UPDATE, Action
 from executor.context import RunContext
@@ -35,6 +33,7 @@ from executor.model import UserSpec
 from executor.modules.authorized_keys import plan_user_keys
 from executor.modules.environment import parse_env
 from executor.modules.fsplan import default_owner, plan_parents
+from executor.record import dataclass
 
 USERADD_DEFAULTS = "/etc/default/useradd"
 HOME_MODE = 0o755

@@ -17,8 +17,8 @@ removal, its specifiers expanded at once and each name queued for enabling.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
+from executor.record import dataclass, field
 from executor.units import names
 from executor.units.names import INSTANCE, TEMPLATE
 

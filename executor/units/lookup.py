@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import errno as E
 import posixpath
-from dataclasses import dataclass, field
 
 from executor.errors import RootError
+from executor.record import dataclass, field
 from executor.root import Node, Root
 from executor.units import names
 from executor.units.install import InstallError, InstallSection, SpecifierError, parse_install

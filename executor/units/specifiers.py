@@ -10,7 +10,6 @@ for an image root they would describe the build machine, not the node.
 from __future__ import annotations
 
 import os
-import platform
 import re
 
 from executor.conditions.filters import parse_os_release
@@ -65,7 +64,7 @@ class Specifiers:
         if spec in "nNpij":
             return _unit_specifier(spec, name, default_instance)
         if spec == "a":
-            machine = platform.machine()
+            machine = os.uname().machine  # what platform.machine() returns, without its import
             return ARCHITECTURES.get(machine, machine)
         if spec in OS_RELEASE_KEYS:
             return self._os_release_value(spec, text)

@@ -9,8 +9,7 @@ the run's Root (which may itself be a dry-run), and never writes anything.
 
 from __future__ import annotations
 
-import dataclasses
-
+from executor import record as dataclasses
 from executor.actions import Action
 from executor.context import RunContext
 from executor.root import DryRunRoot, Node, Root

@@ -79,7 +79,7 @@ def bench_startup(base: Path, rounds: int) -> None:
 def bench_processes(base: Path) -> None:
     root = fresh_seed_root(base, 10_000)
     sys.path.insert(0, str(REPO))
-    from executor.cli import main  # noqa: PLC0415 - measured in-process on purpose
+    from executor.cli import main
     from executor.runner import Runner
 
     counted: list[Runner] = []
@@ -160,7 +160,7 @@ def bench_scaling(base: Path, rounds: int) -> None:
 
 def bench_conditions(rounds: int) -> None:
     sys.path.insert(0, str(REPO))
-    from executor.conditions import RootCondFS  # noqa: PLC0415
+    from executor.conditions import RootCondFS
     from executor.conditions.native import evaluate
     from executor.conditions.shell import parse
     from executor.root import Root
