@@ -131,7 +131,7 @@ def _process(cls: type[T], *, frozen: bool, eq: bool, repr: bool, kw_only: bool)
         inherited[spec.name] = spec
     specs = tuple(inherited.values())
     setattr(cls, _FIELDS, specs)
-    methods: dict[str, Any] = {"__init__": _make_init(cls, specs, frozen)}
+    methods: dict[str, Any] = {"__init__": _first_init(cls, specs, frozen)}
     if repr:
         methods["__repr__"] = _repr
     if eq:
@@ -143,6 +143,22 @@ def _process(cls: type[T], *, frozen: bool, eq: bool, repr: bool, kw_only: bool)
     for name, method in methods.items():
         setattr(cls, name, method)
     return cls
+
+
+def _first_init(cls: type, specs: tuple[Field, ...], frozen: bool) -> Callable[..., None]:
+    """An __init__ that compiles the real one when the class is first used.
+
+    Most record classes are never instantiated in a given run (a boot stage
+    uses few modules), so they never pay for the compile.
+    """
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        real = _make_init(cls, specs, frozen)
+        if cls.__dict__.get("__init__") is __init__:
+            cls.__init__ = real  # type: ignore[misc]
+        real(self, *args, **kwargs)
+
+    return __init__
 
 
 def _make_init(cls: type, specs: tuple[Field, ...], frozen: bool) -> Callable[..., None]:
