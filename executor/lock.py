@@ -20,20 +20,18 @@ from __future__ import annotations
 
 import errno as E
 import fcntl
-import logging
 import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from executor.errors import ExecutorError
+from executor.log import log
 from executor.root import Root
 
 LOCK_PATH = "/run/stage-executor.lock"
 DEFAULT_WAIT = 300.0  # seconds; as long as one command may run
 POLL_EVERY = 0.1  # seconds between two tries while another run holds it
-
-log = logging.getLogger("stage-executor")
 
 
 class LockTimeout(ExecutorError):
