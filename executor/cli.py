@@ -248,7 +248,7 @@ def _print(report: Report, args: argparse.Namespace) -> None:
     from executor.report import dumps, write_human
 
     if args.json:
-        sys.stdout.write(dumps(report))
+        sys.stdout.write(dumps(report, pretty=sys.stdout.isatty()))
     else:
         write_human(report, sys.stdout, verbose=args.verbose)
 

@@ -22,6 +22,14 @@ from typing import Any
 
 import yaml
 from yaml.composer import Composer
+from yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
@@ -44,9 +52,15 @@ from executor.model import (
 )
 from executor.record import dataclass, field, replace
 
-try:  # libyaml's parser: events several times faster than the Python one
+_OPENING = (MappingStartEvent, SequenceStartEvent)
+_CLOSING = (MappingEndEvent, SequenceEndEvent)
+_LEAVES = (ScalarEvent, AliasEvent)
+
+try:  # libyaml's parser and composer: several times faster than the Python ones
+    from yaml import CSafeLoader as _CSafeLoader
     from yaml._yaml import CParser as _EventSource
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    _CSafeLoader = None  # type: ignore[assignment,misc]
     from yaml.parser import Parser
     from yaml.reader import Reader
     from yaml.scanner import Scanner
@@ -591,11 +605,44 @@ def parse_value(text: str) -> Any:
 
 def compose_bounded(text: str) -> Node | None:
     """`yaml.compose(text)` that refuses (LimitExceeded) instead of crashing."""
+    if _CSafeLoader is not None:
+        # libyaml's composer recurses without a limit, so measure the depth on
+        # its events first (a flat loop); then let it compose, several times
+        # faster than the Python composer.
+        _check_bounds(text)
+        node: Node | None = yaml.compose(text, Loader=_CSafeLoader)
+        return node
     composer = _BoundedComposer(text)
     try:
         return composer.get_single_node()
     finally:
         composer.dispose()
+
+
+def _check_bounds(text: str) -> None:
+    """Raise LimitExceeded when the document nests deeper than MAX_DEPTH or has
+    more than MAX_NODES nodes (aliases not expanded: the converter counts those)."""
+    events = _EventSource(text)
+    depth = count = 0
+    try:
+        while (event := events.get_event()) is not None:
+            kind = type(event)
+            if kind in _OPENING:
+                depth += 1
+                count += 1
+                if depth > MAX_DEPTH:
+                    raise LimitExceeded(
+                        f"YAML nesting deeper than {MAX_DEPTH} levels", event.start_mark
+                    )
+            elif kind in _CLOSING:
+                depth -= 1
+            elif kind in _LEAVES:
+                count += 1
+            if count > MAX_NODES:
+                raise LimitExceeded(f"YAML document has more than {MAX_NODES} nodes",
+                                    event.start_mark)
+    finally:
+        events.dispose()
 
 
 _HANDLERS: dict[type, Callable[[_Converter, Node, S.Type, str], Any]] = {

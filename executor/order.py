@@ -192,22 +192,32 @@ def _problem(
 
 
 def _layers(graph: _Graph) -> list[list[_Node]] | None:
-    """Kahn's layers; None when some nodes are on or behind a cycle."""
-    layer_of: dict[int, int] = {}
-    remaining = {n.index for n in graph.nodes}
+    """Kahn's layers, each in source order; None when some nodes are on or behind a cycle.
+
+    Linear in steps plus dependencies: a source of 10,000 steps is a chain of
+    10,000 layers, so rescanning the remaining steps per layer was quadratic.
+    """
+    count = len(graph.nodes)
+    waiting = [0] * count  # unplaced dependencies of each node
+    dependants: list[list[int]] = [[] for _ in range(count)]
+    for node in graph.nodes:
+        for dep in set(node.deps):
+            waiting[node.index] += 1
+            dependants[dep].append(node.index)
+    ready = [i for i in range(count) if not waiting[i]]
     layers: list[list[_Node]] = []
-    while remaining:
-        ready = [
-            graph.nodes[i] for i in sorted(remaining)
-            if all(d in layer_of for d in graph.nodes[i].deps)
-        ]
-        if not ready:
-            return None
-        for node in ready:
-            layer_of[node.index] = len(layers)
-            remaining.discard(node.index)
-        layers.append(ready)
-    return layers
+    placed = 0
+    while ready:
+        layers.append([graph.nodes[i] for i in ready])
+        placed += len(ready)
+        unblocked: list[int] = []
+        for i in ready:
+            for user in dependants[i]:
+                waiting[user] -= 1
+                if not waiting[user]:
+                    unblocked.append(user)
+        ready = sorted(unblocked)
+    return layers if placed == count else None
 
 
 def _cycles(graph: _Graph) -> list[list[_Node]]:

@@ -56,10 +56,18 @@ def _step_json(step: StepReport) -> dict[str, object]:
     }
 
 
-def dumps(report: Report) -> str:
+def dumps(report: Report, *, pretty: bool = False) -> str:
+    """The report as one JSON document.
+
+    Compact unless `pretty`: json's C encoder only serves compact output, and
+    a 10,000-step report indented takes the pure-Python encoder several times
+    longer. People get it indented on a terminal; pipes and files get it compact.
+    """
     import json  # not needed on a plain human-output run
 
-    return json.dumps(as_json(report), indent=2, ensure_ascii=False) + "\n"
+    if pretty:
+        return json.dumps(as_json(report), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(as_json(report), ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 # -- human output ------------------------------------------------------------
