@@ -110,8 +110,9 @@ def parse_statements(text: str) -> list[Statement]:
     out: list[Statement] = []
     i = 0
     while i < len(lines):
-        stripped = lines[i].strip()
-        if not stripped or stripped.startswith("#"):
+        # only the left side: trailing blanks may sit inside a quoted value
+        stripped = lines[i].lstrip()
+        if not stripped.strip() or stripped.startswith("#"):
             i += 1
             continue
         body = stripped[len("export"):].lstrip() if stripped.startswith("export ") else stripped
