@@ -40,6 +40,7 @@ from executor.record import dataclass, replace
 
 _T = TypeVar("_T")
 
+_SKIPPED = ("", ".")  # path components that name the directory they are in
 MAX_SYMLINKS = 40  # Linux's limit for one path resolution (ELOOP beyond)
 TEMP_MARK = ".se-tmp"  # suffix of our temporary files, so a later run can clean them
 # `.NAME.<8 hex>.se-tmp`, as `_temp_name` makes them
@@ -116,7 +117,8 @@ class Root:
         """
         if "\0" in path:  # kept in `rel`, so that no later call can act on a shorter path
             return Resolved(path.strip("/"), None, E.EINVAL)
-        todo = list(reversed(path.split("/")))
+        # Components still to walk, last first; "" and "." change nothing.
+        todo = [c for c in reversed(path.split("/")) if c not in _SKIPPED]
         done: list[str] = []
         errno = 0
         links = 0
@@ -124,8 +126,6 @@ class Root:
         node_rel: str | None = None  # the path `node` describes
         while todo:
             comp = todo.pop()
-            if comp in ("", "."):
-                continue
             if comp == "..":
                 if done:
                     done.pop()
@@ -133,7 +133,7 @@ class Root:
             done.append(comp)
             if errno:
                 continue
-            last = not any(c not in ("", ".") for c in todo)
+            last = not todo
             node_rel = "/".join(done)
             try:
                 node = self._lstat(node_rel)
@@ -151,7 +151,7 @@ class Root:
                 done.pop()
                 if node.target.startswith("/"):
                     done.clear()
-                todo.extend(reversed(node.target.split("/")))
+                todo.extend(c for c in reversed(node.target.split("/")) if c not in _SKIPPED)
                 continue
             if not last and node.kind != "dir":
                 errno = E.ENOTDIR
@@ -303,18 +303,23 @@ class Root:
         return r
 
     def _host(self, rel: str) -> str:
-        return os.path.join(self.path, rel) if rel else self.path
+        # rel never starts with "/" (resolve makes it): plain concatenation is
+        # os.path.join's answer, at a fraction of its cost on this hot path
+        if not rel:
+            return self.path
+        return f"{self.path}{rel}" if self.path == "/" else f"{self.path}/{rel}"
 
     # -- primitives (the dry-run root overrides these) --------------------
 
     def _lstat(self, rel: str) -> Node | None:
+        host = self._host(rel)
         try:
-            st = os.lstat(self._host(rel))
+            st = os.lstat(host)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
             raise RootError(f"/{rel}: {exc.strerror}", errno=exc.errno or 0) from None
-        return _node_of(st, self._host(rel))
+        return _node_of(st, host)
 
     def _read_rel(self, rel: str, limit: int) -> bytes:
         with self._parent_fd(rel) as (dfd, name):
