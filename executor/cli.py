@@ -203,12 +203,15 @@ def run_in_root(
         verbose=args.verbose,
     )
     report = Report(args.command, stage_arg, root.path, root.dry_run)
-    groups, problems = load_groups(collect_sources(root, sources, args), strict=args.strict)
-    report.problems += problems
-    run_stages(ctx, report, stages, groups)
-    report.problems = _strict(report.problems, args.strict)
-    if not root.dry_run:
-        _keep_report(root, report, stage_arg)
+    try:
+        groups, problems = load_groups(collect_sources(root, sources, args), strict=args.strict)
+        report.problems += problems
+        run_stages(ctx, report, stages, groups)
+        report.problems = _strict(report.problems, args.strict)
+        if not root.dry_run:
+            _keep_report(root, report, stage_arg)
+    finally:
+        root.sync()  # the directory entries of the run's writes, once each
     _print(report, args)
     return EXIT_FAILED if report.failed else EXIT_OK
 
