@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-
 from executor.actions import CREATE, LIVE_KINDS, NONE, REMOVE, RUN, UPDATE, Action
 from executor.context import RunContext
 from executor.errors import RootError, StepError
@@ -69,6 +67,8 @@ def _run(ctx: RunContext, action: Action) -> None:
         argv = ["/bin/sh", "-c", action.command]
         chroot = None if root.is_host_root else root.path
     else:
+        import shlex  # live units only
+
         argv = shlex.split(action.command)
         chroot = None
     done = ctx.runner.run(argv, timeout=ctx.timeout, chroot=chroot, label=action.command)

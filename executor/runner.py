@@ -14,13 +14,16 @@ double-forked and setsid()'d away from both the group and the parent chain.
 from __future__ import annotations
 
 import os
-import shlex
 import signal
-import subprocess
-import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import subprocess
+
+# subprocess, threading and shlex are imported by Runner.run, not here: a boot
+# stage that starts no process (the seed stage in a root) does not pay for them.
 
 from executor.log import log
 from executor.record import dataclass
@@ -69,6 +72,10 @@ class Runner:
         label: str = "",
     ) -> Completed:
         """Run `argv`; never raises for a failing or hanging command."""
+        import shlex
+        import subprocess
+        import threading
+
         argv = tuple(argv)
         self.spawned += 1
         shown = label or shlex.join(argv)
@@ -109,6 +116,8 @@ def _wait(
     proc: subprocess.Popen[bytes], timeout: float, shown: str, start: float, token: str = ""
 ) -> bool:
     """Wait for `proc`; on timeout kill its whole tree. True when it timed out."""
+    import subprocess
+
     deadline = start + timeout
     while True:
         left = deadline - time.monotonic()

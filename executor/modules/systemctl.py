@@ -14,8 +14,6 @@ same step already has them (yip writes them last).
 
 from __future__ import annotations
 
-import shlex
-
 from executor import openrc, units
 from executor.actions import NONE, RUN, Action
 from executor.conditions import cond_fs
@@ -78,7 +76,7 @@ def plan_systemctl(ctx: RunContext, spec: SystemctlSpec) -> list[Action]:
     actions = plan.actions + [Action("unit", "", NONE, detail=note) for note in notes]
     for name in spec.start:
         actions.append(Action("unit", _shown_name(name), NONE,
-                              command=shlex.join(["systemctl", "start", name]), detail=NOT_LIVE))
+                              command=_command_line(["systemctl", "start", name]), detail=NOT_LIVE))
     return actions
 
 
@@ -111,7 +109,7 @@ def _plan_live(spec: SystemctlSpec) -> list[Action]:
         names = [name.strip() for name in getattr(spec, verb) if name.strip()]
         if names:
             argv = ["systemctl", verb, *names]
-            actions.append(Action("unit", " ".join(names), RUN, command=shlex.join(argv)))
+            actions.append(Action("unit", " ".join(names), RUN, command=_command_line(argv)))
     return actions
 
 
@@ -126,9 +124,9 @@ def _plan_openrc(plan: units.Plan, spec: SystemctlSpec) -> list[Action]:
     for name in spec.start:
         argv = ["rc-service", name.strip(), "start"]
         if live:
-            actions.append(Action("unit", name.strip(), RUN, command=shlex.join(argv)))
+            actions.append(Action("unit", name.strip(), RUN, command=_command_line(argv)))
         else:
-            actions.append(Action("unit", name.strip(), NONE, command=shlex.join(argv),
+            actions.append(Action("unit", name.strip(), NONE, command=_command_line(argv),
                                   detail=NOT_LIVE))
     return actions
 
@@ -138,3 +136,10 @@ def _shown_name(name: str) -> str:
         return units.mangle(name)
     except UnitNameError:
         return name
+
+
+def _command_line(argv: list[str]) -> str:
+    """The argv as a line an operator can paste (shlex only when there is one)."""
+    import shlex
+
+    return shlex.join(argv)
