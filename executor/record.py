@@ -31,6 +31,7 @@ else:  # the real decorator only informs type checkers; skip importing typing's
 T = TypeVar("T")
 _MISSING: Any = type("_Missing", (), {"__repr__": lambda self: "MISSING"})()
 _FIELDS = "__record_fields__"
+COMPILE_AFTER = 64  # instances made by the generic __init__ before it is compiled
 
 
 class FrozenInstanceError(AttributeError):
@@ -146,17 +147,46 @@ def _process(cls: type[T], *, frozen: bool, eq: bool, repr: bool, kw_only: bool)
 
 
 def _first_init(cls: type, specs: tuple[Field, ...], frozen: bool) -> Callable[..., None]:
-    """An __init__ that compiles the real one when the class is first used.
+    """An __init__ that interprets the fields until the class proves hot.
 
-    Most record classes are never instantiated in a given run (a boot stage
-    uses few modules), so they never pay for the compile.
+    Compiling an __init__ costs about 0.1 ms; most record classes are made a
+    handful of times in one boot stage, or never. The first COMPILE_AFTER
+    instances are set up by a generic loop; after that the class gets its
+    compiled __init__, as fast as a dataclass's.
     """
+    positional = [s.name for s in specs if not s.kw_only]
+    names = {s.name for s in specs}
+    setter = object.__setattr__ if frozen else setattr
+    post_init = getattr(cls, "__post_init__", None)
+    made = 0
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        real = _make_init(cls, specs, frozen)
-        if cls.__dict__.get("__init__") is __init__:
+        nonlocal made
+        made += 1
+        if made > COMPILE_AFTER and cls.__dict__.get("__init__") is __init__:
+            real = _make_init(cls, specs, frozen)
             cls.__init__ = real  # type: ignore[misc]
-        real(self, *args, **kwargs)
+            real(self, *args, **kwargs)
+            return
+        if len(args) > len(positional):
+            raise TypeError(f"{cls.__qualname__}() takes {len(positional)} positional arguments")
+        values = dict(zip(positional, args, strict=False))
+        for key, value in kwargs.items():
+            if key not in names or key in values:
+                raise TypeError(f"{cls.__qualname__}() got an unexpected or repeated {key!r}")
+            values[key] = value
+        for spec in specs:
+            if spec.name in values:
+                value = values[spec.name]
+            elif spec.default_factory is not _MISSING:
+                value = spec.default_factory()
+            elif spec.default is not _MISSING:
+                value = spec.default
+            else:
+                raise TypeError(f"{cls.__qualname__}() missing argument {spec.name!r}")
+            setter(self, spec.name, value)
+        if post_init is not None:
+            self.__post_init__()
 
     return __init__
 
