@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO
 
-from executor.cmdline import CMDLINE_PATH, parse_cmdline
 from executor.errors import Problem, RootError, SourceError
 from executor.record import dataclass, field
 from executor.root import Root
@@ -367,6 +366,9 @@ def read_cmdline_sources(root: Root, text: str | None = None, *,
     `text` replaces the root's /proc/cmdline (the `--cmdline` what-if). A root
     without /proc/cmdline (an image tree) has no command line sources.
     """
+    # the parser only when there is a command line to parse (an image tree has none)
+    from executor.cmdline import CMDLINE_PATH, parse_cmdline
+
     if text is None:
         try:
             text = root.read_bytes(CMDLINE_PATH, limit=MAX_SOURCE_BYTES).decode(
