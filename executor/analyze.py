@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from executor.errors import Problem
+from executor.errors import Problem, ProblemList
 from executor.order import PlannedStep, RunPlan, StagePlan
 from executor.record import dataclass, field
 
@@ -18,19 +18,11 @@ FORMAT = 1
 
 
 @dataclass
-class Analysis:
+class Analysis(ProblemList):
     stage: str
     root: str
     plan: RunPlan
     problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
 
     def substages(self) -> list[str]:
         return list(dict.fromkeys(p.stage for p in self.plan.stages))

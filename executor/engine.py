@@ -10,7 +10,7 @@ from executor.actions import Action
 from executor.apply import apply_action
 from executor.conditions import ConditionResult, check_step
 from executor.context import RunContext
-from executor.errors import Problem, RootError, StepError
+from executor.errors import Problem, ProblemList, RootError, StepError
 from executor.load import LoadResult, load_node, load_text
 from executor.log import INFO, WARNING, log
 from executor.model import Config
@@ -49,21 +49,13 @@ class LoadedGroup:
 
 
 @dataclass
-class Report:
+class Report(ProblemList):
     command: str
     stage: str
     root: str
     dry_run: bool
     steps: list[StepReport] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
 
     @property
     def failed(self) -> bool:

@@ -57,3 +57,17 @@ class Problem:
             "severity": self.severity,
             "message": self.message,
         }
+
+
+class ProblemList:
+    """For results that carry problems: their errors and warnings apart."""
+
+    problems: list[Problem]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]

@@ -440,21 +440,16 @@ class Root:
             self._dir_changed(dfd)
 
     def _do_unlink(self, rel: str) -> None:
-        try:
-            with self._parent_fd(rel) as (dfd, name):
-                os.unlink(name, dir_fd=dfd)
-        except FileNotFoundError:
-            return
-        except RootError as exc:
-            if exc.errno != E.ENOENT:
-                raise
-        except OSError as exc:
-            raise RootError(f"/{rel}: {exc.strerror}", errno=exc.errno or 0) from None
+        self._remove_entry(rel, os.unlink)
 
     def _do_rmdir(self, rel: str) -> None:
+        self._remove_entry(rel, os.rmdir)
+
+    def _remove_entry(self, rel: str, remove: Callable[..., None]) -> None:
+        """unlink or rmdir `rel` through its parent's fd; already gone is fine."""
         try:
             with self._parent_fd(rel) as (dfd, name):
-                os.rmdir(name, dir_fd=dfd)
+                remove(name, dir_fd=dfd)
         except FileNotFoundError:
             return
         except RootError as exc:
