@@ -619,13 +619,27 @@ def compose_bounded(text: str) -> Node | None:
         composer.dispose()
 
 
+def _next_event(events: Any) -> Any:
+    """The next parser event; libyaml's own nesting limit (newer builds stop at
+    1,000 levels) is reported as ours, so the message does not depend on the
+    PyYAML version."""
+    try:
+        return events.get_event()
+    except yaml.MarkedYAMLError as exc:
+        if "nesting depth" in str(exc.problem):
+            raise LimitExceeded(
+                f"YAML nesting deeper than {MAX_DEPTH} levels", exc.problem_mark
+            ) from None
+        raise
+
+
 def _check_bounds(text: str) -> None:
     """Raise LimitExceeded when the document nests deeper than MAX_DEPTH or has
     more than MAX_NODES nodes (aliases not expanded: the converter counts those)."""
     events = _EventSource(text)
     depth = count = 0
     try:
-        while (event := events.get_event()) is not None:
+        while (event := _next_event(events)) is not None:
             kind = type(event)
             if kind in _OPENING:
                 depth += 1

@@ -330,7 +330,9 @@ def test_hostile_documents_are_refused_and_the_others_still_run(tmp_path: Path) 
         assert any(why in message for message in errors[name]), errors[name]
     assert any("larger than" in m for m in errors["huge-50mb.yaml"])
     positioned = [e for e in report["errors"] if e["source"].endswith("deep-flow-1m.yaml")]
-    assert positioned[0]["line"] == 1 and positioned[0]["column"] == MAX_DEPTH + 1
+    # Where the guard stops: our depth check, or (PyYAML >= 6.0.4) libyaml's
+    # own 1,000-level limit, which its scanner can hit first on a flow document.
+    assert positioned[0]["line"] == 1 and positioned[0]["column"] in (MAX_DEPTH + 1, 1001)
     assert [s["name"] for s in report["steps"]] == ["still runs"]
     assert (root / "good").read_text() == "ok"
     assert not (root / "huge").exists()
