@@ -60,7 +60,7 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     derandomize=os.environ.get("COND_RANDOM") is None,
 )
-DRIVER = 'for c do {shell} -c "$c" </dev/null >/dev/null 2>&1; echo $?; done'
+DRIVER = 'for c do {shell} -c -- "$c" </dev/null >/dev/null 2>&1; echo $?; done'
 LOCALES = ("C", "C.UTF-8")
 STATS: Counter[str] = Counter()
 

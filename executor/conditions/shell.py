@@ -94,6 +94,8 @@ class _WordBuilder:
     def token(self) -> Token:
         text = "".join(self.chars)
         unquoted = {self.chars[i] for i in self.unquoted_positions}
+        if text == "[[" and not self.quoted:
+            raise NotNative("`[[` (a bash keyword)")
         if "[" in unquoted and not (text == "[" and not self.quoted):
             raise NotNative("`[` in a word is a glob pattern")
         if 0 in self.unquoted_positions and text.startswith("~"):

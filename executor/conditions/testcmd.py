@@ -57,7 +57,8 @@ def run_test(name: str, args: list[str], fs: CondFS) -> int:
             raise NotNative("`[` closed by a word that only starts with `]`")
         args = args[:-1]
     if not is_plain(args):
-        raise NotNative("test arguments where an operand looks like an operator")
+        raise NotNative("test arguments that are not a plain expression "
+                        "(an operand that looks like an operator, or a misplaced one)")
     prims = Primitives(fs)
     try:
         dash = dash_test(args, prims)
