@@ -100,6 +100,8 @@ NOT_NATIVE = [
     ("true > /tmp/x", "redirection"),
     ("true < /dev/null", "redirection"),
     ("true 2>/dev/null2", "redirection"),
+    ("test x 3>/dev/null", "file descriptor"),
+    ("test x 12>/dev/null", "file descriptor"),
     ("f() { true; }", "brace"),
     ("f() ( true )", "function"),
     ("! ! true", "! !"),
@@ -198,7 +200,8 @@ WORD_PIECES = st.one_of(
     st.sampled_from(('"a b"', '"\\""', '"\\\\"', '"\\$"', '"\\`"', '"\\x"', '"$"', '"a$"',
                      '"[x]"', '"*"', '"~"', '"a\\\nb"', '"\n"')),
     st.sampled_from(("\\ ", "\\'", "\\\"", "\\\\", "\\$", "\\*", "\\[", "\\\n", "\\#", "\\~")),
-    st.sampled_from(("$", "$/", "$.", "$:", "~", "[", "]", "a#b", "!")),
+    st.sampled_from(("$", "$/", "$.", "$:", "~", "[", "]", "a#b", "!", "1", "12", "3",
+                     "2>/dev/null", ">/dev/null", "1>&2")),
 )
 SEPARATORS = st.sampled_from((" ", "\t", "  ", " \\\n "))
 

@@ -8,7 +8,7 @@ against a fake root, which it never runs).
 from __future__ import annotations
 
 from executor.conditions import native
-from executor.conditions.condfs import MARKER_DIR, CondFS, RootCondFS
+from executor.conditions.condfs import MARKER_DIR, CondFS, RootCondFS, cond_fs_for
 from executor.conditions.filters import check_filters
 from executor.conditions.shell import NotNative, ShellSyntaxError, check_syntax, parse
 from executor.context import RunContext
@@ -46,8 +46,8 @@ class Verdict:
     condition: ConditionResult | None
 
 
-def cond_fs(ctx: RunContext) -> RootCondFS:
-    return RootCondFS(ctx.root, ctx.markers, ctx.cmdline)
+def cond_fs(ctx: RunContext) -> CondFS:
+    return cond_fs_for(ctx.root, ctx.markers, ctx.cmdline)
 
 
 def evaluate_if(ctx: RunContext, expr: str, fs: CondFS | None = None) -> ConditionResult:

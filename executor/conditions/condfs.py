@@ -4,7 +4,8 @@
 root: paths resolve inside it (relative ones from `/`, the fallback shell's
 working directory), a trailing slash requires a directory, and -r/-w/-x ask
 the kernel (faccessat with the effective ids, as dash and bash do) about the
-resolved path, so ACLs and read-only mounts count. In a dry-run, paths the
+resolved path, so ACLs and read-only mounts count. `HostCondFS` does the same
+for the running system's root with plain system calls. In a dry-run, paths the
 run has planned are answered from the plan, and `--marker`/`--cmdline` add
 `/run/cos/NAME` and replace `/proc/cmdline`.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import errno as E
 import os
+import stat
 from typing import Protocol
 
 from executor.conditions.shell import NotNative
@@ -61,7 +63,10 @@ class RootCondFS:
             while parent and self._resolve("/" + parent, follow=True).node is None:
                 self.virtual[parent] = _VIRTUAL_DIR
                 parent = parent.rpartition("/")[0]
-        self.proc_cmdline = self._resolve("/proc/cmdline", follow=True).rel
+        # where /proc/cmdline lands in the root; resolved only for a --cmdline what-if
+        self.proc_cmdline = (
+            self._resolve("/proc/cmdline", follow=True).rel if cmdline is not None else None
+        )
 
     def _resolve(self, path: str, *, follow: bool) -> Resolved:
         try:
@@ -77,7 +82,7 @@ class RootCondFS:
         r = self._resolve(path, follow=follow)
         if r.rel in self.virtual:
             return r, self.virtual[r.rel]
-        if self.cmdline is not None and r.rel == self.proc_cmdline:
+        if r.rel == self.proc_cmdline:
             return r, Node("file", 0o444, 0, 0, 0)
         node = r.node if r.errno == 0 else None
         if node is not None and _needs_directory(path) and node.kind != "dir":
@@ -91,8 +96,8 @@ class RootCondFS:
         r, node = self._node(path, follow=True)
         if node is None or node.kind == "dir":
             return None
-        if self.cmdline is not None and r.rel == self.proc_cmdline:
-            return self.cmdline.encode() + b"\n"
+        if r.rel == self.proc_cmdline:
+            return (self.cmdline or "").encode() + b"\n"
         if r.rel in self.virtual:
             return b""
         if node.kind != "file":
@@ -108,13 +113,84 @@ class RootCondFS:
         r, node = self._node(path, follow=True)
         if node is None:
             return False
-        planned = r.rel in self.virtual or (self.cmdline is not None and r.rel == self.proc_cmdline)
+        planned = r.rel in self.virtual or r.rel == self.proc_cmdline
         if not planned:
             planned = isinstance(self.root, DryRunRoot) and "/" + r.rel in self.root.planned_paths()
         if planned:
             return access_by_mode(node, what)
         host = os.path.join(self.root.path, r.rel) if r.rel else self.root.path
         return os.access(host, _ACCESS_MODE[what], effective_ids=True, follow_symlinks=False)
+
+
+class HostCondFS:
+    """CondFS for the running system's own root, without what-ifs: the kernel resolves.
+
+    With the root at `/` there is nothing to confine, so paths go straight to
+    stat/open as they do in the shell (relative ones from `/`). This is the
+    headline case, the initramfs stage chrooted into the new root, and it
+    costs one system call per test instead of one per path component.
+    """
+
+    read_limit = 64 << 20
+
+    def lookup(self, path: str, *, follow: bool = True) -> Node | None:
+        if not path:
+            return None
+        path = _from_slash(path)
+        try:
+            st = os.stat(path, follow_symlinks=follow)
+        except OSError:
+            return None
+        return node_of(st, path)
+
+    def read(self, path: str) -> bytes | None:
+        node = self.lookup(path)
+        if node is None or node.kind == "dir":
+            return None
+        if node.kind != "file":  # never open a FIFO or a device
+            raise NotNative(f"reading {path}, which is not a regular file")
+        try:
+            fd = os.open(_from_slash(path), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise NotNative(f"reading {path}, which is not a regular file")
+            chunks, total = [], 0
+            while chunk := os.read(fd, 1 << 20):
+                total += len(chunk)
+                if total > self.read_limit:
+                    raise NotNative(f"reading {path}, which is too large")
+                chunks.append(chunk)
+            return b"".join(chunks)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+    def access(self, path: str, what: str) -> bool:
+        if not path:
+            return False
+        return os.access(_from_slash(path), _ACCESS_MODE[what], effective_ids=True)
+
+
+def _from_slash(path: str) -> str:
+    # the fallback shell runs in `/`; this process may be elsewhere
+    return path if path.startswith("/") else "/" + path
+
+
+def node_of(st: os.stat_result, path: str) -> Node:
+    kind = "file" if stat.S_ISREG(st.st_mode) else "dir" if stat.S_ISDIR(st.st_mode) else (
+        "link" if stat.S_ISLNK(st.st_mode) else "other")
+    target = os.readlink(path) if kind == "link" else ""
+    return Node(kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_size, target)
+
+
+def cond_fs_for(root: Root, markers: tuple[str, ...] = (), cmdline: str | None = None) -> CondFS:
+    """The CondFS for a run: direct on the running system, through the Root otherwise."""
+    if type(root) is Root and root.is_host_root and not markers and cmdline is None:
+        return HostCondFS()
+    return RootCondFS(root, markers, cmdline)
 
 
 def access_by_mode(node: Node, what: str) -> bool:

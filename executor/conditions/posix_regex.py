@@ -20,6 +20,7 @@ ASCII.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from dataclasses import dataclass, field
@@ -400,6 +401,7 @@ class Matcher:
         return any(self.regex.search(line) is None for line in body.split(b"\n"))
 
 
+@functools.lru_cache(maxsize=256)
 def compile_matcher(pattern: str, *, mode: str, ignore_case: bool, whole_line: bool) -> Matcher:
     """Build the matcher for grep -G (BRE), -E (ERE) or -F (fixed string)."""
     if mode == "F":

@@ -9,7 +9,9 @@ that both dash and bash reject, so validation can report it.
 
 from __future__ import annotations
 
+import functools
 import re
+from typing import NamedTuple
 
 from executor.record import dataclass
 
@@ -68,43 +70,101 @@ _HARMLESS_REDIRECT = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     kind: str  # "word", "op", "newline", "redir"
     text: str
     quoted: bool = False  # any part quoted (so not a keyword or operator)
 
 
 class _WordBuilder:
-    """Characters of the word being read, with whether each one was quoted."""
+    """The word being read: its pieces, and whether any piece was quoted."""
+
+    __slots__ = ("bracket", "parts", "quoted", "started")
 
     def __init__(self) -> None:
-        self.chars: list[str] = []
-        self.unquoted_positions: list[int] = []
+        self.parts: list[str] = []
         self.started = False
         self.quoted = False
+        self.bracket = False  # an unquoted `[`: a glob pattern unless the word is `[`
 
     def add(self, text: str, *, quoted: bool) -> None:
-        if not quoted:
-            self.unquoted_positions.extend(range(len(self.chars), len(self.chars) + len(text)))
-        self.chars.extend(text)
+        self.parts.append(text)
         self.started = True
-        self.quoted = self.quoted or quoted
+        if quoted:
+            self.quoted = True
 
     def token(self) -> Token:
-        text = "".join(self.chars)
-        unquoted = {self.chars[i] for i in self.unquoted_positions}
-        if text == "[[" and not self.quoted:
-            raise NotNative("`[[` (a bash keyword)")
-        if "[" in unquoted and not (text == "[" and not self.quoted):
+        text = "".join(self.parts)
+        if self.bracket and (self.quoted or text != "["):
+            if text == "[[":
+                raise NotNative("`[[` (a bash keyword)")
             raise NotNative("`[` in a word is a glob pattern")
-        if 0 in self.unquoted_positions and text.startswith("~"):
-            raise NotNative("tilde expansion")
         return Token("word", text, self.quoted)
+
+
+# Runs of characters that stand for themselves, at the start of a word and inside one.
+_SPECIAL = r"\\ \t\n'\"$`*?{<>&|;()\["
+_PLAIN_START = re.compile(f"[^{_SPECIAL}#~12][^{_SPECIAL}]*")
+_PLAIN_INSIDE = re.compile(f"[^{_SPECIAL}]+")
+_PLAIN_IN_DQ = re.compile('[^"\\\\$`]+')
+
+
+# The common shape of a condition, tokenized by one regular expression: words
+# made of plain runs and simple quoted strings, `[` alone, /dev/null
+# redirections, `&& || | ; ( )`, newlines, comments and continuations after a
+# blank. Anything else takes the careful character-by-character path.
+_DQ_SIMPLE = r'"(?:[^"\\$`]|\$(?=[ \t\n/.,:%+=\]})"]))*"'
+_FAST_TOKEN = re.compile(
+    r"(?:[ \t]|(?<=[ \t])\\\n)*(?:"  # blanks, and continuations after a blank
+    r"(?P<redir>[12]?(?:>>?[ \t]*/dev/null|>&[12])(?=$|[ \t\n;&|)]))"
+    rf"|(?P<word>(?![#~])(?:[^{_SPECIAL}]+|'[^']*'|{_DQ_SIMPLE})+)"
+    r"|(?P<bracket>(?<![^ \t\n;&|()])\[(?=[ \t\n]|$))"
+    r"|(?P<op>&&|\|\||\|(?!\|)|;(?!;)|\((?!\()|\))"
+    r"|(?P<newline>\n)"
+    r"|(?P<comment>\#[^\n]*)"
+    r"|(?P<end>$))"
+)
+_QUOTED_PART = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+
+
+def _fast_tokenize(text: str) -> list[Token] | None:
+    """Tokens of a condition of the common shape; None when it has another."""
+    tokens: list[Token] = []
+    append = tokens.append
+    pos = 0
+    match_at = _FAST_TOKEN.match
+    while True:
+        match = match_at(text, pos)
+        if match is None:
+            return None
+        kind = match.lastgroup
+        if kind == "end":
+            return tokens
+        value = match.group(kind)  # type: ignore[arg-type]
+        pos = match.end()
+        if kind == "word":
+            if "'" in value or '"' in value:
+                append(Token("word", _QUOTED_PART.sub(_unquote, value), True))
+            elif value.isdigit() and text[pos : pos + 1] in ("<", ">"):
+                return None  # `3>` or `12>`: let the careful path refuse it
+            else:
+                append(Token("word", value))
+        elif kind == "bracket":
+            append(Token("word", "["))
+        elif kind != "comment":
+            append(Token(kind, value))  # type: ignore[arg-type]
+
+
+def _unquote(match: re.Match[str]) -> str:
+    single = match.group(1)
+    return single if single is not None else match.group(2)
 
 
 def tokenize(text: str) -> list[Token]:
     """Split into words and operators as the shell does, removing quotes."""
+    fast = _fast_tokenize(text)
+    if fast is not None:
+        return fast
     tokens: list[Token] = []
     i, n = 0, len(text)
     word = _WordBuilder()
@@ -113,9 +173,14 @@ def tokenize(text: str) -> list[Token]:
         nonlocal word
         if word.started:
             tokens.append(word.token())
-        word = _WordBuilder()
+            word = _WordBuilder()
 
     while i < n:
+        plain = (_PLAIN_INSIDE if word.started else _PLAIN_START).match(text, i)
+        if plain:
+            word.add(plain.group(), quoted=False)
+            i = plain.end()
+            continue
         c = text[i]
         if c == "\\":
             if i + 1 < n and text[i + 1] == "\n":  # line continuation
@@ -133,12 +198,10 @@ def tokenize(text: str) -> list[Token]:
             if end < 0:
                 raise ShellSyntaxError("unterminated single quote")
             word.add(text[i + 1 : end], quoted=True)
-            word.started = True
             i = end + 1
             continue
         if c == '"':
             i = _double_quoted(text, i + 1, word)
-            word.started = True
             continue
         if c in " \t":
             flush()
@@ -149,10 +212,12 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("newline", "\n"))
             i += 1
             continue
-        if c == "#" and not word.started:
+        if not word.started and c == "#":
             end = text.find("\n", i)
             i = n if end < 0 else end
             continue
+        if not word.started and c == "~":
+            raise NotNative("tilde expansion")
         if c == "$":
             if i + 1 < n and text[i + 1] not in _LITERAL_DOLLAR_NEXT:
                 raise NotNative("`$` expansion")
@@ -165,7 +230,15 @@ def tokenize(text: str) -> list[Token]:
             raise NotNative("glob pattern")
         if c == "{":
             raise NotNative("`{` (brace group or brace expansion)")
+        if c == "[":
+            word.bracket = True
+            word.add(c, quoted=False)
+            i += 1
+            continue
         if (c in "12" and not word.started) or c in "<>":
+            if c in "<>" and word.started and not word.quoted and "".join(word.parts).isdigit():
+                # `3>` or `12>`: a file descriptor to dash or to bash, or both
+                raise NotNative("a redirection of another file descriptor")
             match = _HARMLESS_REDIRECT.match(text, i)
             if match:
                 flush()
@@ -174,24 +247,24 @@ def tokenize(text: str) -> list[Token]:
                 continue
             if c in "<>":
                 raise NotNative("redirection other than to /dev/null")
-        if c in "&|;()":
-            flush()
-            two = text[i : i + 2]
-            if two == "((":
-                raise NotNative("`((` (an arithmetic command in bash)")
-            if two in ("&&", "||"):
-                tokens.append(Token("op", two))
-                i += 2
-            elif two == ";;":
-                raise ShellSyntaxError("`;;` outside case")
-            elif c == "&":
-                raise NotNative("background `&`")
-            else:
-                tokens.append(Token("op", c))
-                i += 1
+            word.add(c, quoted=False)  # a word starting with 1 or 2
+            i += 1
             continue
-        word.add(c, quoted=False)
-        i += 1
+        # c is one of & | ; ( )
+        flush()
+        two = text[i : i + 2]
+        if two == "((":
+            raise NotNative("`((` (an arithmetic command in bash)")
+        if two in ("&&", "||"):
+            tokens.append(Token("op", two))
+            i += 2
+        elif two == ";;":
+            raise ShellSyntaxError("`;;` outside case")
+        elif c == "&":
+            raise NotNative("background `&`")
+        else:
+            tokens.append(Token("op", c))
+            i += 1
     flush()
     return tokens
 
@@ -199,7 +272,13 @@ def tokenize(text: str) -> list[Token]:
 def _double_quoted(text: str, i: int, word: _WordBuilder) -> int:
     """Read a double-quoted part starting after its quote; return the index past it."""
     n = len(text)
+    word.add("", quoted=True)
     while i < n:
+        plain = _PLAIN_IN_DQ.match(text, i)
+        if plain:
+            word.add(plain.group(), quoted=True)
+            i = plain.end()
+            continue
         c = text[i]
         if c == '"':
             return i + 1
@@ -221,8 +300,13 @@ def _double_quoted(text: str, i: int, word: _WordBuilder) -> int:
     raise ShellSyntaxError("unterminated double quote")
 
 
+@functools.lru_cache(maxsize=512)
 def parse(text: str) -> Node:
-    """Parse a condition; raise NotNative or ShellSyntaxError when it cannot be."""
+    """Parse a condition; raise NotNative or ShellSyntaxError when it cannot be.
+
+    The tree is immutable, so a condition that many steps share (Kairos
+    configs repeat theirs) is parsed once.
+    """
     tokens = tokenize(text)
     parser = _Parser(tokens)
     parser.skip_newlines()
@@ -344,12 +428,14 @@ class _Parser:
         if tok.kind not in ("word", "redir"):
             raise ShellSyntaxError(f"unexpected `{tok.text.strip() or 'newline'}`")
         words: list[str] = []
-        while (tok := self.peek()) is not None and tok.kind in ("word", "redir"):
+        tokens, i, n = self.tokens, self.i, len(self.tokens)
+        while i < n and (tok := tokens[i]).kind in ("word", "redir"):
             if tok.kind == "word":
                 if not words:
                     _check_command_name(tok)
                 words.append(tok.text)
-            self.i += 1
+            i += 1
+        self.i = i
         if self.is_op("(") and len(words) == 1:
             raise NotNative("function definition")
         return Command(tuple(words))

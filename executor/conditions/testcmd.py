@@ -11,12 +11,18 @@ condition goes to the shell.
 
 Exit statuses are the shell's: 0 true, 1 false, 2 a usage error (a missing
 `]`, an illegal number, a misplaced operator).
+
+Everything but the file tests is decided by the words alone, so each argument
+list is compiled once (both shells' readings, usage errors, string and
+integer comparisons) into a small tree of file tests, and evaluating a
+condition again only asks the filesystem.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from executor.conditions.shell import NotNative
 
@@ -56,80 +62,168 @@ def run_test(name: str, args: list[str], fs: CondFS) -> int:
         if args[-1] != "]":
             raise NotNative("`[` closed by a word that only starts with `]`")
         args = args[:-1]
-    if not is_plain(args):
+    compiled = compile_test(tuple(args))
+    if isinstance(compiled, int):
+        return compiled
+    dash, bash = compiled
+    tests: dict[Tree, bool] = {}
+    truth = evaluate_tree(dash, fs, tests)
+    if bash is not None and evaluate_tree(bash, fs, tests) != truth:
+        raise NotNative(f"dash and bash disagree on `test {' '.join(args)}` here")
+    return 0 if truth else 1
+
+
+# -- compiled expressions ------------------------------------------------------
+
+# A tree is ("c", bool) | ("u", op, path) | ("!", tree) | ("&", tree, tree) | ("|", tree, tree);
+# "u" nodes are the file tests, the only part that depends on the filesystem.
+Tree = tuple[Any, ...]
+TRUE: Tree = ("c", True)
+FALSE: Tree = ("c", False)
+
+
+def const(value: bool) -> Tree:
+    return TRUE if value else FALSE
+
+
+def negate(tree: Tree) -> Tree:
+    if tree[0] == "c":
+        return const(not tree[1])
+    return tree[1] if tree[0] == "!" else ("!", tree)
+
+
+def both(left: Tree, right: Tree) -> Tree:
+    if FALSE in (left, right):
+        return FALSE
+    if left == TRUE:
+        return right
+    return left if right == TRUE else ("&", left, right)
+
+
+def either(left: Tree, right: Tree) -> Tree:
+    if TRUE in (left, right):
+        return TRUE
+    if left == FALSE:
+        return right
+    return left if right == FALSE else ("|", left, right)
+
+
+@functools.lru_cache(maxsize=512)
+def compile_test(args: tuple[str, ...]) -> int | tuple[Tree, Tree | None]:
+    """A fixed exit status, or the trees of dash's and bash's readings (None: the same)."""
+    try:
+        short = _posix_short_form(args)
+    except UsageError:
+        return 2  # both shells: an illegal number in `A -eq B`
+    if short is not None:
+        return (0 if short[1] else 1) if short[0] == "c" else (short, None)
+    words = list(args)
+    if not is_plain(words):
         raise NotNative("test arguments that are not a plain expression "
                         "(an operand that looks like an operator, or a misplaced one)")
-    prims = Primitives(fs)
+    dash: Tree | None
+    bash: Tree | None
     try:
-        dash = dash_test(args, prims)
+        dash = dash_test(words)
     except UsageError:
-        dash = 2
+        dash = None
     try:
-        bash = 0 if bash_test(args, prims) else 1
+        bash = bash_test(words)
     except UsageError:
-        bash = 2
-    if dash != bash:
+        bash = None
+    if dash is None and bash is None:
+        return 2
+    if dash is None or bash is None:
         raise NotNative(f"dash and bash disagree on `test {' '.join(args)}`")
-    return dash
+    if dash[0] == "c" and bash[0] == "c":
+        if dash != bash:
+            raise NotNative(f"dash and bash disagree on `test {' '.join(args)}`")
+        return 0 if dash[1] else 1
+    return dash, None if bash == dash else bash
 
 
-# -- primitives ------------------------------------------------------------
+def _posix_short_form(args: tuple[str, ...]) -> Tree | None:
+    """The forms POSIX fixes by argument count, which dash and bash read alike.
+
+    `ARG`, `! ARG`, `UNARY ARG`, `ARG BINARY ARG` and `! UNARY ARG`: the common
+    case, decided without running the two shells' models (the enumeration
+    test holds these to both shells too).
+    """
+    n = len(args)
+    if n == 1:
+        return const(args[0] != "")
+    if n == 2:
+        if args[0] == "!":
+            return const(args[1] == "")
+        return unary(args[0], args[1]) if args[0] in UNARY_OPS else None
+    if n == 3:
+        if args[1] in BINARY_OPS:
+            return binary(*args)
+        if args[0] == "!" and args[1] in UNARY_OPS:
+            return negate(unary(args[1], args[2]))
+    return None
 
 
-class Primitives:
-    """Unary and binary tests, evaluated once each and shared by both shells' models."""
+def evaluate_tree(tree: Tree, fs: CondFS, tests: dict[Tree, bool]) -> bool:
+    kind = tree[0]
+    if kind == "c":
+        return bool(tree[1])
+    if kind == "u":
+        if tree not in tests:
+            tests[tree] = file_test(tree[1], tree[2], fs)
+        return tests[tree]
+    if kind == "!":
+        return not evaluate_tree(tree[1], fs, tests)
+    left = evaluate_tree(tree[1], fs, tests)
+    right = evaluate_tree(tree[2], fs, tests)  # no side effects: order is free
+    return (left and right) if kind == "&" else (left or right)
 
-    def __init__(self, fs: CondFS) -> None:
-        self.fs = fs
-        self._unary: dict[tuple[str, str], bool] = {}
 
-    def unary(self, op: str, arg: str) -> bool:
-        key = (op, arg)
-        if key not in self._unary:
-            self._unary[key] = self._eval_unary(op, arg)
-        return self._unary[key]
+def file_test(op: str, path: str, fs: CondFS) -> bool:
+    if op in ("-L", "-h"):
+        node = fs.lookup(path, follow=False)
+        return node is not None and node.kind == "link"
+    if op in ("-r", "-w", "-x"):
+        return fs.access(path, op[1])
+    node = fs.lookup(path, follow=True)
+    if node is None:
+        return False
+    if op == "-f":
+        return node.kind == "file"
+    if op == "-d":
+        return node.kind == "dir"
+    if op == "-s":
+        return node.size > 0
+    return True  # -e
 
-    def _eval_unary(self, op: str, arg: str) -> bool:
-        if op not in NATIVE_UNARY:
-            raise NotNative(f"test operator {op}")
-        if op == "-n":
-            return arg != ""
-        if op == "-z":
-            return arg == ""
-        if op in ("-L", "-h"):
-            node = self.fs.lookup(arg, follow=False)
-            return node is not None and node.kind == "link"
-        if op in ("-r", "-w", "-x"):
-            return self.fs.access(arg, op[1])
-        node = self.fs.lookup(arg, follow=True)
-        if node is None:
-            return False
-        if op == "-f":
-            return node.kind == "file"
-        if op == "-d":
-            return node.kind == "dir"
-        if op == "-s":
-            return node.size > 0
-        return True  # -e
 
-    def binary(self, left: str, op: str, right: str) -> bool:
-        if op not in NATIVE_BINARY:
-            raise NotNative(f"test operator {op}")
-        if op == "=":
-            _plain_string(left, right)
-            return left == right
-        if op == "!=":
-            _plain_string(left, right)
-            return left != right
-        a, b = integer(left), integer(right)
-        return {
-            "-eq": a == b,
-            "-ne": a != b,
-            "-lt": a < b,
-            "-le": a <= b,
-            "-gt": a > b,
-            "-ge": a >= b,
-        }[op]
+def unary(op: str, arg: str) -> Tree:
+    """A unary primitive: a constant for strings, a file test node otherwise."""
+    if op not in NATIVE_UNARY:
+        raise NotNative(f"test operator {op}")
+    if op == "-n":
+        return const(arg != "")
+    if op == "-z":
+        return const(arg == "")
+    return ("u", op, arg)
+
+
+def binary(left: str, op: str, right: str) -> Tree:
+    """A binary primitive: decided by the words alone."""
+    if op not in NATIVE_BINARY:
+        raise NotNative(f"test operator {op}")
+    if op in ("=", "!="):
+        _plain_string(left, right)
+        return const((left == right) == (op == "="))
+    a, b = integer(left), integer(right)
+    return const({
+        "-eq": a == b,
+        "-ne": a != b,
+        "-lt": a < b,
+        "-le": a <= b,
+        "-gt": a > b,
+        "-ge": a >= b,
+    }[op])
 
 
 def _plain_string(*values: str) -> None:
@@ -236,41 +330,40 @@ def _op_type(word: str | None) -> str | None:
     return None
 
 
-def dash_test(args: list[str], prims: Primitives) -> int:
-    """The exit status dash's `test` gives; UsageError for its usage errors."""
-    res = 1
+def dash_test(args: list[str]) -> Tree:
+    """What dash's `test` answers, as a tree; UsageError for its usage errors."""
+    negated = False  # dash's `res = 0`: set, not toggled, by each leading `!`
     argv = list(args)
     while True:  # dash's "recheck": a leading `!` with 3 or 4 arguments
         argc = len(argv)
         if argc < 1:
-            return res
+            return const(negated)
         if argc == 3 and _op_type(argv[1]) == _BINOP:
-            return _dash_finish(_DashParser(argv, prims), _OPERAND, None, res)
+            return _dash_finish(_DashParser(argv), _OPERAND, None, negated)
         if argc in (3, 4):
             if argv[0] == "(" and argv[-1] == ")":
                 argv = argv[1:-1]
             elif argv[0] == "!":
-                res = 0
+                negated = True
                 argv = argv[1:]
                 continue
-        parser = _DashParser(argv, prims)
-        return _dash_finish(parser, parser.lex(0), parser.op, res)
+        parser = _DashParser(argv)
+        return _dash_finish(parser, parser.lex(0), parser.op, negated)
 
 
-def _dash_finish(parser: _DashParser, token: str, op: str | None, res: int) -> int:
+def _dash_finish(parser: _DashParser, token: str, op: str | None, negated: bool) -> Tree:
     parser.op = op
-    res ^= int(parser.oexpr(token))
+    tree = parser.oexpr(token)
     if parser.get(parser.wp) is not None and parser.get(parser.wp + 1) is not None:
         raise UsageError(f"{parser.get(parser.wp)}: unexpected operator")
-    return res
+    return negate(tree) if negated else tree
 
 
 class _DashParser:
     """dash's t_lex/oexpr/aexpr/nexpr/primary over a word list (None past its end)."""
 
-    def __init__(self, argv: list[str], prims: Primitives) -> None:
+    def __init__(self, argv: list[str]) -> None:
         self.argv = argv
-        self.prims = prims
         self.wp = 0
         self.op: str | None = None  # the operator word the last lex() recognised
 
@@ -298,43 +391,42 @@ class _DashParser:
             return False
         return _op_type(nxt) == _BINOP
 
-    def oexpr(self, token: str) -> bool:
-        res = False
+    def oexpr(self, token: str) -> Tree:
+        res = FALSE
         while True:
-            res = self.aexpr(token) or res
+            res = either(res, self.aexpr(token))
             token = self.lex(self.wp + 1)
             if token != "-o":
                 return res
             self.wp += 2
             token = self.lex(self.wp)
 
-    def aexpr(self, token: str) -> bool:
-        res = True
+    def aexpr(self, token: str) -> Tree:
+        res = TRUE
         while True:
-            if not self.nexpr(token):
-                res = False
+            res = both(res, self.nexpr(token))
             token = self.lex(self.wp + 1)
             if token != "-a":
                 return res
             self.wp += 2
             token = self.lex(self.wp)
 
-    def nexpr(self, token: str) -> bool:
+    def nexpr(self, token: str) -> Tree:
         if token != "!":
             return self.primary(token)
         token = self.lex(self.wp + 1)
         if token != _EOI:
             self.wp += 1
-        return not self.nexpr(token)
+        return negate(self.nexpr(token))
 
-    def primary(self, token: str) -> bool:
+    def primary(self, token: str) -> Tree:
         if token == _EOI:
-            return False
+            return FALSE
         if token == "(":
             self.wp += 1
             inner = self.lex(self.wp)
             if inner == ")":
-                return False
+                return FALSE
             res = self.oexpr(inner)
             self.wp += 1
             if self.lex(self.wp) != ")":
@@ -346,13 +438,13 @@ class _DashParser:
             arg = self.get(self.wp)
             if arg is None:
                 raise UsageError(f"{op}: argument expected")
-            return self.prims.unary(op, arg)
+            return unary(op, arg)
         self.lex(self.wp + 1)
         if self.op is not None and _op_type(self.op) == _BINOP:
             return self._binop()
-        return (self.get(self.wp) or "") != ""
+        return const((self.get(self.wp) or "") != "")
 
-    def _binop(self) -> bool:
+    def _binop(self) -> Tree:
         left = self.get(self.wp) or ""
         self.wp += 1
         self.lex(self.wp)
@@ -361,93 +453,90 @@ class _DashParser:
         right = self.get(self.wp)
         if right is None:
             raise UsageError(f"{op}: argument expected")
-        return self.prims.binary(left, op, right)
+        return binary(left, op, right)
 
 
 # -- bash's algorithm, for plain argument lists --------------------------------
 
 
-def bash_test(args: list[str], prims: Primitives) -> bool:
-    """The truth bash's `test` gives for a plain argument list; UsageError on its errors."""
+def bash_test(args: list[str]) -> Tree:
+    """What bash's `test` answers for a plain argument list; UsageError on its errors."""
     n = len(args)
     if n == 0:
-        return False
+        return FALSE
     if n == 1:
-        return args[0] != ""
+        return const(args[0] != "")
     if n == 2:
-        return _bash_two(args, prims)
+        return _bash_two(args)
     if n == 3:
-        return _bash_three(args, prims)
+        return _bash_three(args)
     if n == 4:
         if args[0] == "!":
-            return not _bash_three(args[1:], prims)
+            return negate(_bash_three(args[1:]))
         if args[0] == "(" and args[3] == ")":
-            return _bash_two(args[1:3], prims)
-    return _BashExpr(args, prims).parse()
+            return _bash_two(args[1:3])
+    return _BashExpr(args).parse()
 
 
-def _bash_two(args: list[str], prims: Primitives) -> bool:
+def _bash_two(args: list[str]) -> Tree:
     if args[0] == "!":
-        return args[1] == ""
+        return const(args[1] == "")
     if args[0] in UNARY_OPS:
-        return prims.unary(args[0], args[1])
+        return unary(args[0], args[1])
     raise UsageError(f"{args[0]}: unary operator expected")
 
 
-def _bash_three(args: list[str], prims: Primitives) -> bool:
+def _bash_three(args: list[str]) -> Tree:
     if args[1] in BINARY_OPS:
-        return prims.binary(args[0], args[1], args[2])
+        return binary(args[0], args[1], args[2])
     if args[1] == "-a":
-        return args[0] != "" and args[2] != ""
+        return const(args[0] != "" and args[2] != "")
     if args[1] == "-o":
-        return args[0] != "" or args[2] != ""
+        return const(args[0] != "" or args[2] != "")
     if args[0] == "!":
-        return not _bash_two(args[1:], prims)
+        return negate(_bash_two(args[1:]))
     if args[0] == "(" and args[2] == ")":
-        return args[1] != ""
+        return const(args[1] != "")
     raise UsageError(f"{args[1]}: binary operator expected")
 
 
 class _BashExpr:
-    """or := and (-o and)* ; and := term (-a term)* ; both sides always evaluated."""
+    """or := and (-o and)* ; and := term (-a term)*."""
 
-    def __init__(self, args: list[str], prims: Primitives) -> None:
+    def __init__(self, args: list[str]) -> None:
         self.args = args
-        self.prims = prims
         self.pos = 0
 
     def peek(self) -> str | None:
         return self.args[self.pos] if self.pos < len(self.args) else None
 
-    def parse(self) -> bool:
+    def parse(self) -> Tree:
         value = self.or_()
         if self.pos < len(self.args):
             raise UsageError("too many arguments")
         return value
 
-    def or_(self) -> bool:
+    def or_(self) -> Tree:
         value = self.and_()
         while self.peek() == "-o":
             self.pos += 1
-            right = self.and_()
-            value = value or right
+            value = either(value, self.and_())
         return value
 
-    def and_(self) -> bool:
+    def and_(self) -> Tree:
         value = self.term()
         while self.peek() == "-a":
             self.pos += 1
-            right = self.term()
-            value = value and right
+            value = both(value, self.term())
         return value
 
-    def term(self) -> bool:
+    def term(self) -> Tree:
         arg = self.peek()
         if arg is None:
             raise UsageError("argument expected")
         if arg == "!":
             self.pos += 1
-            return not self.term()
+            return negate(self.term())
         if arg == "(":
             self.pos += 1
             value = self.or_()
@@ -459,10 +548,9 @@ class _BashExpr:
         if self.pos + 2 < n and self.args[self.pos + 1] in BINARY_OPS:
             left, op, right = self.args[self.pos : self.pos + 3]
             self.pos += 3
-            return self.prims.binary(left, op, right)
+            return binary(left, op, right)
         if self.pos + 1 < n and arg in UNARY_OPS:
             self.pos += 2
-            return self.prims.unary(arg, self.args[self.pos - 1])
+            return unary(arg, self.args[self.pos - 1])
         self.pos += 1
-        return arg != ""
-
+        return const(arg != "")
