@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import platform
 import socket
 import struct
+import types
 from pathlib import Path
 
 import pytest
@@ -130,7 +130,8 @@ def test_only_arch_of_an_image_root(tmp_path: Path, pattern: str, runs: bool) ->
 
 
 def test_only_arch_of_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    fake = types.SimpleNamespace(machine="x86_64", nodename="host")
+    monkeypatch.setattr(os, "uname", lambda: fake)
     assert verdict(Path("/"), only_arch="amd64")[0] is True
     assert verdict(Path("/"), only_arch="^x86_64$")[0] is True
     run, why = verdict(Path("/"), only_arch="arm")

@@ -51,7 +51,7 @@ def test_options_refused(args: list[str]) -> None:
     ("G", "[a-c-e]"), ("G", "a**"), ("G", "\\(a*\\)*"), ("G", "[abc"), ("G", "\\(a"),
     ("G", "a\\{1"), ("G", "a\\{300\\}"), ("E", "a|"), ("E", "()"), ("E", "a{1"), ("E", "+a"),
     ("E", "(a|b)*"), ("E", "a+?"), ("E", "(a"), ("E", "a)"), ("E", "\\d"), ("F", "caf\u00e9"),
-    ("G", "a\nb"),
+    ("G", "a\nb"), ("E", "(" * 100 + "a" + ")" * 100),
 ])
 def test_patterns_refused(mode: str, pattern: str) -> None:
     with pytest.raises(NotNative):

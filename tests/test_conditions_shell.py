@@ -105,9 +105,10 @@ NOT_NATIVE = [
     ("f() { true; }", "brace"),
     ("f() ( true )", "function"),
     ("! ! true", "! !"),
-    ("!", "without a command"),
+    ("! \ntrue", "end of a line"),
     ("(( 1 ))", "arithmetic"),
     ("$'x'", "expansion"),
+    ("( " * 200 + "true" + " )" * 200, "nested deeper"),
     ("\"$x\"", "expansion"),
 ]
 
@@ -121,6 +122,10 @@ def test_outside_the_subset(text: str, why: str) -> None:
 
 
 SYNTAX_ERRORS = [
+    "!",
+    "true && !",
+    "! && true",
+    "( ! )",
     "true &&",
     "&& true",
     "true ||",
@@ -157,11 +162,20 @@ def shell_says_valid(shell: str, texts: list[str]) -> list[bool]:
 @needs_shells
 @pytest.mark.subprocess
 def test_tables_agree_with_dash_and_bash() -> None:
-    valid = [t for t, _ in NOT_NATIVE if t not in ("! ! true", "!", "(( 1 ))")] + [
+    valid = [t for t, _ in NOT_NATIVE if t not in ("! ! true", "! \ntrue", "(( 1 ))")] + [
         "true", "a && b || c", "(\n a\n)", "cat f |\n grep x", "a && 2>/dev/null", "# c"]
     for shell in ("dash", "bash"):
         assert all(shell_says_valid(shell, valid)), shell
-        assert not any(shell_says_valid(shell, SYNTAX_ERRORS)), shell
+    assert not any(shell_says_valid("dash", SYNTAX_ERRORS))
+    assert all(not ok or status != 0 for ok, status in zip(
+        shell_says_valid("bash", SYNTAX_ERRORS), bash_statuses(SYNTAX_ERRORS), strict=True))
+
+
+def bash_statuses(texts: list[str]) -> list[int]:
+    script = 'for c do bash -c -- "$c" >/dev/null 2>&1 </dev/null; echo $?; done'
+    done = subprocess.run(["dash", "-c", script, "run", *texts], capture_output=True,
+                          text=True, check=True, cwd="/")
+    return [int(status) for status in done.stdout.split()]
 
 
 # -- hypothesis: the parser against the shells ------------------------------------
@@ -186,12 +200,15 @@ def test_check_syntax_matches_sh_n(soups: list[list[str]], spaced: list[bool]) -
             verdicts[text] = "unknown"
         except ShellSyntaxError:
             verdicts[text] = "error"
+    bash_ran = dict(zip(texts, bash_statuses(texts), strict=True))
     for shell in ("dash", "bash"):
         for text, ok in zip(texts, shell_says_valid(shell, texts), strict=True):
             if verdicts[text] == "valid":
                 assert ok, f"{shell} rejects {text!r}, which parsed"
-            elif verdicts[text] == "error":
-                assert not ok, f"{shell} accepts {text!r}, reported as a syntax error"
+            elif verdicts[text] == "error" and shell == "dash":
+                assert not ok, f"dash accepts {text!r}, reported as a syntax error"
+            elif verdicts[text] == "error":  # bash: rejected, or false (a lone `!`)
+                assert not ok or bash_ran[text] != 0, f"bash runs {text!r} as true"
 
 
 WORD_PIECES = st.one_of(

@@ -22,6 +22,7 @@ from executor.cli import main
 from executor.conditions import check_step, evaluate_if
 from executor.conditions.condfs import RootCondFS
 from executor.context import RunContext
+from executor.errors import StepError
 from executor.load import load_text
 from executor.model import IfFiles, Step
 from executor.root import DryRunRoot, Root
@@ -199,10 +200,10 @@ def test_fallback_never_guesses(tmp_path: Path, kwargs: dict[str, object]) -> No
     assert verdict.run is None and "undecided" in verdict.reason
 
 
-def test_fallback_timeout_is_undecided(tmp_path: Path) -> None:
+def test_fallback_timeout_fails_the_step(tmp_path: Path) -> None:
     ctx = RunContext(root=Root("/"), runner=RecordingRunner(status=-9, timed_out=True))
-    cond = evaluate_if(ctx, SHELL_EXPR)
-    assert (cond.by, cond.result) == ("shell", None) and "timed out" in cond.detail
+    with pytest.raises(StepError, match="timed out"):
+        evaluate_if(ctx, SHELL_EXPR)
 
 
 def test_syntax_error_is_false_without_a_shell(tmp_path: Path) -> None:

@@ -69,6 +69,7 @@ def test_builtin(fs: RootCondFS, name: str, args: list[str], status: int) -> Non
     ("test", ["/file", "-nt", "/dir"], "operator -nt"),
     ("test", ["-t", "1"], "operator -t"),
     ("test", ["é", "=", "é"], "non-ASCII"),
+    ("test", ["("] * 500 + ["x"] + [")"] * 500, "more than"),
 ])
 def test_refused(fs: RootCondFS, name: str, args: list[str], why: str) -> None:
     with pytest.raises(NotNative, match=why):

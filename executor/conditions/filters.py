@@ -10,7 +10,6 @@ yip refuses them, and `\\z`, which is Python's `\\Z`.
 from __future__ import annotations
 
 import os
-import platform
 import re
 from typing import TYPE_CHECKING
 
@@ -183,14 +182,12 @@ def _os_version(ctx: RunContext, step: Step, fs: CondFS) -> str:
 
 def machine(ctx: RunContext, fs: CondFS) -> str:
     """uname -m of the system the root is for: this machine's, or an image's own."""
-    if ctx.root.is_host_root:
-        return platform.machine()
-    for path in _ROOT_BINARIES:
-        data = _read(fs, path)
-        found = elf_machine(data or b"")
-        if found:
-            return found
-    return platform.machine()
+    if not ctx.root.is_host_root:
+        for path in _ROOT_BINARIES:
+            found = elf_machine(_read(fs, path) or b"")
+            if found:
+                return found
+    return os.uname().machine
 
 
 def elf_machine(header: bytes) -> str:

@@ -22,26 +22,30 @@ from __future__ import annotations
 
 import functools
 import re
-import string
-from dataclasses import dataclass, field
 
 from executor.conditions.shell import NotNative
+from executor.record import dataclass, field
 
+MAX_GROUP_DEPTH = 32  # deeper nesting goes to the shell rather than deep into recursion
 RE_DUP_MAX = 255  # larger intervals are refused (GNU's own limit is 32767)
 
+_DIGITS = "0123456789"
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+_UPPER = _LOWER.upper()
+_PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 _CLASS_MEMBERS = {
-    "alpha": string.ascii_letters,
-    "digit": string.digits,
-    "alnum": string.ascii_letters + string.digits,
-    "upper": string.ascii_uppercase,
-    "lower": string.ascii_lowercase,
+    "alpha": _LOWER + _UPPER,
+    "digit": _DIGITS,
+    "alnum": _LOWER + _UPPER + _DIGITS,
+    "upper": _UPPER,
+    "lower": _LOWER,
     "space": " \t\n\v\f\r",
     "blank": " \t",
-    "punct": string.punctuation,
+    "punct": _PUNCT,
     "print": "".join(map(chr, range(32, 127))),
     "graph": "".join(map(chr, range(33, 127))),
     "cntrl": "".join(map(chr, range(32))) + "\x7f",
-    "xdigit": string.hexdigits,
+    "xdigit": _DIGITS + "abcdefABCDEF",
 }
 # The POSIX classes over ASCII, which every locale agrees on.
 _CLASSES = {name: frozenset(map(ord, chars)) for name, chars in _CLASS_MEMBERS.items()}
@@ -122,6 +126,11 @@ def _check_characters(pattern: str) -> None:
         raise NotNative("a pattern with a newline (several patterns)")
 
 
+def _check_depth(state: _State) -> None:
+    if state.depth > MAX_GROUP_DEPTH:
+        raise NotNative(f"groups nested deeper than {MAX_GROUP_DEPTH}")
+
+
 def _quantify(items: list[Atom], low: int, high: int | None) -> None:
     if not items:
         raise NotNative("a repetition with nothing before it")
@@ -174,6 +183,7 @@ def _bre_sequence(state: _State) -> tuple[Atom, ...]:
             if nxt == "(":
                 state.pos += 2
                 state.depth += 1
+                _check_depth(state)
                 inner = _bre_sequence(state)
                 if state.peek() != "\\" or state.peek(1) != ")":
                     raise NotNative("an unclosed \\(")
@@ -243,6 +253,7 @@ def _ere_branch(state: _State) -> tuple[Atom, ...]:
         if c == "(":
             state.pos += 1
             state.depth += 1
+            _check_depth(state)
             group = _ere_alternation(state)
             if state.peek() != ")":
                 raise NotNative("an unclosed `(`")
@@ -331,8 +342,7 @@ def _bracket(state: _State) -> Bracket:
 def _same_kind_range(low: str, high: str) -> bool:
     if low > high:
         return False
-    return any(low in kind and high in kind for kind in
-               (string.digits, string.ascii_lowercase, string.ascii_uppercase))
+    return any(low in kind and high in kind for kind in (_DIGITS, _LOWER, _UPPER))
 
 
 # -- translation to Python ---------------------------------------------------

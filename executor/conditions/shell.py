@@ -21,7 +21,11 @@ class NotNative(Exception):
 
 
 class ShellSyntaxError(Exception):
-    """The expression is not valid shell at all (unbalanced quotes, `&& &&`)."""
+    """The expression is not valid shell (unbalanced quotes, `&& &&`).
+
+    dash rejects it, and so does bash, except for a lone trailing `!`, which
+    bash runs as a command that exits 1: `sh -c` is false either way.
+    """
 
 
 @dataclass(frozen=True)
@@ -259,6 +263,8 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("op", two))
             i += 2
         elif two == ";;":
+            if any(t.kind == "word" and t.text == "case" and not t.quoted for t in tokens):
+                raise NotNative("`case`")
             raise ShellSyntaxError("`;;` outside case")
         elif c == "&":
             raise NotNative("background `&`")
@@ -339,6 +345,7 @@ class _Parser:
     def __init__(self, tokens: list[Token]) -> None:
         self.tokens = tokens
         self.i = 0
+        self.depth = 0
 
     def peek(self) -> Token | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -386,10 +393,13 @@ class _Parser:
             if self._is_bang():
                 raise NotNative("`! !` (dash rejects it, bash accepts it)")
             tok = self.peek()
-            if tok is None or tok.kind in ("newline",) or (
-                tok.kind == "op" and tok.text in ("&&", "||", ";", ")")
-            ):
-                raise NotNative("`!` without a command (dash rejects it, bash accepts it)")
+            if tok is not None and tok.kind == "newline":
+                # dash: a syntax error; bash: `!` alone, then the next line runs
+                raise NotNative("`!` at the end of a line")
+            if tok is None or (tok.kind == "op" and tok.text in ("&&", "||", ";", ")")):
+                # dash rejects it; bash rejects it too, or (at the very end)
+                # negates nothing and exits 1: false either way
+                raise ShellSyntaxError("`!` without a command")
         parts = [self.command()]
         while self.is_op("|"):
             self.i += 1
@@ -414,6 +424,9 @@ class _Parser:
         if tok is None:
             raise ShellSyntaxError("missing command at the end")
         if tok.kind == "op" and tok.text == "(":
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise NotNative(f"subshells nested deeper than {MAX_NESTING}")
             self.i += 1
             self.skip_newlines()
             if self.is_op(")"):
@@ -422,6 +435,7 @@ class _Parser:
             if not self.is_op(")"):
                 raise ShellSyntaxError("missing `)`")
             self.i += 1
+            self.depth -= 1
             while (tok := self.peek()) is not None and tok.kind == "redir":
                 self.i += 1
             return Group(body)
@@ -441,6 +455,7 @@ class _Parser:
         return Command(tuple(words))
 
 
+MAX_NESTING = 64  # deeper `( ( ...` goes to the shell rather than deep into recursion
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*=")
 
 

@@ -43,6 +43,7 @@ OPERATOR_WORDS = UNARY_OPS | BINARY_OPS | {"!", "(", ")", "-a", "-o", "==", "=~"
 NATIVE_UNARY = frozenset({"-e", "-f", "-d", "-L", "-h", "-r", "-w", "-x", "-s", "-n", "-z"})
 NATIVE_BINARY = frozenset({"=", "!=", "-eq", "-ne", "-lt", "-le", "-gt", "-ge"})
 
+MAX_ARGS = 128  # longer expressions go to the shell rather than deep into recursion
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 # dash (strtoimax, then any trailing isspace) and bash (strtoimax, then
 # trailing blanks only) accept these; both skip leading isspace.
@@ -118,6 +119,8 @@ def compile_test(args: tuple[str, ...]) -> int | tuple[Tree, Tree | None]:
     if short is not None:
         return (0 if short[1] else 1) if short[0] == "c" else (short, None)
     words = list(args)
+    if len(words) > MAX_ARGS:
+        raise NotNative(f"test with more than {MAX_ARGS} arguments")
     if not is_plain(words):
         raise NotNative("test arguments that are not a plain expression "
                         "(an operand that looks like an operator, or a misplaced one)")
