@@ -40,7 +40,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from executor.conditions import native
-from executor.conditions.condfs import RootCondFS
+from executor.conditions.condfs import CondFS, RootCondFS, cond_fs_for
 from executor.conditions.shell import (
     AndOr,
     Command,
@@ -335,9 +335,9 @@ class Outcome:
     reason: str = ""
 
 
-def evaluate_natively(expr: str, root: Root) -> Outcome:
+def evaluate_natively(expr: str, fs: CondFS) -> Outcome:
     try:
-        return Outcome(native.evaluate(parse(expr), RootCondFS(root)))
+        return Outcome(native.evaluate(parse(expr), fs))
     except NotNative as exc:
         return Outcome(None, str(exc))
 
@@ -354,9 +354,9 @@ def shell_statuses(shell: str, exprs: list[str], *, locale: str, chroot: str = "
     return statuses
 
 
-def check_against_shells(exprs: list[str], base: str, root: Root, *, locale: str,
+def check_against_shells(exprs: list[str], fs: CondFS, *, locale: str,
                          shells: tuple[str, ...] = ("dash", "bash"), chroot: str = "") -> None:
-    natives = [evaluate_natively(e, root) for e in exprs]
+    natives = [evaluate_natively(e, fs) for e in exprs]
     results = {sh: shell_statuses(sh, exprs, locale=locale, chroot=chroot) for sh in shells}
     for i, (expr, outcome) in enumerate(zip(exprs, natives, strict=True)):
         seen = {sh: results[sh][i] for sh in shells}
@@ -443,7 +443,9 @@ def test_native_equals_dash_and_bash(case: tuple[Tree, list[str], str]) -> None:
         for rel, target in list(tree.links.items()):
             tree.links[rel] = target.replace("{base_name}", os.path.basename(base))
         tree.create(base)
-        check_against_shells([expand(e, base) for e in exprs], base, Root("/"), locale=locale)
+        # cond_fs_for: the direct HostCondFS a run on `/` uses
+        check_against_shells([expand(e, base) for e in exprs], cond_fs_for(Root("/")),
+                             locale=locale)
     finally:
         remove_tree(base)
 
@@ -504,8 +506,9 @@ def test_native_equals_dash_and_bash_as_nobody(
             uid, gid = data.draw(st.sampled_from(OWNERS))
             os.chown(os.path.join(base, rel), uid, gid)
         expanded = [expand(e, base) for e in exprs]
+        # RootCondFS: resolution component by component, here on the host's tree
         failure = run_as_user(NOBODY, NOBODY, lambda: check_against_shells(
-            expanded, base, Root("/"), locale=locale))
+            expanded, RootCondFS(Root("/")), locale=locale))
         assert not failure, failure
     finally:
         remove_tree(base)
@@ -563,7 +566,7 @@ def test_native_in_fake_root_equals_chrooted_dash(
             # absolute targets name paths inside the fake root; `..` climbs to it
             tree.links[rel] = target.replace("{base_name}", "data").replace("{base}", base)
         tree.create(host)
-        check_against_shells([expand(e, base) for e in exprs], base, Root(str(shell_root)),
+        check_against_shells([expand(e, base) for e in exprs], RootCondFS(Root(str(shell_root))),
                              locale="C", shells=("dash",), chroot=str(shell_root))
     finally:
         remove_tree(host)

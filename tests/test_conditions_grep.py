@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from executor.conditions import native
-from executor.conditions.condfs import RootCondFS
+from executor.conditions.condfs import CondFS, HostCondFS, RootCondFS
 from executor.conditions.grep import GrepCall, parse_grep_args
 from executor.conditions.posix_regex import compile_matcher
 from executor.conditions.shell import NotNative, parse
@@ -126,14 +126,15 @@ STATUS_CASES = [
 @needs_grep
 @pytest.mark.subprocess
 @pytest.mark.parametrize("template", STATUS_CASES)
-def test_status_equals_gnu_grep(tmp_path: Path, template: str) -> None:
+@pytest.mark.parametrize("fs", [RootCondFS(Root("/")), HostCondFS()], ids=["root", "host"])
+def test_status_equals_gnu_grep(tmp_path: Path, template: str, fs: CondFS) -> None:
     for name, data in FILES.items():
         (tmp_path / name).write_bytes(data)
     (tmp_path / "sub").mkdir()
     os.symlink("a", tmp_path / "link")
     os.symlink("missing", tmp_path / "dangling")
     expr = template.format(d=tmp_path)
-    status = native.evaluate(parse(expr), RootCondFS(Root("/")))
+    status = native.evaluate(parse(expr), fs)
     shell = subprocess.run(["dash", "-c", expr], capture_output=True, cwd="/")
     assert status == shell.returncode, expr
 

@@ -20,7 +20,7 @@ import yaml
 
 from executor.cli import main
 from executor.conditions import check_step, evaluate_if
-from executor.conditions.condfs import RootCondFS
+from executor.conditions.condfs import HostCondFS, RootCondFS, cond_fs_for
 from executor.context import RunContext
 from executor.errors import StepError
 from executor.load import load_text
@@ -119,6 +119,15 @@ def test_paths_resolve_inside_the_root(tmp_path: Path) -> None:
             assert cond.by in ("none", "shell") and "outside the native subset" in cond.detail
             continue
         assert (cond.by, cond.result) == ("native", result), expr
+
+
+def test_the_running_system_is_read_directly_everything_else_through_the_root(
+    tmp_path: Path,
+) -> None:
+    assert isinstance(cond_fs_for(Root("/")), HostCondFS)
+    assert isinstance(cond_fs_for(DryRunRoot("/")), RootCondFS)  # sees the plan
+    assert isinstance(cond_fs_for(Root("/"), ("live_mode",)), RootCondFS)  # what-ifs
+    assert isinstance(cond_fs_for(Root(str(tmp_path))), RootCondFS)
 
 
 def test_markers_and_cmdline_are_seen_by_conditions_and_filters(tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ def evaluate_if(ctx: RunContext, expr: str, fs: CondFS | None = None) -> Conditi
     except NotNative as exc:
         return _shell_fallback(ctx, expr, f"outside the native subset ({exc})")
     except ShellSyntaxError as exc:
-        # dash and bash both reject it: `sh -c` exits 2 without running anything.
+        # dash rejects it (bash too, or runs a lone `!` as false): `sh -c` is false.
         return ConditionResult(expr, False, "native", f"shell syntax error: {exc}")
     return ConditionResult(expr, status == 0, "native")
 

@@ -118,45 +118,56 @@ _PLAIN_IN_DQ = re.compile('[^"\\\\$`]+')
 # redirections, `&& || | ; ( )`, newlines, comments and continuations after a
 # blank. Anything else takes the careful character-by-character path.
 _DQ_SIMPLE = r'"(?:[^"\\$`]|\$(?=[ \t\n/.,:%+=\]})"]))*"'
+_FAST_SPECIAL = r"\\ \t\n'\"$`*?{<>&|;()"  # as _SPECIAL, but `[` is checked afterwards
 _FAST_TOKEN = re.compile(
-    r"(?:[ \t]|(?<=[ \t])\\\n)*(?:"  # blanks, and continuations after a blank
-    r"(?P<redir>[12]?(?:>>?[ \t]*/dev/null|>&[12])(?=$|[ \t\n;&|)]))"
-    rf"|(?P<word>(?![#~])(?:[^{_SPECIAL}]+|'[^']*'|{_DQ_SIMPLE})+)"
-    r"|(?P<bracket>(?<![^ \t\n;&|()])\[(?=[ \t\n]|$))"
-    r"|(?P<op>&&|\|\||\|(?!\|)|;(?!;)|\((?!\()|\))"
-    r"|(?P<newline>\n)"
-    r"|(?P<comment>\#[^\n]*)"
-    r"|(?P<end>$))"
+    r"((?:[ \t]+(?:\\\n[ \t]*)*)?)(?:"  # blanks, and continuations after a blank
+    r"([12]?(?:>>?[ \t]*/dev/null|>&[12])(?=\Z|[ \t\n;&|)]))"  # a redirection
+    rf"|((?![#~])(?:[^{_FAST_SPECIAL}]+|'[^']*'|{_DQ_SIMPLE})+)"  # a word
+    r"|(&&|\|\||\|(?!\|)|;(?!;)|\((?!\()|\))"  # an operator
+    r"|(\n)"
+    r"|(\#[^\n]*)"  # a comment
+    r"|\Z)"
 )
 _QUOTED_PART = re.compile(r"'([^']*)'|\"([^\"]*)\"")
 
 
 def _fast_tokenize(text: str) -> list[Token] | None:
-    """Tokens of a condition of the common shape; None when it has another."""
+    """Tokens of a condition of the common shape; None when it has another.
+
+    One `findall` reads the whole text; when the pieces it found do not add up
+    to the text, something in between has another shape.
+    """
     tokens: list[Token] = []
     append = tokens.append
-    pos = 0
-    match_at = _FAST_TOKEN.match
-    while True:
-        match = match_at(text, pos)
-        if match is None:
-            return None
-        kind = match.lastgroup
-        if kind == "end":
-            return tokens
-        value = match.group(kind)  # type: ignore[arg-type]
-        pos = match.end()
-        if kind == "word":
-            if "'" in value or '"' in value:
-                append(Token("word", _QUOTED_PART.sub(_unquote, value), True))
-            elif value.isdigit() and text[pos : pos + 1] in ("<", ">"):
+    covered = 0
+    digits = False  # the previous token is a word of digits only
+    for blank, redir, word, op, newline, comment in _FAST_TOKEN.findall(text):
+        covered += len(blank) + len(redir) + len(word) + len(op) + len(newline) + len(comment)
+        if word:
+            if "'" in word or '"' in word:
+                if "[" in word:
+                    return None  # is it quoted? the careful path knows
+                if word[0] == word[-1] == '"' and word.count('"') == 2 and "'" not in word:
+                    append(Token("word", word[1:-1], True))  # the usual "..." alone
+                else:
+                    append(Token("word", _QUOTED_PART.sub(_unquote, word), True))
+                digits = False
+                continue
+            if "[" in word and word != "[":
+                return None  # a glob pattern, or `[[`
+            append(Token("word", word))
+            digits = word.isdigit()
+            continue
+        if redir:
+            if digits and not blank:
                 return None  # `3>` or `12>`: let the careful path refuse it
-            else:
-                append(Token("word", value))
-        elif kind == "bracket":
-            append(Token("word", "["))
-        elif kind != "comment":
-            append(Token(kind, value))  # type: ignore[arg-type]
+            append(Token("redir", redir))
+        elif op:
+            append(Token("op", op))
+        elif newline:
+            append(Token("newline", newline))
+        digits = False
+    return tokens if covered == len(text) else None
 
 
 def _unquote(match: re.Match[str]) -> str:

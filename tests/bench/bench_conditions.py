@@ -18,7 +18,6 @@ Medians of several rounds; nothing is asserted, the figures are for the reader.
 from __future__ import annotations
 
 import argparse
-import logging
 import statistics
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from executor.conditions.posix_regex import compile_matcher
 from executor.conditions.shell import parse
 from executor.conditions.testcmd import compile_test
 from executor.context import RunContext
+from executor.log import log
 from executor.root import Root
 from executor.runner import Runner
 
@@ -106,7 +106,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
-    logging.disable(logging.WARNING)  # the runner logs every failing `sh -c`
+    log.level = 100  # the runner logs every `sh -c` that exits non-zero
+
     runner = Runner()
     shell_times = {
         expr: per_call(lambda e=expr: runner.run(["/bin/sh", "-c", e], timeout=10),
