@@ -31,7 +31,7 @@ import stat
 import subprocess
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +39,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from executor.conditions import native
+from executor.conditions import evaluate_if, native
 from executor.conditions.condfs import CondFS, RootCondFS, cond_fs_for
 from executor.conditions.shell import (
     AndOr,
@@ -50,7 +50,9 @@ from executor.conditions.shell import (
     Pipeline,
     parse,
 )
+from executor.context import RunContext
 from executor.root import Root
+from executor.runner import Completed, Runner
 from tests.conftest import have
 
 EXAMPLES = int(os.environ.get("COND_EXAMPLES", "150"))
@@ -370,6 +372,16 @@ def check_against_shells(exprs: list[str], fs: CondFS, *, locale: str,
         STATS["native"] += 1
         for sh, status in seen.items():
             assert outcome.status == status, f"{sh}: {expr!r} native {outcome.status} != {status}"
+        # and the way a step sees it: decided natively, never by a shell
+        cond = evaluate_if(RunContext(root=Root("/"), runner=NoShell()), expr, fs)
+        assert (cond.by, cond.result) == ("native", outcome.status == 0), (expr, cond)
+
+
+class NoShell(Runner):
+    """A runner for conditions that must never need one."""
+
+    def run(self, argv: Sequence[str], **_: object) -> Completed:  # type: ignore[override]
+        raise AssertionError(f"a subset condition went to the shell: {argv!r}")
 
 
 def shells_disagree_on_a_test(expr: str, locale: str) -> bool:

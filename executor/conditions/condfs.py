@@ -55,6 +55,7 @@ class RootCondFS:
     def __init__(self, root: Root, markers: tuple[str, ...] = (), cmdline: str | None = None):
         self.root = root
         self.cmdline = cmdline
+        self._euid = os.geteuid()
         self.virtual: dict[str, Node] = {}
         for name in markers:
             r = self._resolve(f"{MARKER_DIR}/{name}", follow=True)
@@ -87,7 +88,25 @@ class RootCondFS:
         node = r.node if r.errno == 0 else None
         if node is not None and _needs_directory(path) and node.kind != "dir":
             return r, None  # ENOTDIR
+        if node is not None and not self._dots_searchable(path):
+            return r, None  # EACCES
         return r, node
+
+    def _dots_searchable(self, path: str) -> bool:
+        """For "d/." and "d/..", the kernel looks inside d: it must be searchable.
+
+        The Root drops those components lexically, so this checks what the
+        kernel would: search permission on each directory a `.` or `..` is
+        looked up in (root may search anything).
+        """
+        if self._euid == 0:
+            return True
+        parts = path.split("/")
+        return all(
+            self.access("/".join(parts[:i]) or "/", "x")
+            for i, part in enumerate(parts)
+            if part in (".", "..")
+        )
 
     def lookup(self, path: str, *, follow: bool = True) -> Node | None:
         return self._node(path, follow=follow)[1]

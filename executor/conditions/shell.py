@@ -4,7 +4,12 @@ Only what can be evaluated exactly without a shell is accepted. Anything else
 (expansions, globs, other redirections, keywords, constructs where dash and
 bash disagree) raises `NotNative`, and the caller falls back to `/bin/sh -c`:
 that is a routing decision, not an error. `ShellSyntaxError` is kept for text
-that both dash and bash reject, so validation can report it.
+dash rejects and bash rejects or runs as false, so validation can report it
+(`check_syntax`) and a step can treat it as the false condition it is.
+
+A condition of the usual shape (words, simple quotes, `[ ... ]`, `&& || | ;`,
+`( )`, /dev/null redirections) is tokenized by one regular expression; any
+other goes through the careful character-by-character tokenizer.
 """
 
 from __future__ import annotations
@@ -340,8 +345,8 @@ def check_syntax(text: str) -> str | None:
     """A message when `text` is not valid shell at all, else None.
 
     Stable entry point for validation. Text outside the native subset (it
-    would run in `/bin/sh`) is valid here; only what dash and bash both
-    reject is reported.
+    would run in `/bin/sh`) is valid here; only what dash rejects, and bash
+    rejects too or runs as false, is reported.
     """
     try:
         parse(text)
