@@ -8,15 +8,24 @@ against a fake root, which it never runs).
 from __future__ import annotations
 
 from executor.conditions import native
+from executor.conditions.condfs import MARKER_DIR, CondFS, RootCondFS, cond_fs_for
 from executor.conditions.filters import check_filters
-from executor.conditions.shell import NotNative, ShellSyntaxError, parse
+from executor.conditions.shell import NotNative, ShellSyntaxError, check_syntax, parse
 from executor.context import RunContext
-from executor.errors import RootError, StepError
+from executor.errors import StepError
 from executor.model import Step
 from executor.record import dataclass
-from executor.root import Node, Root
 
-MARKER_DIR = "/run/cos"
+__all__ = [
+    "MARKER_DIR",
+    "CondFS",
+    "ConditionResult",
+    "RootCondFS",
+    "Verdict",
+    "check_step",
+    "check_syntax",
+    "evaluate_if",
+]
 
 
 @dataclass(frozen=True)
@@ -37,50 +46,20 @@ class Verdict:
     condition: ConditionResult | None
 
 
-class RootCondFS:
-    """The root as conditions see it, with the dry-run what-ifs added."""
-
-    def __init__(self, root: Root, markers: tuple[str, ...] = (), cmdline: str | None = None):
-        self.root = root
-        self.cmdline = cmdline
-        self.virtual: set[str] = set()
-        for name in markers:
-            self.virtual.add(root.resolve(f"{MARKER_DIR}/{name}").rel)
-        self.proc_cmdline = root.resolve("/proc/cmdline").rel
-
-    def lookup(self, path: str, *, follow: bool = True) -> Node | None:
-        r = self.root.resolve(path, follow=follow)
-        if r.rel in self.virtual or (self.cmdline is not None and r.rel == self.proc_cmdline):
-            size = 0 if r.rel in self.virtual else len(self.cmdline or "") + 1
-            return Node("file", 0o644, 0, 0, size)
-        return r.node if r.errno == 0 else None
-
-    def read(self, path: str) -> bytes | None:
-        r = self.root.resolve(path)
-        if self.cmdline is not None and r.rel == self.proc_cmdline:
-            return self.cmdline.encode() + b"\n"
-        if r.rel in self.virtual:
-            return b""
-        try:
-            return self.root.read_bytes(path)
-        except RootError:
-            return None
+def cond_fs(ctx: RunContext) -> CondFS:
+    return cond_fs_for(ctx.root, ctx.markers, ctx.cmdline)
 
 
-def cond_fs(ctx: RunContext) -> RootCondFS:
-    return RootCondFS(ctx.root, ctx.markers, ctx.cmdline)
-
-
-def evaluate_if(ctx: RunContext, expr: str) -> ConditionResult:
+def evaluate_if(ctx: RunContext, expr: str, fs: CondFS | None = None) -> ConditionResult:
     """Evaluate `expr` natively when it is in the subset, else with /bin/sh."""
     try:
-        status = native.evaluate(parse(expr), cond_fs(ctx))
-        return ConditionResult(expr, status == 0, "native")
+        status = native.evaluate(parse(expr), fs or cond_fs(ctx))
     except NotNative as exc:
-        why = f"outside the native subset ({exc})"
+        return _shell_fallback(ctx, expr, f"outside the native subset ({exc})")
     except ShellSyntaxError as exc:
-        why = f"shell syntax error ({exc})"
-    return _shell_fallback(ctx, expr, why)
+        # dash rejects it (bash too, or runs a lone `!` as false): `sh -c` is false.
+        return ConditionResult(expr, False, "native", f"shell syntax error: {exc}")
+    return ConditionResult(expr, status == 0, "native")
 
 
 def _shell_fallback(ctx: RunContext, expr: str, why: str) -> ConditionResult:
@@ -104,12 +83,13 @@ def _shell_fallback(ctx: RunContext, expr: str, why: str) -> ConditionResult:
 
 def check_step(ctx: RunContext, step: Step) -> Verdict:
     """Decide whether `step` runs: filters first, then `if`."""
-    reason = check_filters(ctx, step, cond_fs(ctx))
+    fs = cond_fs(ctx)
+    reason = check_filters(ctx, step, fs)
     if reason:
         return Verdict(False, reason, None)
     if not step.if_.strip():
         return Verdict(True, "", None)
-    cond = evaluate_if(ctx, step.if_)
+    cond = evaluate_if(ctx, step.if_, fs)
     if cond.result is None:
         return Verdict(None, f"condition undecided: {cond.detail}", cond)
     if not cond.result:

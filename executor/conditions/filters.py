@@ -1,23 +1,27 @@
 """The step filters besides `if`, each read inside the root.
 
 Each check returns "" when the step may run, or the reason it is skipped,
-naming the filter and what it saw.
+naming the filter and what it saw. The regex filters use Go's RE2 syntax in
+yip; Python's `re` reads the same patterns the same way except for
+constructs RE2 lacks (look-around, back-references), which are refused as
+yip refuses them, and `\\z`, which is Python's `\\Z`.
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import re
 from typing import TYPE_CHECKING
 
+from executor.conditions.shell import NotNative
 from executor.model import Step
 
 if TYPE_CHECKING:
-    from executor.conditions.native import CondFS
+    from executor.conditions.condfs import CondFS
     from executor.context import RunContext
 
 BIN_DIRS = ("/sbin", "/bin", "/usr/sbin", "/usr/bin")
+SERVICE_MANAGERS = (("systemd", "systemctl"), ("openrc", "openrc"))
 
 # uname -m spelling -> Go's GOARCH spelling (yip compares against GOARCH)
 GO_ARCH = {
@@ -31,6 +35,19 @@ GO_ARCH = {
     "s390x": "s390x",
     "riscv64": "riscv64",
 }
+# ELF e_machine -> uname -m, to tell the architecture of an image root.
+_ELF_MACHINE = {0x03: "i686", 0x28: "armv7l", 0x3E: "x86_64", 0xB7: "aarch64",
+                0x16: "s390x", 0xF3: "riscv64"}
+_ROOT_BINARIES = ("/bin/sh", "/usr/bin/sh", "/sbin/init", "/usr/lib/systemd/systemd",
+                  "/bin/busybox")
+
+
+def _read(fs: CondFS, path: str) -> bytes | None:
+    """Content of a regular file in the root, None for anything else."""
+    try:
+        return fs.read(path)
+    except NotNative:  # a FIFO or device where a file belongs: never block on it
+        return None
 
 
 def check_filters(ctx: RunContext, step: Step, fs: CondFS) -> str:
@@ -65,22 +82,24 @@ def _if_files(ctx: RunContext, step: Step, fs: CondFS) -> str:
 def service_managers(fs: CondFS) -> list[str]:
     """Service managers whose binary the root has (systemctl, openrc)."""
     found = []
-    for manager, binary in (("systemd", "systemctl"), ("openrc", "openrc")):
+    for manager, binary in SERVICE_MANAGERS:
         if any(fs.lookup(f"{d}/{binary}") is not None for d in BIN_DIRS):
             found.append(manager)
     return found
 
 
 def _service_manager(ctx: RunContext, step: Step, fs: CondFS) -> str:
-    wanted = step.only_service_manager.strip()
+    wanted = step.only_service_manager.strip().lower()
     if not wanted:
         return ""
+    if wanted not in (m for m, _ in SERVICE_MANAGERS):
+        return f"only_service_manager: {wanted!r} is not supported (systemd or openrc)"
     found = service_managers(fs)
     if len(found) > 1:
-        return "only_service_manager: both systemd and openrc are present in the root"
+        return "only_service_manager: both systemctl and openrc are present in the root"
     if not found:
-        return f"only_service_manager: {wanted} wanted, no service manager found in the root"
-    if found[0] != wanted.lower():
+        return f"only_service_manager: {wanted} wanted, neither systemctl nor openrc in the root"
+    if found[0] != wanted:
         return f"only_service_manager: {wanted} wanted, the root has {found[0]}"
     return ""
 
@@ -88,7 +107,7 @@ def _service_manager(ctx: RunContext, step: Step, fs: CondFS) -> str:
 def os_release(fs: CondFS) -> dict[str, str]:
     """KEY=VALUE pairs of the root's os-release (/etc, then /usr/lib)."""
     for path in ("/etc/os-release", "/usr/lib/os-release"):
-        data = fs.read(path)
+        data = _read(fs, path)
         if data is not None:
             return parse_os_release(data.decode("utf-8", errors="replace"))
     return {}
@@ -103,19 +122,44 @@ def parse_os_release(text: str) -> dict[str, str]:
         key, value = line.split("=", 1)
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
+            quote, value = value[0], value[1:-1]
+            if quote == '"':
+                value = re.sub(r'\\([\\$"`])', r"\1", value)
         out[key.strip()] = value
     return out
 
 
-def _regex_filter(name: str, pattern: str, values: list[str]) -> str:
+def go_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a Go (RE2) pattern with Python; re.error for what RE2 rejects."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1]
+            if nxt.isdigit() and nxt != "0":
+                raise re.error("back-references are not supported by RE2")
+            if nxt == "Z":
+                raise re.error("\\Z is not supported by RE2")
+            out.append("\\Z" if nxt == "z" else c + nxt)
+            i += 2
+            continue
+        if pattern.startswith(("(?=", "(?!", "(?<=", "(?<!"), i):
+            raise re.error("look-around is not supported by RE2")
+        out.append(c)
+        i += 1
+    return re.compile("".join(out), re.ASCII)
+
+
+def _regex_filter(name: str, pattern: str, values: list[tuple[str, str]]) -> str:
+    """"" when `pattern` matches one of the (label, value) pairs, else the reason."""
     try:
-        regex = re.compile(pattern)
+        regex = go_regex(pattern)
     except re.error as exc:
         return f"{name}: invalid regex {pattern!r} ({exc})"
-    if any(regex.search(v) for v in values if v):
+    if any(regex.search(value) for _, value in values if value):
         return ""
-    seen = ", ".join(v for v in values if v) or "nothing"
+    seen = ", ".join(f"{label}={value!r}" for label, value in values if value) or "nothing"
     return f"{name}: {pattern!r} does not match {seen}"
 
 
@@ -124,28 +168,55 @@ def _os(ctx: RunContext, step: Step, fs: CondFS) -> str:
         return ""
     rel = os_release(fs)
     # yip matches PRETTY_NAME; ID and NAME are what operators usually write.
-    values = [rel.get("ID", ""), rel.get("NAME", ""), rel.get("PRETTY_NAME", "")]
-    return _regex_filter("only_os", step.only_os, values)
+    keys = ("PRETTY_NAME", "NAME", "ID")
+    return _regex_filter("only_os", step.only_os, [(k, rel.get(k, "")) for k in keys])
 
 
 def _os_version(ctx: RunContext, step: Step, fs: CondFS) -> str:
     if not step.only_os_version:
         return ""
     rel = os_release(fs)
-    return _regex_filter("only_os_version", step.only_os_version, [rel.get("VERSION_ID", "")])
+    return _regex_filter("only_os_version", step.only_os_version,
+                         [("VERSION_ID", rel.get("VERSION_ID", ""))])
+
+
+def machine(ctx: RunContext, fs: CondFS) -> str:
+    """uname -m of the system the root is for: this machine's, or an image's own."""
+    if not ctx.root.is_host_root:
+        for path in _ROOT_BINARIES:
+            found = elf_machine(_read(fs, path) or b"")
+            if found:
+                return found
+    return os.uname().machine
+
+
+def elf_machine(header: bytes) -> str:
+    """uname -m for an ELF executable's header, "" when it is not one we know."""
+    if len(header) < 20 or header[:4] != b"\x7fELF":
+        return ""
+    little = header[5] == 1
+    number = int.from_bytes(header[18:20], "little" if little else "big")
+    if number == 0x15:  # PowerPC 64
+        return "ppc64le" if little else "ppc64"
+    return _ELF_MACHINE.get(number, "")
 
 
 def _arch(ctx: RunContext, step: Step, fs: CondFS) -> str:
     if not step.only_arch:
         return ""
-    machine = platform.machine()
-    return _regex_filter("only_arch", step.only_arch, [GO_ARCH.get(machine, machine), machine])
+    uname = machine(ctx, fs)
+    values = [("GOARCH", GO_ARCH.get(uname, uname)), ("uname -m", uname)]
+    return _regex_filter("only_arch", step.only_arch, values)
 
 
 def hostname(ctx: RunContext, fs: CondFS) -> str:
-    data = fs.read("/etc/hostname")
-    if data is not None and data.strip():
-        return data.decode("utf-8", errors="replace").strip()
+    """The root's /etc/hostname; the running system's only when the root is `/`."""
+    data = _read(fs, "/etc/hostname")
+    if data is not None:
+        for line in data.decode("utf-8", errors="replace").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                return line
     if ctx.root.is_host_root:
         return os.uname().nodename
     return ""
@@ -154,4 +225,4 @@ def hostname(ctx: RunContext, fs: CondFS) -> str:
 def _node(ctx: RunContext, step: Step, fs: CondFS) -> str:
     if not step.node:
         return ""
-    return _regex_filter("node", step.node, [hostname(ctx, fs)])
+    return _regex_filter("node", step.node, [("hostname", hostname(ctx, fs))])
