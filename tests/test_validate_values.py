@@ -140,9 +140,8 @@ BROKEN_SHELL = [
     "true;;",
     "( )",
 ]
-# Valid shell that conditions.shell.parse still calls a syntax error (issue 3's
-# parser): validate reports them, which drops the file. Kept here so the day
-# the parser learns them, these start passing.
+# Valid shell that an earlier conditions.shell.parse called a syntax error
+# (validate then dropped the file); kept as a regression table.
 PARSER_FALSE_ALARMS = [
     "case foo in a) true;; esac",
     "x() { true; }",
@@ -161,10 +160,7 @@ def _validate_accepts(expr: str) -> bool:
 
 @pytest.mark.subprocess
 @pytest.mark.skipif(shutil.which("dash") is None, reason="needs dash as the oracle")
-@pytest.mark.parametrize("expr", VALID_SHELL + BROKEN_SHELL + [
-    pytest.param(e, marks=pytest.mark.xfail(reason="shell.parse false alarm (issue 3)"))
-    for e in PARSER_FALSE_ALARMS
-])
+@pytest.mark.parametrize("expr", VALID_SHELL + BROKEN_SHELL + PARSER_FALSE_ALARMS)
 def test_if_syntax_agrees_with_dash(expr: str) -> None:
     expected = expr in VALID_SHELL or expr in PARSER_FALSE_ALARMS
     assert _dash_accepts(expr) is expected  # the table itself is right
