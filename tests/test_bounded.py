@@ -111,7 +111,8 @@ def install_binaries(root: Path, *paths: str) -> Path:
 def test_timeout_kills_the_group_and_a_grandchild_that_setsid_away(tmp_path: Path) -> None:
     pid_file = tmp_path / "grandchild.pid"
     script = f"setsid sh -c 'echo $$ > {pid_file}; exec sleep 1000' & sleep 1000"
-    done = Runner().run(["/bin/sh", "-c", script], timeout=1.0)
+    # 3 s: long enough for the grandchild to write its pid on a loaded machine
+    done = Runner().run(["/bin/sh", "-c", script], timeout=3.0)
     assert done.timed_out and not done.ok
     assert "timed out" in done.describe()
     grandchild = wait_for_pid(pid_file)
@@ -124,7 +125,8 @@ def test_timeout_kills_a_daemon_that_double_forked_out_of_the_tree(tmp_path: Pat
     # the process group nor a descendant. Only the job token finds it.
     pid_file = tmp_path / "daemon.pid"
     script = f"(setsid sh -c 'echo $$ > {pid_file}; exec sleep 1000' &); sleep 1000"
-    done = Runner().run(["/bin/sh", "-c", script], timeout=1.0)
+    # 3 s: long enough for the grandchild to write its pid on a loaded machine
+    done = Runner().run(["/bin/sh", "-c", script], timeout=3.0)
     assert done.timed_out
     assert gone(wait_for_pid(pid_file))
 
