@@ -23,7 +23,7 @@ import pytest
 
 from executor.units import names
 from tests.conftest import have
-from tests.units_oracle import diff, dirs, links, ours, theirs
+from tests.units_oracle import compare_outcomes, ours, theirs
 
 VENDOR = Path("/usr/lib/systemd/system")
 LAYOUTS = ("split", "merged")
@@ -91,16 +91,8 @@ def test_every_vendor_unit_links_like_systemctl(
             for verb in ("enable", "disable", "mask"):
                 a, b = ours(mine, verb, name), theirs(real, verb, name)
                 where = f"[{layout}] {verb} {name}"
-                if a.ok != b.ok:
-                    differences.append(f"{where}: ours {'ok' if a.ok else 'failed'} "
-                                       f"({a.message}), systemctl exit {'0' if b.ok else '1'} "
-                                       f"({b.message})")
-                resolve = layout == "merged"
-                differences += [f"{where}: {d}" for d in diff(links(mine, resolve=resolve),
-                                                              links(real, resolve=resolve))]
-                if dirs(mine) != dirs(real):
-                    differences.append(f"{where}: directories ours {sorted(dirs(mine))}, "
-                                       f"systemctl {sorted(dirs(real))}")
+                differences += compare_outcomes(where, a, b, mine, real,
+                                                resolve=layout == "merged")
             compared += 1
         assert (tree(mine / "usr"), tree(real / "usr")) == vendor_before, "usr/ was changed"
     with_install = sum(1 for _, has in cases if has)

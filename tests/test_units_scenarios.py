@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import have
-from tests.units_oracle import diff, dirs, links, ours, theirs
+from tests.units_oracle import compare_outcomes, links, ours, theirs
 
 U = "/usr/lib/systemd/system"
 E = "/etc/systemd/system"
@@ -304,15 +304,7 @@ def compare(tmp_path: Path, scenario: Scenario, layout: str) -> list[str]:
             if links(mine) != before:
                 problems.append(f"{where}: a failed step changed links")
             break  # the trees differ from here on, on purpose
-        if a.ok != b.ok:
-            problems.append(f"{where}: ours {'ok' if a.ok else 'failed'}: {a.message!r}; "
-                            f"systemctl {'ok' if b.ok else 'failed'}: {b.message!r}")
-        resolve = layout == "merged"
-        problems += [f"{where}: {d}" for d in diff(links(mine, resolve=resolve),
-                                                   links(real, resolve=resolve))]
-        if dirs(mine) != dirs(real):
-            problems.append(f"{where}: dirs ours {sorted(dirs(mine) - dirs(real))} "
-                            f"systemctl {sorted(dirs(real) - dirs(mine))}")
+        problems += compare_outcomes(where, a, b, mine, real, resolve=layout == "merged")
     return problems
 
 

@@ -87,3 +87,19 @@ def diff(a: dict[str, str], b: dict[str, str]) -> list[str]:
         if a.get(key) != b.get(key):
             lines.append(f"{key}: ours {a.get(key)!r}, systemctl {b.get(key)!r}")
     return lines
+
+
+def compare_outcomes(
+    where: str, a: Outcome, b: Outcome, mine: Path, real: Path, *, resolve: bool
+) -> list[str]:
+    """Differences after one verb: success or failure, links, and .wants dirs."""
+    out = []
+    if a.ok != b.ok:
+        out.append(f"{where}: ours {'ok' if a.ok else 'failed'} ({a.message!r}), "
+                   f"systemctl {'ok' if b.ok else 'failed'} ({b.message!r})")
+    out += [f"{where}: {d}" for d in diff(links(mine, resolve=resolve),
+                                          links(real, resolve=resolve))]
+    if dirs(mine) != dirs(real):
+        out.append(f"{where}: dirs ours {sorted(dirs(mine) - dirs(real))}, "
+                   f"systemctl {sorted(dirs(real) - dirs(mine))}")
+    return out
