@@ -8,6 +8,7 @@ times, and the body is capped so a wrong URL cannot fill the memory.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from executor.errors import StepError
 
@@ -31,22 +32,31 @@ def key_url(key: str) -> str | None:
 
 
 def fetch(url: str, *, timeout: float = DEFAULT_TIMEOUT, retries: int = RETRIES,
-          limit: int = MAX_BYTES) -> bytes:
-    """The body of `url`; StepError when it cannot be had."""
+          limit: int = MAX_BYTES, headers: dict[str, str] | None = None,
+          deadline: float | None = None, direct: bool = False) -> bytes:
+    """The body of `url`; StepError when it cannot be had.
+
+    `timeout` bounds each connect and each read; `deadline` (a time.monotonic()
+    instant) bounds the whole transfer, retries and slow bodies included, so a
+    server that trickles bytes cannot hold a boot. `direct` ignores proxy
+    settings (link-local metadata services are never behind a proxy).
+    """
     import urllib.error
     import urllib.request
 
     if not url.startswith(("https://", "http://")):
         raise StepError(f"{url}: only http and https URLs can be fetched")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({})) if direct else None
     delay = BACKOFF
     last = ""
     for attempt in range(retries + 1):
         try:
-            request = urllib.request.Request(url, headers={"User-Agent": "stage-executor"})
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                body: bytes = response.read(limit + 1)
-            if len(body) > limit:
-                raise StepError(f"{url}: larger than {limit} bytes")
+            each = _time_left(url, timeout, deadline)
+            request = urllib.request.Request(
+                url, headers={"User-Agent": "stage-executor", **(headers or {})})
+            open_url = opener.open if opener is not None else urllib.request.urlopen
+            with open_url(request, timeout=each) as response:
+                body = _read_body(url, response, limit, deadline)
             return body
         except urllib.error.HTTPError as exc:
             last = f"HTTP {exc.code} {exc.reason}"
@@ -58,6 +68,33 @@ def fetch(url: str, *, timeout: float = DEFAULT_TIMEOUT, retries: int = RETRIES,
             if "CERTIFICATE_VERIFY_FAILED" in last:
                 break
         if attempt < retries:
+            if deadline is not None and time.monotonic() + delay >= deadline:
+                break
             time.sleep(delay)
             delay *= 2
     raise StepError(f"cannot fetch {url}: {last}")
+
+
+def _time_left(url: str, timeout: float, deadline: float | None) -> float:
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise StepError(f"cannot fetch {url}: out of time")
+    return min(timeout, left)
+
+
+def _read_body(url: str, response: Any, limit: int, deadline: float | None) -> bytes:
+    """The body, read in chunks so that the overall deadline is checked between them."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        if deadline is not None and time.monotonic() > deadline:
+            raise StepError(f"cannot fetch {url}: the body did not arrive in time")
+        chunk: bytes = response.read(min(65536, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise StepError(f"{url}: larger than {limit} bytes")

@@ -1,0 +1,371 @@
+"""The datasource providers: where a cloud (or a CD-ROM) hands a node its user-data.
+
+Each provider answers with a `Found`: the user-data (None when the provider
+has none) and the metadata files it wants under /run/config (`hostname`,
+`ssh/authorized_keys`, `public_ipv4` ...), with yip's names, URLs and file
+names. Nothing here writes: the datasource module plans the writes inside
+the root.
+
+Every HTTP request has a 2 s timeout (yip's) and the whole extraction an
+overall deadline, through the one fetcher (modules/fetch.py) with proxies
+ignored (metadata services are link-local). Tests point every provider at a
+local server with STAGE_EXECUTOR_METADATA_URL, honoured only for a loopback
+address, so a stray variable cannot send a node's requests elsewhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import posixpath
+import urllib.parse
+from collections.abc import Callable
+
+from executor.errors import StepError
+from executor.log import log
+from executor.modules import fetch
+from executor.record import dataclass, field
+from executor.runner import Runner
+
+PROBE_TIMEOUT = 2.0  # seconds per request, as yip's clients
+METADATA_URL_ENV = "STAGE_EXECUTOR_METADATA_URL"  # tests: http://127.0.0.1:PORT
+CDROM_LOOP_ENV = "STAGE_EXECUTOR_DATASOURCE_LOOP"  # tests: also look at loop devices
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+HOSTNAME, SSH_KEYS = "hostname", "ssh/authorized_keys"
+
+AWS = "http://169.254.169.254/latest/"
+DIGITALOCEAN = "http://169.254.169.254/metadata/v1/"
+VULTR = "http://169.254.169.254/v1/"
+GCP = "http://metadata.google.internal/computeMetadata/v1/"
+METALDATA = "http://metaldata/get/"
+AZURE = "http://169.254.169.254/metadata/instance"
+AZURE_QUERY = "?api-version=2021-01-01&format=text"
+PACKET = "https://metadata.platformequinix.com/"
+
+
+@dataclass
+class Found:
+    """What a provider that answered gave."""
+
+    provider: str
+    userdata: bytes | None = None
+    files: dict[str, bytes] = field(default_factory=dict)  # relative to /run/config
+
+
+def metadata_base(url: str) -> str:
+    """`url` with its scheme and host replaced by the test override, if one is set."""
+    override = os.environ.get(METADATA_URL_ENV, "")
+    if not override:
+        return url
+    parts = urllib.parse.urlsplit(override)
+    if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS:
+        log.warning("%s=%s ignored: only a loopback http URL may replace the metadata"
+                    " services", METADATA_URL_ENV, override)
+        return url
+    real = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(("http", parts.netloc, real.path, real.query, ""))
+
+
+class Http:
+    """GETs for one provider: its headers, the per-request timeout and the deadline."""
+
+    def __init__(self, deadline: float, headers: dict[str, str] | None = None) -> None:
+        self.deadline = deadline
+        self.headers = headers or {}
+
+    def get(self, url: str) -> bytes | None:
+        """The body of a 200 answer, None for anything else (as yip's getters)."""
+        try:
+            return fetch.fetch(metadata_base(url), timeout=PROBE_TIMEOUT, retries=0,
+                               headers=self.headers, deadline=self.deadline, direct=True,
+                               limit=16 << 20)
+        except StepError as exc:
+            log.debug("%s", exc)
+            return None
+
+    def save(self, found: Found, url: str, name: str) -> None:
+        value = self.get(url)
+        if value is not None:
+            found.files[name] = value
+
+
+# --- The providers that follow the EC2 layout (yip shares the URLs) ---------
+
+# (metadata path, file under /run/config) for each provider of that layout.
+EC2_FILES = {
+    "aws": (("public-ipv4", "public_ipv4"), ("local-ipv4", "local_ipv4"),
+            ("placement/availability-zone", "availability_zone"),
+            ("instance-type", "instance_type"), ("instance-id", "instance_id"),
+            ("local-hostname", "local_hostname")),
+    "hetzner": (("public-ipv4", "public_ipv4"), ("local-ipv4", "local_ipv4"),
+                ("instance-id", "instance_id")),
+}
+EC2_FILES["openstack"] = EC2_FILES["aws"]
+
+
+def ec2_like(name: str, deadline: float) -> Found | None:
+    http = Http(deadline)
+    meta = AWS + "meta-data/"
+    hostname = http.get(meta + "hostname")
+    if hostname is None:
+        return None
+    found = Found(name, files={HOSTNAME: hostname})
+    for path, file in EC2_FILES[name]:
+        http.save(found, meta + path, file)
+    if name == "hetzner":
+        keys = http.get(meta + "public-keys")
+        if keys is not None:
+            try:
+                listed = json.loads(keys)
+                found.files[SSH_KEYS] = "".join(f"{k}\n" for k in listed).encode()
+            except (ValueError, TypeError):
+                log.warning("hetzner: public-keys is not a JSON list of keys")
+    else:
+        http.save(found, meta + "public-keys/0/openssh-key", SSH_KEYS)
+    found.userdata = http.get(AWS + "user-data")
+    return found
+
+
+def gcp(deadline: float) -> Found | None:
+    http = Http(deadline, {"Metadata-Flavor": "Google"})
+    hostname = http.get(GCP + "instance/hostname")
+    if hostname is None:
+        return None
+    found = Found("gcp", files={HOSTNAME: hostname})
+    keys = http.get(GCP + "project/attributes/ssh-keys")
+    if keys is not None:
+        # Each line is USER:KEY; yip keeps the keys and drops the user names.
+        kept = [line.split(":", 1)[1] for line in keys.decode(errors="replace").split("\n")
+                if ":" in line]
+        found.files[SSH_KEYS] = "".join(f"{k}\n" for k in kept).encode()
+    found.userdata = http.get(GCP + "instance/attributes/user-data")
+    return found
+
+
+def digitalocean(deadline: float) -> Found | None:
+    http = Http(deadline)
+    if http.get(DIGITALOCEAN) is None:
+        return None
+    found = Found("digitalocean")
+    http.save(found, DIGITALOCEAN + "hostname", HOSTNAME)
+    for path, file in (("interfaces/public/0/ipv4/address", "public_ipv4"),
+                       ("interfaces/private/0/ipv4/address", "private_ipv4"),
+                       ("region", "region"), ("id", "id")):
+        http.save(found, DIGITALOCEAN + path, file)
+    http.save(found, DIGITALOCEAN + "public-keys", SSH_KEYS)
+    found.userdata = http.get(DIGITALOCEAN + "user-data")
+    return found
+
+
+def vultr(deadline: float) -> Found | None:
+    http = Http(deadline)
+    if http.get(VULTR) is None:
+        return None
+    found = Found("vultr")
+    http.save(found, VULTR + "hostname", HOSTNAME)
+    for path, file in (("interfaces/0/ipv4/address", "public_ipv4"),
+                       ("interfaces/1/ipv4/address", "private_ipv4"),
+                       ("interfaces/1/ipv4/netmask", "private_netmask"),
+                       ("region/regioncode", "region_code"), ("instanceid", "instance_id")):
+        http.save(found, VULTR + path, file)
+    http.save(found, VULTR + "public-keys", SSH_KEYS)
+    return found  # yip's Vultr provider reads no user-data
+
+
+def metaldata(deadline: float) -> Found | None:
+    http = Http(deadline)
+    meta = METALDATA + "meta/"
+    hostname = http.get(meta + "hostname")
+    if hostname is None:
+        return None
+    found = Found("metaldata", files={HOSTNAME: hostname})
+    for path, file in (("public-ipv4", "public_ipv4"), ("private-ipv4", "private_ipv4"),
+                       ("failure-domain", "failure_domain"), ("machine-id", "machine_id"),
+                       ("machine-type", "machine_type")):
+        http.save(found, meta + path, file)
+    http.save(found, meta + "authorized-keys", SSH_KEYS)
+    found.userdata = http.get(METALDATA + "user")
+    return found
+
+
+def azure(deadline: float) -> Found | None:
+    http = Http(deadline, {"Metadata": "true"})
+
+    def url(node: str) -> str:
+        return f"{AZURE}/{node}{AZURE_QUERY}"
+
+    if http.get(url("compute/vmId")) is None:
+        return None
+    found = Found("azure")
+    http.save(found, url("compute/name"), HOSTNAME)
+    http.save(found, url("compute/publicKeys/0/keyData"), SSH_KEYS)
+    for node in ("network/interface/0/ipv4/ipAddress/0/publicIpAddress",
+                 "network/interface/0/ipv4/ipAddress/0/privateIpAddress",
+                 "compute/zone", "compute/vmId"):
+        http.save(found, url(node), node.replace("/", "_"))
+    encoded = http.get(url("compute/userData"))
+    if encoded is not None:
+        try:
+            found.userdata = base64.b64decode(encoded, validate=False)
+        except ValueError:
+            log.warning("azure: compute/userData is not base64")
+    return found
+
+
+def packet(deadline: float) -> Found | None:
+    http = Http(deadline)
+    raw = http.get(PACKET + "metadata")
+    if raw is None:
+        return None
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(meta, dict) or meta.get("error"):
+        return None
+    keys = meta.get("ssh_keys") or []
+    found = Found("packet", files={
+        HOSTNAME: str(meta.get("hostname", "")).encode(),
+        SSH_KEYS: "\n".join(str(k) for k in keys).encode(),
+    })
+    userdata = http.get(PACKET + "userdata")
+    # An iPXE script is the boot loader's, not ours (yip drops it too).
+    if userdata and not userdata.startswith(b"#!ipxe"):
+        found.userdata = userdata
+    return found
+
+
+def vmware(runner: Runner) -> Found | None:
+    """guestinfo through open-vm-tools' `vmware-rpctool`, when the image has it."""
+    import shutil
+
+    tool = shutil.which("vmware-rpctool")
+    if tool is None:
+        log.debug("vmware: vmware-rpctool is not installed, guestinfo cannot be read")
+        return None
+
+    def guestinfo(key: str) -> bytes | None:
+        done = runner.run([tool, f"info-get guestinfo.{key}"], timeout=PROBE_TIMEOUT)
+        if not done.ok:
+            return None
+        value = done.output.rstrip("\n")
+        encoding = runner.run([tool, f"info-get guestinfo.{key}.encoding"],
+                              timeout=PROBE_TIMEOUT)
+        return decode_guestinfo(value, encoding.output.strip() if encoding.ok else "")
+
+    metadata, userdata = guestinfo("metadata"), guestinfo("userdata")
+
+    def present(value: bytes | None) -> bool:
+        return value is not None and len(value) > 1 and value != b"---"
+
+    if not (present(metadata) or present(userdata)):
+        return None
+    found = Found("vmware", userdata=userdata)
+    vendordata = guestinfo("vendordata")
+    if vendordata is not None:
+        found.files["vendordata"] = vendordata
+    if metadata is not None:
+        found.files["metadata"] = metadata
+    return found
+
+
+def decode_guestinfo(value: str, encoding: str) -> bytes | None:
+    import gzip
+
+    try:
+        if encoding in ("", " "):
+            return value.encode()
+        if encoding == "base64":
+            return base64.b64decode(value)
+        if encoding in ("gzip+base64", "gz+b64"):
+            return gzip.decompress(base64.b64decode(value))
+    except (ValueError, OSError, EOFError):
+        log.warning("vmware: guestinfo value does not decode as %s", encoding)
+        return None
+    log.warning("vmware: unknown guestinfo encoding %r", encoding)
+    return None
+
+
+HttpProbe = Callable[[float], "Found | None"]
+
+HTTP_PROVIDERS: dict[str, HttpProbe] = {
+    "aws": lambda d: ec2_like("aws", d),
+    "openstack": lambda d: ec2_like("openstack", d),
+    "hetzner": lambda d: ec2_like("hetzner", d),
+    "gcp": gcp,
+    "digitalocean": digitalocean,
+    "vultr": vultr,
+    "metaldata": metaldata,
+    "azure": azure,
+    "packet": packet,
+}
+
+
+# --- CD-ROMs and config drives ----------------------------------------------
+
+CDROM_FILES = {"cdrom": ("user-data", "config"), "config-drive": ("openstack/latest/user_data",)}
+CDROM_LABELS = {"cdrom": "cidata", "config-drive": "config-2"}
+
+
+def cdrom_devices(runner: Runner, kind: str) -> list[str]:
+    """Devices labelled cidata (config-2 for a config drive), then /dev/sr*.
+
+    As yip, loop and ram devices are not considered (a live image's own
+    loop mounts are not datasources); tests set STAGE_EXECUTOR_DATASOURCE_LOOP.
+    """
+    import glob
+    import shutil
+
+    label = CDROM_LABELS[kind]
+    found: list[str] = []
+    blkid = shutil.which("blkid")
+    if blkid is None:
+        log.warning("datasource %s: blkid is not installed, labelled drives cannot be found",
+                    kind)
+    else:
+        for spelling in (label.upper(), label.lower()):
+            done = runner.run([blkid, "-c", "/dev/null", "-o", "device", "-t",
+                               f"LABEL={spelling}"], timeout=10)
+            found += done.output.split() if done.ok else []
+    allow_loop = os.environ.get(CDROM_LOOP_ENV) == "1"
+    found = [d for d in found
+             if allow_loop or not posixpath.basename(d).startswith(("loop", "ram"))]
+    found += sorted(glob.glob("/dev/sr[0-9]*"))
+    return list(dict.fromkeys(found))
+
+
+def read_cdrom(runner: Runner, kind: str, device: str) -> bytes | None:
+    """The first user-data file on `device`, mounted read-only (iso9660, else vfat)."""
+    import shutil
+    import tempfile
+
+    mount, umount = shutil.which("mount"), shutil.which("umount")
+    if mount is None or umount is None:
+        log.warning("datasource %s: mount is not installed, %s cannot be read", kind, device)
+        return None
+    where = tempfile.mkdtemp(prefix="stage-executor-cd.")
+    try:
+        for fstype in ("iso9660", "vfat"):
+            if runner.run([mount, "-t", fstype, "-o", "ro", device, where], timeout=30).ok:
+                break
+        else:
+            log.warning("datasource %s: cannot mount %s", kind, device)
+            return None
+        try:
+            for name in CDROM_FILES[kind]:
+                try:
+                    with open(os.path.join(where, name), "rb") as f:
+                        data = f.read(16 << 20)
+                except OSError:
+                    continue
+                if data:
+                    return data
+            return None
+        finally:
+            runner.run([umount, where], timeout=30)
+    finally:
+        try:
+            os.rmdir(where)
+        except OSError:
+            pass
