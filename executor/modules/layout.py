@@ -237,8 +237,8 @@ def plan_layout(ctx: RunContext, modules: Mapping[str, object]) -> list[Action]:
     else:
         disk = inspect.read_disk(disk_path)
     if disk.relocate:
-        actions.append(device_action(inspect, ["sfdisk", "--no-reread", "--no-tell-kernel", "--relocate", "gpt-bak-std",
-                                               disk.device], UPDATE,
+        actions.append(device_action(inspect, ["sfdisk", "--no-reread", "--no-tell-kernel",
+                                               "--relocate", "gpt-bak-std", disk.device], UPDATE,
                                      what="move the backup GPT header to the end of the disk"))
     new = plan_new_partitions(disk, parts)
     if new is None:
