@@ -336,7 +336,24 @@ def cdrom_devices(runner: Runner, kind: str) -> list[str]:
 
 
 def read_cdrom(runner: Runner, kind: str, device: str) -> bytes | None:
-    """The first user-data file on `device`, mounted read-only (iso9660, else vfat)."""
+    """The first user-data file on `device`: read in place from an ISO 9660
+    filesystem, else mounted read-only (vfat) as yip mounts every drive."""
+    from executor.modules import iso9660
+
+    try:
+        for name in CDROM_FILES[kind]:
+            data = iso9660.read_file(device, name)
+            if data:
+                return data
+        return None
+    except iso9660.NotIso:
+        return _read_mounted(runner, kind, device)
+    except OSError as exc:
+        log.warning("datasource %s: cannot read %s: %s", kind, device, exc.strerror or exc)
+        return None
+
+
+def _read_mounted(runner: Runner, kind: str, device: str) -> bytes | None:
     import shutil
     import tempfile
 
@@ -346,11 +363,9 @@ def read_cdrom(runner: Runner, kind: str, device: str) -> bytes | None:
         return None
     where = tempfile.mkdtemp(prefix="stage-executor-cd.")
     try:
-        for fstype in ("iso9660", "vfat"):
-            if runner.run([mount, "-t", fstype, "-o", "ro", device, where], timeout=30).ok:
-                break
-        else:
-            log.warning("datasource %s: cannot mount %s", kind, device)
+        if not runner.run([mount, "-t", "vfat", "-o", "ro", device, where], timeout=30).ok:
+            log.warning("datasource %s: %s is neither ISO 9660 nor mountable as vfat",
+                        kind, device)
             return None
         try:
             for name in CDROM_FILES[kind]:
