@@ -53,7 +53,7 @@ def plan_datasource(ctx: RunContext, modules: Mapping[str, object]) -> list[Acti
     userdata_name = str(spec.get("userdata_name") or "") or DEFAULT_USERDATA_NAME
     for name in providers:
         if name not in KNOWN or (name == "file" and not path):
-            log.warning("datasource: provider %r is not known (yip skips it too)", name)
+            log.info("datasource: provider %r is not known, skipped (as yip skips it)", name)
     actions = plan_directory(ctx, CONFIG_PATH, mode=0o755, uid=None, gid=None)
     if ctx.dry_run:
         asked = ", ".join(p for p in providers if p in KNOWN)
