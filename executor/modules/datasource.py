@@ -37,6 +37,9 @@ from executor.modules.fsplan import plan_directory, plan_file
 CONFIG_PATH = "/run/config"
 DEFAULT_USERDATA_NAME = "userdata.yaml"
 DEADLINE = 30.0  # seconds for the whole datasource step, probes and metadata
+# Without any answer after this long, the providers still waiting (a DNS
+# lookup that hangs, say) are abandoned: no answer costs one probe, not 30 s.
+PROBE_WINDOW = P.PROBE_TIMEOUT + 1.0
 CDROM_KINDS = ("cdrom", "config-drive")
 KNOWN = frozenset(P.HTTP_PROVIDERS) | {"cdrom", "config-drive", "vmware", "file"}
 
@@ -93,10 +96,13 @@ def first_answer(
     import threading
 
     answers: dict[str, P.Found | None] = {}
+    budget = P.Budget(deadline)
 
     def ask(name: str) -> None:
         try:
-            answers[name] = ask_one(ctx, name, path, deadline)
+            answers[name] = found = ask_one(ctx, name, path, budget)
+            if found is not None:
+                budget.answered.set()
         except Exception as exc:  # a provider bug must not kill the step's other providers
             log.warning("datasource %s: %s", name, exc)
             answers[name] = None
@@ -104,8 +110,13 @@ def first_answer(
     threads = [threading.Thread(target=ask, args=(n,), daemon=True) for n in names]
     for thread in threads:
         thread.start()
+    probes_end = time.monotonic() + PROBE_WINDOW
     for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
+        while thread.is_alive():
+            now = time.monotonic()
+            if now >= deadline or (now >= probes_end and not budget.answered.is_set()):
+                break
+            thread.join(min(0.05, deadline - now))
     for name in names:
         found = answers.get(name)
         if found is not None:
@@ -114,7 +125,7 @@ def first_answer(
     return None
 
 
-def ask_one(ctx: RunContext, name: str, path: str, deadline: float) -> P.Found | None:
+def ask_one(ctx: RunContext, name: str, path: str, budget: P.Budget) -> P.Found | None:
     if name == "vmware":
         return P.vmware(ctx.runner)
     if name == "file":
@@ -122,7 +133,7 @@ def ask_one(ctx: RunContext, name: str, path: str, deadline: float) -> P.Found |
         if node is None or node.kind != "file":
             return None
         return P.Found("file", userdata=ctx.root.read_bytes(path))
-    return P.HTTP_PROVIDERS[name](deadline)
+    return P.HTTP_PROVIDERS[name](budget)
 
 
 def plan_found(ctx: RunContext, found: P.Found, base: str, userdata_name: str) -> list[Action]:

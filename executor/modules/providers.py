@@ -6,8 +6,8 @@ has none) and the metadata files it wants under /run/config (`hostname`,
 names. Nothing here writes: the datasource module plans the writes inside
 the root.
 
-Every HTTP request has a 2 s timeout (yip's) and the whole extraction an
-overall deadline, through the one fetcher (modules/fetch.py) with proxies
+Every HTTP request has a 2 s timeout (yip's) and the whole run an overall
+deadline (a Budget), through the one fetcher (modules/fetch.py) with proxies
 ignored (metadata services are link-local). Tests point every provider at a
 local server with STAGE_EXECUTOR_METADATA_URL, honoured only for a loopback
 address, so a stray variable cannot send a node's requests elsewhere.
@@ -67,22 +67,37 @@ def metadata_base(url: str) -> str:
     return urllib.parse.urlunsplit(("http", parts.netloc, real.path, real.query, ""))
 
 
+class Budget:
+    """The time a datasource run may take, shared by its providers: an overall
+    deadline, and a flag raised by the first answer from any of them (until
+    then, the run waits only for the probes, not for the deadline)."""
+
+    def __init__(self, deadline: float) -> None:
+        import threading
+
+        self.deadline = deadline
+        self.answered = threading.Event()
+
+
 class Http:
     """GETs for one provider: its headers, the per-request timeout and the deadline."""
 
-    def __init__(self, deadline: float, headers: dict[str, str] | None = None) -> None:
-        self.deadline = deadline
+    def __init__(self, budget: Budget, headers: dict[str, str] | None = None) -> None:
+        self.budget = budget
+        self.deadline = budget.deadline
         self.headers = headers or {}
 
     def get(self, url: str) -> bytes | None:
         """The body of a 200 answer, None for anything else (as yip's getters)."""
         try:
-            return fetch.fetch(metadata_base(url), timeout=PROBE_TIMEOUT, retries=0,
+            body = fetch.fetch(metadata_base(url), timeout=PROBE_TIMEOUT, retries=0,
                                headers=self.headers, deadline=self.deadline, direct=True,
                                limit=16 << 20)
         except StepError as exc:
             log.debug("%s", exc)
             return None
+        self.budget.answered.set()
+        return body
 
     def save(self, found: Found, url: str, name: str) -> None:
         value = self.get(url)
@@ -104,8 +119,8 @@ EC2_FILES = {
 EC2_FILES["openstack"] = EC2_FILES["aws"]
 
 
-def ec2_like(name: str, deadline: float) -> Found | None:
-    http = Http(deadline)
+def ec2_like(name: str, budget: Budget) -> Found | None:
+    http = Http(budget)
     meta = AWS + "meta-data/"
     hostname = http.get(meta + "hostname")
     if hostname is None:
@@ -127,8 +142,8 @@ def ec2_like(name: str, deadline: float) -> Found | None:
     return found
 
 
-def gcp(deadline: float) -> Found | None:
-    http = Http(deadline, {"Metadata-Flavor": "Google"})
+def gcp(budget: Budget) -> Found | None:
+    http = Http(budget, {"Metadata-Flavor": "Google"})
     hostname = http.get(GCP + "instance/hostname")
     if hostname is None:
         return None
@@ -143,8 +158,8 @@ def gcp(deadline: float) -> Found | None:
     return found
 
 
-def digitalocean(deadline: float) -> Found | None:
-    http = Http(deadline)
+def digitalocean(budget: Budget) -> Found | None:
+    http = Http(budget)
     if http.get(DIGITALOCEAN) is None:
         return None
     found = Found("digitalocean")
@@ -158,8 +173,8 @@ def digitalocean(deadline: float) -> Found | None:
     return found
 
 
-def vultr(deadline: float) -> Found | None:
-    http = Http(deadline)
+def vultr(budget: Budget) -> Found | None:
+    http = Http(budget)
     if http.get(VULTR) is None:
         return None
     found = Found("vultr")
@@ -173,8 +188,8 @@ def vultr(deadline: float) -> Found | None:
     return found  # yip's Vultr provider reads no user-data
 
 
-def metaldata(deadline: float) -> Found | None:
-    http = Http(deadline)
+def metaldata(budget: Budget) -> Found | None:
+    http = Http(budget)
     meta = METALDATA + "meta/"
     hostname = http.get(meta + "hostname")
     if hostname is None:
@@ -189,8 +204,8 @@ def metaldata(deadline: float) -> Found | None:
     return found
 
 
-def azure(deadline: float) -> Found | None:
-    http = Http(deadline, {"Metadata": "true"})
+def azure(budget: Budget) -> Found | None:
+    http = Http(budget, {"Metadata": "true"})
 
     def url(node: str) -> str:
         return f"{AZURE}/{node}{AZURE_QUERY}"
@@ -213,8 +228,8 @@ def azure(deadline: float) -> Found | None:
     return found
 
 
-def packet(deadline: float) -> Found | None:
-    http = Http(deadline)
+def packet(budget: Budget) -> Found | None:
+    http = Http(budget)
     raw = http.get(PACKET + "metadata")
     if raw is None:
         return None
@@ -287,12 +302,12 @@ def decode_guestinfo(value: str, encoding: str) -> bytes | None:
     return None
 
 
-HttpProbe = Callable[[float], "Found | None"]
+HttpProbe = Callable[[Budget], "Found | None"]
 
 HTTP_PROVIDERS: dict[str, HttpProbe] = {
-    "aws": lambda d: ec2_like("aws", d),
-    "openstack": lambda d: ec2_like("openstack", d),
-    "hetzner": lambda d: ec2_like("hetzner", d),
+    "aws": lambda b: ec2_like("aws", b),
+    "openstack": lambda b: ec2_like("openstack", b),
+    "hetzner": lambda b: ec2_like("hetzner", b),
     "gcp": gcp,
     "digitalocean": digitalocean,
     "vultr": vultr,
@@ -324,15 +339,26 @@ def cdrom_devices(runner: Runner, kind: str) -> list[str]:
         log.warning("datasource %s: blkid is not installed, labelled drives cannot be found",
                     kind)
     else:
-        for spelling in (label.upper(), label.lower()):
-            done = runner.run([blkid, "-c", "/dev/null", "-o", "device", "-t",
-                               f"LABEL={spelling}"], timeout=10)
-            found += done.output.split() if done.ok else []
+        # One scan of every device (exit 2: no device has any tag at all).
+        done = runner.run([blkid, "-c", "/dev/null", "-o", "export"], timeout=10)
+        for device, tags in blkid_devices(done.output if done.ok else ""):
+            if tags.get("LABEL") in (label.upper(), label.lower()):
+                found.append(device)
     allow_loop = os.environ.get(CDROM_LOOP_ENV) == "1"
     found = [d for d in found
              if allow_loop or not posixpath.basename(d).startswith(("loop", "ram"))]
     found += sorted(glob.glob("/dev/sr[0-9]*"))
     return list(dict.fromkeys(found))
+
+
+def blkid_devices(export: str) -> list[tuple[str, dict[str, str]]]:
+    """(DEVNAME, tags) of each block of `blkid -o export` output."""
+    devices = []
+    for block in export.split("\n\n"):
+        tags = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if "DEVNAME" in tags:
+            devices.append((tags["DEVNAME"], tags))
+    return devices
 
 
 def read_cdrom(runner: Runner, kind: str, device: str) -> bytes | None:
