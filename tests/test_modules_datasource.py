@@ -367,3 +367,32 @@ def test_iso9660_reader_finds_nested_files_under_each_naming(
     not_iso.write_bytes(bytes(64 * 2048))
     with pytest.raises(iso9660.NotIso):
         iso9660.read_file(str(not_iso), "user-data")
+
+
+def test_a_provider_that_hangs_is_abandoned_after_the_probe_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+
+    def hangs(budget: P.Budget) -> P.Found | None:
+        release.wait()  # a DNS lookup that never returns, say
+        return None
+
+    monkeypatch.setitem(P.HTTP_PROVIDERS, "aws", hangs)
+    monkeypatch.setattr(D, "PROBE_WINDOW", 0.2)
+    monkeypatch.setattr(D, "DEADLINE", 3600.0)
+    outcome: list[str] = []
+
+    def plan() -> None:
+        ctx = RunContext(root=Root(str(node_root(tmp_path / "r"))))
+        try:
+            D.plan_datasource(ctx, {"datasource": {"providers": ["aws"]}})
+        except Exception as exc:
+            outcome.append(str(exc))
+
+    worker = threading.Thread(target=plan, daemon=True)
+    worker.start()
+    worker.join(120)  # liveness, not timing: without the window this waits an hour
+    release.set()
+    assert not worker.is_alive()
+    assert outcome == ["no metadata/userdata found; asked: aws"]
