@@ -270,3 +270,29 @@ def test_errors_leave_the_disk_as_it_was(tmp_path: Path) -> None:
         assert host_run(grow("label: NO_SUCH_LABEL_T")).reasons() == (
             "layout: no device has a filesystem labelled 'NO_SUCH_LABEL_T'")
         assert table(dev) == before
+
+
+def test_init_disk_writes_a_gpt_only_on_a_blank_disk(tmp_path: Path) -> None:
+    text = """stages:
+  test:
+    - layout:
+        device: {path: DEV, init_disk: true}
+        add_partitions:
+          - {fsLabel: COS_INIT_T, size: 0, pLabel: data, filesystem: ext4}
+"""
+    image = tmp_path / "blank.img"
+    with open(image, "wb") as f:
+        f.truncate(64 * MIB)
+    device = sh("losetup", "-f", "--show", "-P", str(image)).strip()
+    try:
+        text = text.replace("DEV", device)
+        run = host_run(text)
+        assert run.statuses == ["applied"], run.reasons()
+        assert table(device)["label"] == "gpt"
+        (part,) = partitions(device)
+        assert part["name"] == "data" and probe(f"{device}p1")["LABEL"] == "COS_INIT_T"
+        before = table(device)
+        assert host_run(text).statuses == ["unchanged"]
+        assert table(device) == before  # the same table id: not written again
+    finally:
+        subprocess.run(["losetup", "-d", device], check=False)

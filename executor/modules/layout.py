@@ -175,6 +175,16 @@ def device_bytes(device: str) -> int:
         os.close(fd)
 
 
+def logical_sector(device: str) -> int:
+    """The logical sector size the kernel gives a block device (512 for a file)."""
+    name = posixpath.basename(os.path.realpath(device))
+    try:
+        with open(f"/sys/class/block/{name}/queue/logical_block_size", encoding="ascii") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return 512
+
+
 def partition_number(node: str) -> int:
     digits = ""
     for c in reversed(node):
@@ -232,7 +242,8 @@ def plan_layout(ctx: RunContext, modules: Mapping[str, object]) -> list[Action]:
     if device.get("init_disk") and not inspect.probe(disk_path).get("PTTYPE"):
         actions.append(device_action(inspect, ["sfdisk", disk_path], CREATE,
                                      stdin="label: gpt\n", what="new GPT table"))
-        disk = Disk(disk_path, "gpt", 512, device_bytes(disk_path) // 512, 0)
+        sector = logical_sector(disk_path)
+        disk = Disk(disk_path, "gpt", sector, device_bytes(disk_path) // sector, 0)
         disk.last_usable = disk.sectors - GPT_TAIL - 1
     else:
         disk = inspect.read_disk(disk_path)
