@@ -161,6 +161,11 @@ def test_mbr_xfs_grows_by_path_to_a_given_size(tmp_path: Path) -> None:
         blocks = int(info.split("blocks=")[1].split(",")[0])  # the data section's
         assert blocks * 4096 > 550 * MIB
         assert host_run(grow(f"path: {dev}", size=600)).statuses == ["unchanged"]
+        # yip's script:// device: the command's output names the disk.
+        by_script = grow(f"path: 'script://{shutil.which('echo')} {dev}'", size=600)
+        assert host_run(by_script).statuses == ["unchanged"]
+        assert host_run(by_script, dry_run=True).actions()[0][0]["detail"] == (
+            "device not inspected: a dry-run runs no device script")
 
 
 ADD = """stages:

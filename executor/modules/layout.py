@@ -1,7 +1,8 @@
 """`layout`: grow the last partition and add partitions, as yip's layout plugin.
 
-The disk is `device.path`, or the disk holding the filesystem labelled
-`device.label` (/dev/disk/by-label, else `blkid`). `add_partitions` come
+The disk is `device.path` (`script://CMD ARGS`: what CMD prints), or the
+disk holding the filesystem labelled `device.label` (/dev/disk/by-label,
+else `blkid`). `add_partitions` come
 first: a partition whose `pLabel` (GPT name) already exists, or, without a
 pLabel or on an MBR disk, whose `fsLabel` is already on the disk, is left
 alone, so a second run changes nothing; each new one is `size` MiB (0: all
@@ -41,6 +42,7 @@ from executor.record import dataclass, field
 from executor.runner import Runner
 
 MIB = 1 << 20
+SCRIPT_SCHEME = "script://"  # device.path from a command's output, as in yip
 MIN_FREE_MIB = 32  # yip: less unpartitioned space than this and no partition is added
 GPT_TAIL = 34  # sectors after the last usable one: backup entries and header
 INSPECT_TIMEOUT = 60.0
@@ -212,6 +214,21 @@ def parent_disk(device: str) -> str:
     return posixpath.join("/dev", posixpath.basename(posixpath.dirname(sys_dir)))
 
 
+def script_device(runner: Runner, path: str) -> str:
+    """yip's `script://CMD ARGS`: the device is what CMD prints (no shell)."""
+    argv = path[len(SCRIPT_SCHEME):].split()
+    if not argv:
+        raise StepError("script:// prefix provided but no command specified")
+    done = runner.run(argv, timeout=INSPECT_TIMEOUT)
+    if not done.ok:
+        raise StepError(f"device script {argv[0]!r} failed ({done.describe()}):"
+                        f" {done.output.strip()[-400:]}")
+    device = done.output.strip()
+    if not device or "\n" in device:
+        raise StepError(f"device script {argv[0]!r} printed {device!r}, not one device")
+    return device
+
+
 def plan_layout(ctx: RunContext, modules: Mapping[str, object]) -> list[Action]:
     spec = modules.get("layout")
     if not isinstance(spec, Mapping):
@@ -237,6 +254,11 @@ def plan_layout(ctx: RunContext, modules: Mapping[str, object]) -> list[Action]:
     inspect = Inspector(ctx.runner)
     for tool in ("sfdisk", "partx", "blkid"):
         inspect.tool(tool, "util-linux")
+    if path.startswith(SCRIPT_SCHEME):
+        if ctx.dry_run:
+            return [Action("layout", change=UPDATE, command=f"layout of {wanted}",
+                           detail="device not inspected: a dry-run runs no device script")]
+        path = script_device(ctx.runner, path)
     actions: list[Action] = []
     disk_path = path if path else parent_disk(inspect.by_label(label))
     if device.get("init_disk") and not inspect.probe(disk_path).get("PTTYPE"):
