@@ -396,3 +396,21 @@ def test_a_provider_that_hangs_is_abandoned_after_the_probe_window(
     release.set()
     assert not worker.is_alive()
     assert outcome == ["no metadata/userdata found; asked: aws"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="scaleway's user-data needs a port below 1024")
+def test_scaleway_reads_its_conf_and_user_data_from_a_privileged_port(
+    tmp_path: Path, serve: Serve
+) -> None:
+    meta = serve({
+        "/conf": b"HOSTNAME=scw-1\nID=abc\nSSH_PUBLIC_KEYS=1\n"
+                 b"SSH_PUBLIC_KEYS_0_KEY='" + KEY.encode() + b"'\n",
+        "/user_data/cloud-init": USERDATA,
+    })
+    root = node_root(tmp_path / "r")
+    assert run_config(root, step("[scaleway]")).statuses == ["applied"]
+    assert (root / "run/config/hostname").read_bytes() == b"scw-1"
+    assert (root / "run/config/instance_id").read_bytes() == b"abc"
+    assert (root / "run/config/ssh/authorized_keys").read_text() == KEY + "\n"
+    assert (root / "oem/95_userdata/userdata").read_bytes() == USERDATA
+    assert "/user_data/cloud-init" in meta.seen

@@ -42,6 +42,7 @@ METALDATA = "http://metaldata/get/"
 AZURE = "http://169.254.169.254/metadata/instance"
 AZURE_QUERY = "?api-version=2021-01-01&format=text"
 PACKET = "https://metadata.platformequinix.com/"
+SCALEWAY = "http://169.254.42.42/"
 
 
 @dataclass
@@ -251,6 +252,65 @@ def packet(budget: Budget) -> Found | None:
     return found
 
 
+def scaleway(budget: Budget) -> Found | None:
+    http = Http(budget)
+    raw = http.get(SCALEWAY + "conf")
+    if raw is None:
+        return None
+    conf = dict(line.split("=", 1) for line in raw.decode(errors="replace").splitlines()
+                if "=" in line)
+    found = Found("scaleway")
+    for key, name in (("HOSTNAME", HOSTNAME), ("ID", "instance_id"),
+                      ("LOCATION_ZONE_ID", "instance_location"),
+                      ("PUBLIC_IP_ADDRESS", "public_ip"), ("PRIVATE_IP", "private_ip")):
+        if key in conf:
+            found.files[name] = conf[key].encode()
+    count = conf.get("SSH_PUBLIC_KEYS", "")
+    if count.isdigit():
+        keys = [conf.get(f"SSH_PUBLIC_KEYS_{i}_KEY", "").strip("'") for i in range(int(count))]
+        found.files[SSH_KEYS] = "".join(f"{k}\n" for k in keys if k).encode()
+    found.userdata = scaleway_userdata(budget)
+    return found
+
+
+def scaleway_userdata(budget: Budget) -> bytes | None:
+    """Scaleway serves user-data only to a privileged source port (below 1024)."""
+    import socket
+    import time
+
+    parts = urllib.parse.urlsplit(metadata_base(SCALEWAY))
+    address = (parts.hostname or "", parts.port or 80)
+    for port in range(1, 1024):
+        left = budget.deadline - time.monotonic()
+        if left <= 0:
+            return None
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.settimeout(min(PROBE_TIMEOUT, left))
+        try:
+            sock.bind(("", port))
+        except OSError:
+            sock.close()
+            continue  # in use, or not ours to take
+        try:
+            sock.connect(address)
+            sock.sendall(b"GET /user_data/cloud-init HTTP/1.0\r\n\r\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+                if time.monotonic() > budget.deadline:
+                    return None
+        except OSError as exc:
+            log.debug("scaleway user-data: %s", exc)
+            return None
+        finally:
+            sock.close()
+        head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+        status = head.split(b" ", 2)[1:2]
+        return body if status == [b"200"] else None
+    log.debug("scaleway user-data: no free source port below 1024")
+    return None
+
+
 def vmware(runner: Runner) -> Found | None:
     """guestinfo through open-vm-tools' `vmware-rpctool`, when the image has it."""
     import shutil
@@ -314,6 +374,7 @@ HTTP_PROVIDERS: dict[str, HttpProbe] = {
     "metaldata": metaldata,
     "azure": azure,
     "packet": packet,
+    "scaleway": scaleway,
 }
 
 
