@@ -35,19 +35,28 @@ class Metadata:
         self.table = table
         self.headers = headers or {}
         self.seen: list[str] = []
+        self.posted: list[tuple[str, bytes]] = []
         meta = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # the http.server name
                 meta.seen.append(self.path)
                 body = meta.table.get(self.path)
-                wrong = [k for k, v in meta.headers.items() if self.headers.get(k) != v]
+                wrong = [k for k, v in meta.headers.items() if self.headers.get(k) != v
+                         and not self.path.startswith("/machine")]  # Azure's wire server
                 status = 404 if body is None else 403 if wrong else 200
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body or b"")))
                 self.end_headers()
                 if status == 200 and body:
                     self.wfile.write(body)
+
+            def do_POST(self) -> None:  # the http.server name
+                length = int(self.headers.get("Content-Length", "0"))
+                meta.posted.append((self.path, self.rfile.read(length)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -165,14 +174,23 @@ def test_azure_decodes_the_user_data_and_names_files_by_path(tmp_path: Path, ser
     def at(node: str) -> str:
         return f"/metadata/instance/{node}{q}"
 
-    serve({
+    goal = (b"<GoalState><Container><ContainerId>c-1</ContainerId><RoleInstanceList>"
+            b"<RoleInstance><InstanceId>i-9</InstanceId></RoleInstance></RoleInstanceList>"
+            b"</Container></GoalState>")
+    meta = serve({
         at("compute/vmId"): b"f00-ba4",
         at("compute/name"): b"az-node",
         at("compute/zone"): b"2",
         at("compute/userData"): base64.b64encode(USERDATA),
+        "/machine?comp=goalstate": goal,
     }, {"Metadata": "true"})
     root = node_root(tmp_path / "r")
     assert run_config(root, step("[azure]")).statuses == ["applied"]
+    # Then it reports ready to the wire server, as yip does.
+    ((where, body),) = meta.posted
+    assert where == "/machine?comp=health"
+    assert b"<ContainerId>c-1</ContainerId>" in body and b"<State>Ready</State>" in body
+    assert b"<Role><InstanceId>i-9</InstanceId>" in body
     assert (root / "run/config/compute_vmId").read_bytes() == b"f00-ba4"
     assert (root / "run/config/compute_zone").read_bytes() == b"2"
     assert (root / "oem/95_userdata/userdata").read_bytes() == USERDATA

@@ -50,14 +50,14 @@ class _Retry(Exception):
 def fetch(url: str, *, timeout: float = DEFAULT_TIMEOUT, retries: int = RETRIES,
           limit: int = MAX_BYTES, headers: dict[str, str] | None = None,
           deadline: float | None = None, attempt_limit: float | None = None,
-          backoff: float = BACKOFF, direct: bool = False) -> bytes:
+          backoff: float = BACKOFF, direct: bool = False, data: bytes | None = None) -> bytes:
     """The body of `url`; FetchError (a StepError) when it cannot be had.
 
     `timeout` bounds each connect and each read. `attempt_limit` bounds one
     attempt, body included, and `deadline` (a time.monotonic() instant) the
     whole call, retries included, so a server that trickles bytes cannot hold
     a boot. `direct` ignores proxy settings (link-local metadata services are
-    never behind a proxy).
+    never behind a proxy). With `data`, the request is a POST of it.
     """
     if not url.startswith(("https://", "http://")):
         raise FetchError(url, "only http and https URLs can be fetched", exhausted=False,
@@ -72,7 +72,8 @@ def fetch(url: str, *, timeout: float = DEFAULT_TIMEOUT, retries: int = RETRIES,
             delay *= 2
         try:
             return _attempt(url, timeout=timeout, limit=limit, headers=headers or {},
-                            deadline=_earliest(deadline, attempt_limit), direct=direct)
+                            deadline=_earliest(deadline, attempt_limit), direct=direct,
+                            data=data)
         except _Retry as exc:
             reason = str(exc)
         except FetchError as exc:
@@ -89,7 +90,7 @@ def _earliest(deadline: float | None, attempt_limit: float | None) -> float | No
 
 
 def _attempt(url: str, *, timeout: float, limit: int, headers: dict[str, str],
-             deadline: float | None, direct: bool) -> bytes:
+             deadline: float | None, direct: bool, data: bytes | None = None) -> bytes:
     # urllib (and http.client, ssl) only when a URL is actually fetched: boot time.
     import http.client
     import urllib.error
@@ -100,7 +101,8 @@ def _attempt(url: str, *, timeout: float, limit: int, headers: dict[str, str],
         if left <= 0:
             raise _Retry("out of time")
         timeout = min(timeout, left)
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **headers})
+    request = urllib.request.Request(url, data=data,
+                                     headers={"User-Agent": USER_AGENT, **headers})
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({})) if direct else None
     try:
         open_url = opener.open if opener is not None else urllib.request.urlopen

@@ -41,6 +41,7 @@ GCP = "http://metadata.google.internal/computeMetadata/v1/"
 METALDATA = "http://metaldata/get/"
 AZURE = "http://169.254.169.254/metadata/instance"
 AZURE_QUERY = "?api-version=2021-01-01&format=text"
+AZURE_WIRE = "http://168.63.129.16/machine"
 PACKET = "https://metadata.platformequinix.com/"
 SCALEWAY = "http://169.254.42.42/"
 
@@ -226,7 +227,39 @@ def azure(budget: Budget) -> Found | None:
             found.userdata = base64.b64decode(encoded, validate=False)
         except ValueError:
             log.warning("azure: compute/userData is not base64")
+        else:
+            report_ready(budget)  # as yip, once the user-data is in hand
     return found
+
+
+def report_ready(budget: Budget) -> bool:
+    """Tell Azure's wire server the VM is provisioned (what its agent would do)."""
+    import xml.etree.ElementTree as ET
+
+    wire = {"x-ms-version": "2012-11-30"}
+    try:
+        goal = fetch.fetch(metadata_base(AZURE_WIRE + "?comp=goalstate"), timeout=PROBE_TIMEOUT,
+                           retries=0, headers=wire, deadline=budget.deadline, direct=True)
+        state = ET.fromstring(goal)
+        container = state.findtext("Container/ContainerId") or ""
+        instance = state.findtext("Container/RoleInstanceList/RoleInstance/InstanceId") or ""
+        health = ET.Element("Health")
+        ET.SubElement(health, "GoalStateIncarnation").text = "1"
+        box = ET.SubElement(health, "Container")
+        ET.SubElement(box, "ContainerId").text = container
+        role = ET.SubElement(ET.SubElement(box, "RoleInstanceList"), "Role")
+        ET.SubElement(role, "InstanceId").text = instance
+        ET.SubElement(ET.SubElement(role, "Health"), "State").text = "Ready"
+        fetch.fetch(metadata_base(AZURE_WIRE + "?comp=health"), timeout=PROBE_TIMEOUT,
+                    retries=0, deadline=budget.deadline, direct=True,
+                    data=ET.tostring(health),
+                    headers={**wire, "x-ms-agent-name": "WALinuxAgent",
+                             "Content-Type": "text/xml;charset=utf-8"})
+    except (StepError, ET.ParseError) as exc:
+        log.warning("azure: report ready failed: %s", exc)
+        return False
+    log.info("azure: reported ready (container %s, instance %s)", container, instance)
+    return True
 
 
 def packet(budget: Budget) -> Found | None:
