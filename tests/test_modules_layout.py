@@ -78,6 +78,8 @@ def loop_disk(
                 sh("mkfs.ext4", "-q", "-L", label, node)
             elif fs == "xfs":
                 sh("mkfs.xfs", "-q", "-L", label, node)
+            elif fs == "swap":
+                sh("mkswap", "-L", label, node)
         yield device
     finally:
         subprocess.run(["losetup", "-d", device], check=False)
@@ -301,3 +303,12 @@ def test_init_disk_writes_a_gpt_only_on_a_blank_disk(tmp_path: Path) -> None:
         assert table(device) == before  # the same table id: not written again
     finally:
         subprocess.run(["losetup", "-d", device], check=False)
+
+
+def test_swap_cannot_grow(tmp_path: Path) -> None:
+    with loop_disk(tmp_path / "d.img", table="dos", size=64,
+                   parts=[(8, "", "ext4", "E_T"), (8, "", "swap", "SWAP_T")]) as dev:
+        before = table(dev)
+        run = host_run(grow(f"path: {dev}"))
+        assert run.reasons() == "layout: swap resizing is not supported"
+        assert table(dev) == before
