@@ -432,3 +432,15 @@ def test_scaleway_reads_its_conf_and_user_data_from_a_privileged_port(
     assert (root / "run/config/ssh/authorized_keys").read_text() == KEY + "\n"
     assert (root / "oem/95_userdata/userdata").read_bytes() == USERDATA
     assert "/user_data/cloud-init" in meta.seen
+
+
+def test_file_without_path_and_unknown_names_are_skipped(tmp_path: Path, serve: Serve) -> None:
+    serve(AWS)
+    root = node_root(tmp_path / "r")
+    text = """stages:
+  test:
+    - datasource:
+        providers: [file, maas, aws]
+"""
+    assert run_config(root, text).statuses == ["applied"]
+    assert (root / "run/config/userdata.yaml").read_bytes() == USERDATA

@@ -84,7 +84,8 @@ def ask_providers(ctx: RunContext, providers: list[str], path: str) -> P.Found |
             data = P.read_cdrom(ctx.runner, kind, device)
             if data:
                 return P.Found(f"{kind}({device})", userdata=data)
-    others = [p for p in providers if p not in CDROM_KINDS and p in KNOWN]
+    others = [p for p in providers
+              if p not in CDROM_KINDS and p in KNOWN and (p != "file" or path)]
     return first_answer(ctx, others, path, deadline)
 
 
