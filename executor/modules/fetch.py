@@ -1,8 +1,11 @@
-"""HTTP(S) downloads for `downloads` and remote SSH keys.
+"""The one HTTP(S) fetcher: URL sources, `downloads`, remote SSH keys and
+the datasource providers.
 
 TLS certificates are verified (yip turns verification off; we do not), every
-attempt has a timeout, transient failures are retried a bounded number of
-times, and the body is capped so a wrong URL cannot fill the memory.
+connect and read has a timeout, an attempt and the whole call can have a
+deadline (body included, so a server that drips bytes cannot hold a boot),
+transient failures are retried a bounded number of times, and the body is
+capped so a wrong URL cannot fill the memory.
 """
 
 from __future__ import annotations
@@ -10,13 +13,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from executor import __version__
 from executor.errors import StepError
 
 RETRIES = 3
 BACKOFF = 1.0  # seconds before the first retry, doubled each time
 DEFAULT_TIMEOUT = 60.0
 MAX_BYTES = 512 << 20
-USER_AGENT = "stage-executor"
+USER_AGENT = f"stage-executor/{__version__}"
 KEY_PROVIDERS = {"github": "https://github.com/{}.keys", "gitlab": "https://gitlab.com/{}.keys"}
 
 
