@@ -444,3 +444,29 @@ def test_file_without_path_and_unknown_names_are_skipped(tmp_path: Path, serve: 
 """
     assert run_config(root, text).statuses == ["applied"]
     assert (root / "run/config/userdata.yaml").read_bytes() == USERDATA
+
+
+@pytest.mark.subprocess
+def test_vmware_guestinfo_through_vmware_rpctool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stand-in for open-vm-tools' tool, answering as it does inside a VM.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    encoded = base64.b64encode(USERDATA).decode()
+    tool = bin_dir / "vmware-rpctool"
+    tool.write_text(f"""#!/bin/sh
+case "$1" in
+  "info-get guestinfo.userdata") echo '{encoded}' ;;
+  "info-get guestinfo.userdata.encoding") echo base64 ;;
+  "info-get guestinfo.metadata") echo 'local-hostname: vm-1' ;;
+  *) echo "No value found"; exit 1 ;;
+esac
+""")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    root = node_root(tmp_path / "r")
+    assert run_config(root, step("[vmware]")).statuses == ["applied"]
+    assert (root / "run/config/metadata").read_bytes() == b"local-hostname: vm-1"
+    assert not (root / "run/config/vendordata").exists()
+    assert (root / "oem/95_userdata/userdata.yaml").read_bytes() == USERDATA
