@@ -66,10 +66,11 @@ def last_partition_end(device: str) -> tuple[int, int]:
 
 
 def test_grow_persistent_matches_yip_except_the_backup_table(tmp_path: Path) -> None:
-    shape = {"table": "gpt", "size": 40, "grow_to": 160,
-             "parts": [(20, "persistent", "ext4", "")]}
-    with loop_disk(tmp_path / "yip.img", **shape) as theirs, \
-            loop_disk(tmp_path / "ours.img", **shape) as ours:  # type: ignore[arg-type]
+    parts = [(20, "persistent", "ext4", "")]
+    with loop_disk(tmp_path / "yip.img", table="gpt", size=40, grow_to=160,
+                   parts=parts) as theirs, \
+            loop_disk(tmp_path / "ours.img", table="gpt", size=40, grow_to=160,
+                      parts=parts) as ours:
         before = ext4_bytes(f"{ours}p1")
         output = run_yip(tmp_path, theirs)
         run = host_run(GROW.replace("DEV", ours))
