@@ -141,3 +141,22 @@ def written(root: Path) -> dict[str, tuple[object, ...]]:
         if rel.startswith(compared):
             out[rel] = (entry[0], oct(int(str(entry[1])) & 0o7777), *entry[5:])
     return out
+
+
+def test_when_nothing_answers_both_fail_the_same_way(tmp_path: Path) -> None:
+    config = CONFIG.replace("PROVIDER", "aws")
+    theirs, ours = node(tmp_path / "yip"), node(tmp_path / "ours")
+    output = run_yip(tmp_path, theirs, {}, config)
+    assert "no metadata/userdata found" in output
+    server = Metadata({})
+    try:
+        os.environ["STAGE_EXECUTOR_METADATA_URL"] = server.url
+        run = run_config(ours, config)
+    finally:
+        del os.environ["STAGE_EXECUTOR_METADATA_URL"]
+        server.close()
+    assert run.statuses == ["failed"]
+    assert "no metadata/userdata found" in run.reasons()
+    # yip has made /run/config by then; we leave the root as it was.
+    assert (theirs / "run/config").is_dir() and not (ours / "run/config").exists()
+    assert written(ours) == {} and set(written(theirs)) == {"run/config"}
