@@ -1,0 +1,234 @@
+"""Differential against the real yip: same config, same root copy, same trees.
+
+Each case runs `yip -s STAGE` (chrooted, in namespaces: see yip_oracle) on one
+copy of a small hand-made root and `stage-executor apply -s STAGE --root` on
+another, then compares every path of the two trees (kind, mode, owner,
+content, link target). A difference fails the test unless one of the
+ALLOWED rules below explains it; each rule is a difference the README lists
+under "Differences from yip (on purpose)" and says which.
+
+Cases: the seed in every boot mode (its conditions look at
+/run/cos/{uki_boot_mode,recovery_mode,autoreset_mode}), with and without
+systemctl in the root; every Kairos config in ../shared/kairos-cloudconfigs,
+all of its stages in boot order, in an active and a UKI boot; and the cases
+of tests/fixtures/yip/ (one config each, its purpose in its first comment).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests import yip_oracle as oracle
+from tests.conftest import REPO
+from tests.yip_oracle import Case, Diff, Entry
+
+SKIP = oracle.why_not_runnable()
+pytestmark = [pytest.mark.subprocess, pytest.mark.skipif(bool(SKIP), reason=SKIP)]
+
+OWN_CASES = REPO / "tests" / "fixtures" / "yip"
+BOOT_ORDER = tuple(
+    f"{stage}{sub}"
+    for stage in ("rootfs", "initramfs", "fs", "boot", "network", "reconcile")
+    for sub in (".before", "", ".after")
+)
+BOOT_MODES = {  # the /run/cos markers of each Kairos boot
+    "active": ("active_mode",),
+    "passive": ("passive_mode",),
+    "recovery": ("recovery_mode",),
+    "autoreset": ("recovery_mode", "autoreset_mode"),
+    "uki": ("uki_boot_mode", "active_mode"),
+    "uki-recovery": ("uki_boot_mode", "recovery_mode"),
+    "uki-autoreset": ("uki_boot_mode", "recovery_mode", "autoreset_mode"),
+    "none": (),
+}
+
+
+# --- the allow-list -----------------------------------------------------------
+#
+# Each rule mirrors one entry of README.md "Differences from yip (on purpose)";
+# it gets a difference and says whether that entry explains it. Anything else
+# is a failure.
+
+
+def _same_but(diff: Diff, *fields: int) -> bool:
+    """Both sides exist, same kind, and differ only in the given fields
+    (1 mode, 2 uid, 3 gid, 4 content or target)."""
+    if diff.yip is None or diff.ours is None or diff.yip[0] != diff.ours[0]:
+        return False
+    return all(a == b for i, (a, b) in enumerate(zip(diff.yip, diff.ours, strict=True))
+               if i not in fields)
+
+
+def _mode(entry: Entry | None) -> int:
+    assert entry is not None and isinstance(entry[1], int)
+    return entry[1]
+
+
+def parent_directory_modes(diff: Diff) -> bool:
+    # README: "Missing parent directories get the file's mode plus a search bit
+    # for every read bit (0644 -> 0755); yip adds only the owner's (0744)."
+    if diff.base is not None or not _same_but(diff, 1) or diff.yip[0] != "dir":  # type: ignore[index]
+        return False
+    theirs = _mode(diff.yip)
+    return _mode(diff.ours) == theirs | ((theirs & 0o444) >> 2)
+
+
+def omitted_permissions(diff: Diff) -> bool:
+    # README: "Omitted permissions: a path that exists keeps its mode; a new
+    # file gets 0644, a new directory 0755. yip applies mode 0000."
+    if not _same_but(diff, 1) or _mode(diff.yip) != 0:
+        return False
+    if diff.base is not None and diff.base[0] == diff.ours[0]:  # type: ignore[index]
+        return _mode(diff.ours) == _mode(diff.base)
+    return _mode(diff.ours) == (0o755 if diff.ours[0] == "dir" else 0o644)  # type: ignore[index]
+
+
+def exact_directory_modes(diff: Diff) -> bool:
+    # README: "A new directory gets exactly its permissions; yip's mkdir leaves
+    # them filtered by its umask (0775 -> 0755 under the usual 022)."
+    if diff.base is not None or not _same_but(diff, 1) or diff.yip[0] != "dir":  # type: ignore[index]
+        return False
+    return _mode(diff.yip) == _mode(diff.ours) & ~0o022
+
+
+def unit_link_targets(diff: Diff, yip_root: Path) -> bool:
+    # README (Units): "Link targets name /usr/lib/... where Debian's
+    # split-/usr build writes /lib/... (the same files on a merged-/usr root)."
+    if not _same_but(diff, 4) or diff.yip[0] != "link":  # type: ignore[index]
+        return False
+    theirs, ours = str(diff.yip[4]), str(diff.ours[4])  # type: ignore[index]
+    return theirs.startswith("/lib/") and ours == "/usr" + theirs
+
+
+def entity_lock_directory(diff: Diff) -> bool:
+    # README (The other modules): "the account files are replaced atomically
+    # [...] yip's entity library also leaves the /run/lock directory it locks in."
+    return diff.path == "/run/lock" and diff.ours is None and diff.base is None
+
+
+def unsupported_modules(diff: Diff) -> bool:
+    # README: "A step using a module this executor does not implement fails
+    # [...]": yip's datasource module makes /run/config even when it finds no
+    # datasource.
+    return diff.path == "/run/config" and diff.ours is None and diff.base is None
+
+
+Rule = Callable[[Diff, Path], bool]
+ALLOWED: dict[str, Rule] = {
+    "parent directory modes": lambda d, _: parent_directory_modes(d),
+    "omitted permissions": lambda d, _: omitted_permissions(d),
+    "exact directory modes": lambda d, _: exact_directory_modes(d),
+    "unit link targets": unit_link_targets,
+    "entity lock directory": lambda d, _: entity_lock_directory(d),
+    "unsupported modules": lambda d, _: unsupported_modules(d),
+}
+
+
+def unexplained(diffs: list[Diff], yip_root: Path) -> tuple[list[Diff], dict[str, int]]:
+    left, used = [], dict.fromkeys(ALLOWED, 0)
+    for diff in diffs:
+        rule = next((name for name, ok in ALLOWED.items() if ok(diff, yip_root)), None)
+        if rule is None:
+            left.append(diff)
+        else:
+            used[rule] += 1
+    return left, used
+
+
+# --- the cases ----------------------------------------------------------------
+
+
+def stages_of(config: Path) -> tuple[str, ...]:
+    """The config's stages, boot stages in boot order first, then the others."""
+    doc = yaml.safe_load(config.read_text(encoding="utf-8", errors="replace")) or {}
+    names = list((doc.get("stages") or {}) if isinstance(doc, dict) else {})
+    return tuple(sorted(names, key=lambda s: (
+        BOOT_ORDER.index(s) if s in BOOT_ORDER else len(BOOT_ORDER), s)))
+
+
+def seed_cases() -> Iterator[object]:
+    if oracle.SEED is None or not oracle.SEED.is_file():
+        return
+    for mode, markers in BOOT_MODES.items():
+        for systemctl in (True, False):
+            name = f"seed-{mode}-{'systemctl' if systemctl else 'no-systemctl'}"
+            yield pytest.param(Case(name, oracle.SEED, ("initramfs.after",), markers,
+                                    systemctl), id=name)
+
+
+def kairos_cases() -> Iterator[object]:
+    if oracle.KAIROS_CONFIGS is None:
+        return
+    for config in sorted(oracle.KAIROS_CONFIGS.glob("*.yaml")):
+        for mode in ("active", "uki"):
+            name = f"{config.stem}-{mode}"
+            yield pytest.param(Case(name, config, stages_of(config), BOOT_MODES[mode]), id=name)
+
+
+def own_cases() -> Iterator[object]:
+    for config in sorted(OWN_CASES.glob("*.yaml")):
+        doc = yaml.safe_load(config.read_text(encoding="utf-8", errors="replace")) or {}
+        setup = doc.get("x-differential", {}) if isinstance(doc, dict) else {}
+        yield pytest.param(Case(
+            config.stem, config, tuple(setup.get("stages") or stages_of(config)),
+            tuple(setup.get("markers", ())), bool(setup.get("systemctl", True)),
+            dict(setup.get("prepare", {})),
+        ), id=config.stem)
+
+
+@pytest.fixture(scope="session")
+def base_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return oracle.build_base_root(tmp_path_factory.mktemp("yip-base") / "root")
+
+
+def differential(base: Path, work: Path, case: Case) -> tuple[list[Diff], dict[str, int]]:
+    theirs = oracle.copy_root(base, work / "yip")
+    ours = oracle.copy_root(base, work / "ours")
+    oracle.prepare_root(theirs, case)
+    oracle.prepare_root(ours, case)
+    before = oracle.scan(theirs)
+    yip_run = oracle.run_yip(theirs, case)
+    our_run = oracle.run_ours(ours, case)
+    assert len(yip_run.returncodes) == len(case.stages), yip_run.output[-4000:]
+    assert len(our_run.returncodes) == len(case.stages), our_run.output[-4000:]
+    diffs = oracle.differences(oracle.scan(theirs), oracle.scan(ours), before)
+    left, used = unexplained(diffs, theirs)
+    if not left:  # keep the copies of a failing case for a look
+        shutil.rmtree(work)
+    return left, used
+
+
+@pytest.mark.parametrize("case", [*seed_cases(), *kairos_cases(), *own_cases()])
+def test_same_tree_as_yip(case: Case, base_root: Path, tmp_path: Path) -> None:
+    left, used = differential(base_root, tmp_path, case)
+    assert not left, (
+        f"{case.name}: {len(left)} differences from yip that README.md does not list "
+        f"(copies kept in {tmp_path}):\n{oracle.show(left)}")
+    print(f"{case.name}: same tree as yip; allowed differences: "
+          f"{ {k: v for k, v in used.items() if v} }")
+
+
+def test_a_difference_is_found_and_reported(base_root: Path, tmp_path: Path) -> None:
+    """The comparison is not blind: a tree changed on one side shows as a difference."""
+    left = oracle.copy_root(base_root, tmp_path / "a")
+    right = oracle.copy_root(base_root, tmp_path / "b")
+    before = oracle.scan(left)
+    (right / "etc/hostname").write_text("other\n")
+    os.chmod(right / "etc/hosts", 0o600)
+    (right / "etc/new").symlink_to("/lib/x")
+    diffs = oracle.differences(oracle.scan(left), oracle.scan(right), before)
+    assert [d.path for d in diffs] == ["/etc/hostname", "/etc/hosts", "/etc/new"]
+    assert unexplained(diffs, left)[0] == diffs
+
+
+def test_every_case_source_is_there() -> None:
+    """The shared inputs were found (CI has them beside the checkout)."""
+    assert oracle.SEED is not None and oracle.SEED.is_file()
+    assert oracle.KAIROS_CONFIGS is not None and len(list(oracle.KAIROS_CONFIGS.glob("*.yaml"))) > 20
+    assert list(OWN_CASES.glob("*.yaml"))
