@@ -9,14 +9,42 @@ from __future__ import annotations
 
 import errno as E
 import os
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from executor.actions import CREATE, NONE, UPDATE, Action
 from executor.context import RunContext
-from executor.errors import RootError, StepError
+from executor.errors import EntryErrors, RootError, StepError
 from executor.root import Node, Resolved, Root
+
+Entry = TypeVar("Entry")
 
 DEFAULT_FILE_MODE = 0o644
 DEFAULT_DIR_MODE = 0o755
+
+
+def plan_each(
+    entries: Iterable[Entry], plan_one: Callable[[Entry], list[Action]],
+    name: Callable[[Entry], str],
+) -> list[Action]:
+    """The actions of every entry; an entry that fails does not stop the others.
+
+    yip writes a module's entries one by one and reports the ones that fail;
+    here the entries that plan are kept and EntryErrors names the others (the
+    step fails, the engine still applies the kept actions).
+    """
+    actions: list[Action] = []
+    errors: list[str] = []
+    for entry in entries:
+        try:
+            actions += plan_one(entry)
+        except (StepError, RootError) as exc:
+            label = name(entry)
+            message = str(exc)
+            errors.append(message if message.startswith(label) else f"{label}: {message}")
+    if errors:
+        raise EntryErrors(errors, actions)
+    return actions
 
 
 def parent_mode(mode: int) -> int:
