@@ -17,7 +17,8 @@ OS_RELEASE = 'PRETTY_NAME="Kairos 3.2"\nID=kairos\nVERSION_ID=3.2\n'
 
 
 def test_file_content_is_rendered_with_the_roots_facts(tmp_path: Path) -> None:
-    root = tree(tmp_path / "r", {"/etc/os-release": OS_RELEASE, "/etc/hostname": "edge-1\n"})
+    root = tree(tmp_path / "r", {"/etc/os-release": OS_RELEASE,
+                                 "/etc/hostname": "# set by the installer\nedge-1\n"})
     run = run_config(root, """
 stages:
   test:
