@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.conftest import REPO, SHARED
 
 NAMESPACES = ["unshare", "-m", "-p", "-f", "-n", "-u", "-i", "--mount-proc"]
 HOSTNAME = "differential-node"  # the kernel's (in the UTS namespace) and /etc/hostname
@@ -66,21 +66,7 @@ nogroup:x:65534:
 """
 
 
-def find_shared() -> Path | None:
-    """The shared directory: $STAGE_EXECUTOR_SHARED, else `shared/` beside an ancestor."""
-    env = os.environ.get("STAGE_EXECUTOR_SHARED")
-    if env:
-        return Path(env) if Path(env).is_dir() else None
-    for parent in REPO.parents:  # the checkout's parent first: CI puts shared/ there
-        candidate = parent / "shared"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-SHARED = find_shared()
 YIP = SHARED / "tools" / "yip" if SHARED else None
-KAIROS_CONFIGS = SHARED / "kairos-cloudconfigs" if SHARED else None
 SEED = SHARED / "seed" / "sysext-opt.yaml" if SHARED else None
 
 
