@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from tests import yip_oracle as oracle
-from tests.conftest import REPO
+from tests.conftest import KAIROS_CONFIGS, REPO
 from tests.yip_oracle import Case, Diff, Entry
 
 SKIP = oracle.why_not_runnable()
@@ -193,9 +193,7 @@ def seed_cases() -> Iterator[object]:
 
 
 def kairos_cases() -> Iterator[object]:
-    if oracle.KAIROS_CONFIGS is None:
-        return
-    for config in sorted(oracle.KAIROS_CONFIGS.glob("*.yaml")):
+    for config in sorted(KAIROS_CONFIGS.glob("*.yaml")):
         for mode in ("active", "uki"):
             name = f"{config.stem}-{mode}"
             yield pytest.param(Case(name, config, stages_of(config), BOOT_MODES[mode]), id=name)
@@ -260,6 +258,5 @@ def test_a_difference_is_found_and_reported(base_root: Path, tmp_path: Path) -> 
 def test_every_case_source_is_there() -> None:
     """The shared inputs were found (CI has them beside the checkout)."""
     assert oracle.SEED is not None and oracle.SEED.is_file()
-    assert oracle.KAIROS_CONFIGS is not None
-    assert len(list(oracle.KAIROS_CONFIGS.glob("*.yaml"))) > 20
+    assert len(list(KAIROS_CONFIGS.glob("*.yaml"))) > 20
     assert list(OWN_CASES.glob("*.yaml"))
