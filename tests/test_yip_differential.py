@@ -139,9 +139,8 @@ class Facts:
     config: Path
 
     def file_entries(self) -> dict[str, dict[str, object]]:
-        doc = yaml.safe_load(self.config.read_text(encoding="utf-8", errors="replace")) or {}
         out: dict[str, dict[str, object]] = {}
-        for steps in (doc.get("stages") or {}).values():
+        for steps in (read_yaml(self.config).get("stages") or {}).values():  # type: ignore[attr-defined]
             for step in steps or []:
                 for entry in step.get("files") or []:
                     out[str(entry.get("path"))] = entry
@@ -174,10 +173,19 @@ def unexplained(diffs: list[Diff], facts: Facts) -> tuple[list[Diff], dict[str, 
 # --- the cases ----------------------------------------------------------------
 
 
+def read_yaml(config: Path) -> dict[str, object]:
+    """A case's config as plain PyYAML reads it (UTF-16 too; bad bytes replaced)."""
+    try:
+        doc = yaml.safe_load(config.read_bytes())
+    except yaml.YAMLError:
+        doc = yaml.safe_load(config.read_bytes().decode("utf-8", errors="replace"))
+    return doc if isinstance(doc, dict) else {}
+
+
 def stages_of(config: Path) -> tuple[str, ...]:
     """The config's stages, boot stages in boot order first, then the others."""
-    doc = yaml.safe_load(config.read_text(encoding="utf-8", errors="replace")) or {}
-    names = list((doc.get("stages") or {}) if isinstance(doc, dict) else {})
+    doc = read_yaml(config)
+    names = list(doc.get("stages") or {})  # type: ignore[call-overload]
     return tuple(sorted(names, key=lambda s: (
         BOOT_ORDER.index(s) if s in BOOT_ORDER else len(BOOT_ORDER), s)))
 
@@ -201,8 +209,7 @@ def kairos_cases() -> Iterator[object]:
 
 def own_cases() -> Iterator[object]:
     for config in sorted(OWN_CASES.glob("*.yaml")):
-        doc = yaml.safe_load(config.read_text(encoding="utf-8", errors="replace")) or {}
-        setup = doc.get("x-differential", {}) if isinstance(doc, dict) else {}
+        setup: dict[str, object] = read_yaml(config).get("x-differential") or {}  # type: ignore[assignment]
         yield pytest.param(Case(
             config.stem, config, tuple(setup.get("stages") or stages_of(config)),
             tuple(setup.get("markers", ())), bool(setup.get("systemctl", True)),
