@@ -46,3 +46,23 @@ def test_a_dry_run_plans_the_same_entries(tmp_path: Path) -> None:
     assert dry.statuses == ["failed"]
     assert [a["path"] for a in dry.actions()[0]] == [
         "/var/lib/first", "/var/lib/last", "/etc/first.conf", "/etc/last.conf"]
+
+
+def test_a_dangling_link_whose_directory_is_missing_is_enoent(tmp_path: Path) -> None:
+    """As yip's create through the link: the target's directory is not made."""
+    import os
+
+    root = build(tmp_path / "r")
+    os.symlink("/opt/missing/target.conf", root / "etc/dangling.conf")
+    os.symlink("/var/lib/target.conf", root / "etc/dangling-ok.conf")
+    run = run_config(root, """stages:
+  test:
+    - files:
+        - {path: /etc/dangling.conf, content: nowhere}
+        - {path: /etc/dangling-ok.conf, content: somewhere}
+""")
+    assert run.statuses == ["failed"]
+    assert ("/etc/dangling.conf (a symlink to /opt/missing/target.conf): No such file or "
+            "directory") in run.reasons()
+    assert not (root / "opt").exists()
+    assert (root / "var/lib/target.conf").read_text() == "somewhere"

@@ -103,16 +103,23 @@ def plan_file(
     uid: int | None,
     gid: int | None,
     kind: str = "file",
+    parents: bool = True,
 ) -> list[Action]:
     """Actions that leave `data` at `path` with the given mode and owner.
 
     Omitted mode/owner keep an existing file's; a new file gets 0644 and the
-    process's owner. Unchanged content is not rewritten.
+    process's owner. Unchanged content is not rewritten. Missing parents are
+    created unless `parents` is false, or `path` is a dangling symlink: as in
+    yip, writing through a link whose target directory is missing is ENOENT.
     """
     root = ctx.root
     r, node = resolve_target(root, path)
     actions: list[Action] = []
     if node is None:
+        if r.errno == E.ENOENT and (not parents or _is_link(root, path)):
+            link = f" (a symlink to {r.path})" if _is_link(root, path) else ""
+            raise StepError(f"{path}{link}: {os.strerror(E.ENOENT)}: its directory does "
+                            "not exist")
         own_uid, own_gid = default_owner()
         new_mode = DEFAULT_FILE_MODE if mode is None else mode
         new_uid = own_uid if uid is None else uid
@@ -147,6 +154,11 @@ def plan_file(
             old=None if same_content else old,
         )
     ]
+
+
+def _is_link(root: Root, path: str) -> bool:
+    node = root.lookup(path, follow=False)
+    return node is not None and node.kind == "link"
 
 
 def plan_directory(
