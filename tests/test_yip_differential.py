@@ -10,7 +10,8 @@ under "Differences from yip (on purpose)" and says which.
 Cases: the seed in every boot mode (its conditions look at
 /run/cos/{uki_boot_mode,recovery_mode,autoreset_mode}), with and without
 systemctl in the root; every Kairos config in ../shared/kairos-cloudconfigs,
-all of its stages in boot order, in an active and a UKI boot; and the cases
+all of its stages in boot order, in an active boot (and a UKI boot for those
+that look at /run/cos/uki_boot_mode); and the cases
 of tests/fixtures/yip/ (one config each, its purpose in its first comment).
 """
 
@@ -132,6 +133,60 @@ def owner_string(diff: Diff, facts: Facts) -> bool:
     return _same_but(diff, 2, 3)
 
 
+def special_mode_bits(diff: Diff) -> bool:
+    # README: "setuid, setgid and sticky bits are applied as written (04755 stays
+    # 04755); yip's conversion to a Go FileMode drops them (0755)."
+    if not _same_but(diff, 1):
+        return False
+    ours, theirs = _mode(diff.ours), _mode(diff.yip)
+    if diff.base is None and diff.yip[0] == "dir":  # type: ignore[index]
+        theirs |= ours & 0o022  # and a new directory's umask (exact directory modes)
+    return bool(ours & 0o7000) and theirs == ours & 0o777
+
+
+def environment_lines(diff: Diff, facts: Facts) -> bool:
+    # README: "`environment`: the file keeps its other lines byte for byte (yip
+    # rewrites it sorted, dropping comments [...])": same variables, same values.
+    if diff.path not in facts.environment_files() or not _same_but(diff, 4):
+        return False
+    return _variables(diff.yip) == _variables(diff.ours)
+
+
+def _variables(entry: Entry | None) -> dict[str, str]:
+    assert entry is not None and isinstance(entry[4], bytes)
+    out = {}
+    for line in entry[4].decode().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, value = line.split("=", 1)
+            out[key.strip()] = value.strip().strip('"')
+    return out
+
+
+def gshadow_maintained(diff: Diff) -> bool:
+    # README: "`users` [...] edit the root's /etc/passwd, shadow, group and
+    # gshadow": a group we add gets its gshadow line; yip leaves gshadow alone.
+    if diff.path != "/etc/gshadow" or diff.base is None or not _same_but(diff, 4):
+        return False
+    base, theirs, ours = (bytes(e[4]) for e in (diff.base, diff.yip, diff.ours))  # type: ignore[index, call-overload]
+    return theirs == base and ours.startswith(base)
+
+
+def no_password_locked(diff: Diff) -> bool:
+    # README: "A new user without `passwd` gets `*` (no password; SSH keys work)
+    # where yip leaves the field empty (no password needed at all)."
+    if diff.path != "/etc/shadow" or not _same_but(diff, 4):
+        return False
+    theirs = bytes(diff.yip[4]).decode().splitlines()  # type: ignore[index, call-overload]
+    ours = bytes(diff.ours[4]).decode().splitlines()  # type: ignore[index, call-overload]
+    if len(theirs) != len(ours):
+        return False
+    for a, b in zip(theirs, ours, strict=True):
+        fa, fb = a.split(":"), b.split(":")
+        if a != b and not (fa[1] == "" and fb[1] == "*" and fa[:1] + fa[2:] == fb[:1] + fb[2:]):
+            return False
+    return True
+
+
 @dataclass
 class Facts:
     """What a rule may look at besides the difference: the case's config."""
@@ -146,6 +201,11 @@ class Facts:
                     out[str(entry.get("path"))] = entry
         return out
 
+    def environment_files(self) -> set[str]:
+        return {str(step.get("environment_file") or "/etc/environment")
+                for steps in (read_yaml(self.config).get("stages") or {}).values()  # type: ignore[attr-defined]
+                for step in steps or [] if step.get("environment")}
+
 
 Rule = Callable[[Diff, Facts], bool]
 ALLOWED: dict[str, Rule] = {
@@ -156,6 +216,10 @@ ALLOWED: dict[str, Rule] = {
     "entity lock directory": lambda d, _: entity_lock_directory(d),
     "unsupported modules": lambda d, _: unsupported_modules(d),
     "owner_string": owner_string,
+    "special mode bits": lambda d, _: special_mode_bits(d),
+    "environment lines": environment_lines,
+    "gshadow maintained": lambda d, _: gshadow_maintained(d),
+    "no password is locked": lambda d, _: no_password_locked(d),
 }
 
 
@@ -201,8 +265,10 @@ def seed_cases() -> Iterator[object]:
 
 
 def kairos_cases() -> Iterator[object]:
+    """An active boot for each; a UKI boot too for the configs that look at it."""
     for config in sorted(KAIROS_CONFIGS.glob("*.yaml")):
-        for mode in ("active", "uki"):
+        uki = "uki_boot_mode" in config.read_text(encoding="utf-8", errors="replace")
+        for mode in ("active", "uki") if uki else ("active",):
             name = f"{config.stem}-{mode}"
             yield pytest.param(Case(name, config, stages_of(config), BOOT_MODES[mode]), id=name)
 
@@ -228,8 +294,8 @@ def differential(base: Path, work: Path, case: Case) -> tuple[list[Diff], dict[s
     oracle.prepare_root(theirs, case)
     oracle.prepare_root(ours, case)
     before = oracle.scan(theirs)
-    yip_run = oracle.run_yip(theirs, case)
-    our_run = oracle.run_ours(ours, case)
+    running = oracle.start_yip(theirs, case), oracle.start_ours(ours, case)  # side by side
+    yip_run, our_run = (oracle.finish(proc) for proc in running)
     assert len(yip_run.returncodes) == len(case.stages), yip_run.output[-4000:]
     assert len(our_run.returncodes) == len(case.stages), our_run.output[-4000:]
     diffs = oracle.differences(oracle.scan(theirs), oracle.scan(ours), before)

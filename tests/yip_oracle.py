@@ -76,7 +76,7 @@ def why_not_runnable() -> str:
         return "the real yip is not here (../shared/tools/yip beside the checkout)"
     if os.geteuid() != 0:
         return "running yip chrooted in namespaces needs root"
-    for tool in ("unshare", "chroot", "ldd", "systemctl", "dash"):
+    for tool in ("unshare", "chroot", "mount", "hostname", "ldd", "systemctl", "dash"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
     return ""
@@ -188,18 +188,26 @@ def prepare_root(root: Path, case: Case) -> None:
             path.write_text(content)
 
 
-def _in_namespaces(script: str, args: list[str]) -> Run:
-    """Run `script` (sh) with `args` in fresh namespaces; each run's exit status is
-    printed as `@rc N` on a line of its own."""
+def _start(script: str, args: list[str]) -> subprocess.Popen[str]:
+    """Start `script` (sh) with `args` in fresh namespaces; each run in it prints
+    its exit status as `@rc N` on a line of its own."""
     argv = [*NAMESPACES, "sh", "-c", f"hostname {HOSTNAME}; {script}", "sh", *args]
     env = {**os.environ, "PYTHONPATH": str(REPO), "LC_ALL": "C.UTF-8", "NO_COLOR": "1"}
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False,
-                          timeout=RUN_TIMEOUT)
-    rcs = [int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("@rc ")]
-    return Run(rcs, done.stdout + done.stderr)
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
 
 
-def run_yip(root: Path, case: Case) -> Run:
+def finish(proc: subprocess.Popen[str]) -> Run:
+    try:
+        output, _ = proc.communicate(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output, _ = proc.communicate()
+    rcs = [int(line.split()[1]) for line in output.splitlines() if line.startswith("@rc ")]
+    return Run(rcs, output)
+
+
+def start_yip(root: Path, case: Case) -> subprocess.Popen[str]:
     """yip -s STAGE for each stage, chrooted in `root` (its binary bind-mounted in)."""
     assert YIP is not None
     inside = root / YIP_IN_ROOT.lstrip("/")
@@ -211,15 +219,15 @@ def run_yip(root: Path, case: Case) -> Run:
               'shift 2 && '
               f'for s in "$@"; do chroot "{root}" {YIP_IN_ROOT}/yip -s "$s" {cfg} 2>&1; '
               'echo "@rc $?"; done')
-    return _in_namespaces(script, [str(YIP), str(root), *case.stages])
+    return _start(script, [str(YIP), str(root), *case.stages])
 
 
-def run_ours(root: Path, case: Case) -> Run:
+def start_ours(root: Path, case: Case) -> subprocess.Popen[str]:
     """stage-executor apply -s STAGE --root ROOT for each stage."""
     script = ('mount --rbind /proc "$1/proc" && '
               f'r="$1"; c="$2"; shift 2; for s in "$@"; do "{sys.executable}" -m executor '
               'apply -s "$s" --root "$r" --no-cmdline "$c" 2>&1; echo "@rc $?"; done')
-    return _in_namespaces(script, [str(root), str(case.config), *case.stages])
+    return _start(script, [str(root), str(case.config), *case.stages])
 
 
 # --- the trees --------------------------------------------------------------
