@@ -5,7 +5,8 @@ throwaway copy of a small hand-made root, inside its own mount, PID, network,
 UTS and IPC namespaces (`unshare -m -p -f -n -u -i --mount-proc`): nothing it
 does reaches the host. stage-executor runs on a second copy with `--root`, in
 the same kind of namespaces (its commands run chrooted there too). Each
-copy has the namespace's /proc bound in, as the initramfs chroot has.
+copy has the namespace's /proc mounted in, as the initramfs chroot has one,
+but read-only: /proc/sys is not all namespaced.
 
 The root is made once per test session from the host's own files: `dash` as
 `/bin/sh`, the coreutils the configs' conditions and commands use, `systemctl`
@@ -34,6 +35,10 @@ NAMESPACES = ["unshare", "-m", "-p", "-f", "-n", "-u", "-i", "--mount-proc"]
 HOSTNAME = "differential-node"  # the kernel's (in the UTS namespace) and /etc/hostname
 YIP_IN_ROOT = "/.yip"  # where yip and its config are put inside the yip copy
 RUN_TIMEOUT = 120
+# The namespace's /proc, mounted read-only in each copy: /proc/sys is not all
+# namespaced (vm.*, fs.* are the host kernel's), so a config's sysctl must
+# fail with EROFS there instead of changing the machine the tests run on.
+PROC_RO = "-t proc -o ro,nosuid,nodev,noexec proc"
 
 # Host programs copied into the root (with the libraries they load).
 PROGRAMS = (
@@ -215,7 +220,7 @@ def start_yip(root: Path, case: Case) -> subprocess.Popen[str]:
     (inside / "yip").write_bytes(b"")
     shutil.copy(case.config, inside / case.config.name)
     cfg = f"{YIP_IN_ROOT}/{case.config.name}"
-    script = (f'mount --bind "$1" "$2{YIP_IN_ROOT}/yip" && mount --rbind /proc "$2/proc" && '
+    script = (f'mount --bind "$1" "$2{YIP_IN_ROOT}/yip" && mount {PROC_RO} "$2/proc" && '
               'shift 2 && '
               f'for s in "$@"; do chroot "{root}" {YIP_IN_ROOT}/yip -s "$s" {cfg} 2>&1; '
               'echo "@rc $?"; done')
@@ -224,7 +229,7 @@ def start_yip(root: Path, case: Case) -> subprocess.Popen[str]:
 
 def start_ours(root: Path, case: Case) -> subprocess.Popen[str]:
     """stage-executor apply -s STAGE --root ROOT for each stage."""
-    script = ('mount --rbind /proc "$1/proc" && '
+    script = (f'mount {PROC_RO} "$1/proc" && '
               f'r="$1"; c="$2"; shift 2; for s in "$@"; do "{sys.executable}" -m executor '
               'apply -s "$s" --root "$r" --no-cmdline "$c" 2>&1; echo "@rc $?"; done')
     return _start(script, [str(root), str(case.config), *case.stages])
