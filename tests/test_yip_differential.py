@@ -83,8 +83,9 @@ def parent_directory_modes(diff: Diff) -> bool:
 
 
 def omitted_permissions(diff: Diff) -> bool:
-    # README: "Omitted permissions: a path that exists keeps its mode; a new
-    # file gets 0644, a new directory 0755. yip applies mode 0000."
+    # README: "Omitted `permissions`: a path that exists keeps its mode (and
+    # omitted `owner`/`group` its owner); a new file gets `0644`, a new
+    # directory `0755`. yip applies mode `0000`."
     if not _same_but(diff, 1) or _mode(diff.yip) != 0:
         return False
     if diff.base is not None and diff.base[0] == diff.ours[0]:  # type: ignore[index]
@@ -93,16 +94,17 @@ def omitted_permissions(diff: Diff) -> bool:
 
 
 def exact_directory_modes(diff: Diff) -> bool:
-    # README: "A new directory gets exactly its permissions; yip's mkdir leaves
-    # them filtered by its umask (0775 -> 0755 under the usual 022)."
+    # README: "A new directory gets exactly its `permissions`; yip's `mkdir`
+    # leaves them filtered by its umask (`0775` -> `0755` under the usual `022`)."
     if diff.base is not None or not _same_but(diff, 1) or diff.yip[0] != "dir":  # type: ignore[index]
         return False
     return _mode(diff.yip) == _mode(diff.ours) & ~0o022
 
 
 def unit_link_targets(diff: Diff) -> bool:
-    # README (Units): "Link targets name /usr/lib/... where Debian's
-    # split-/usr build writes /lib/... (the same files on a merged-/usr root)."
+    # README: "Unit links name the unit where it was found
+    # (`/usr/lib/systemd/system/...` on a merged-/usr root); yip runs Debian's
+    # `systemctl`, which writes `/lib/systemd/system/...` there"
     if not _same_but(diff, 4) or diff.yip[0] != "link":  # type: ignore[index]
         return False
     theirs, ours = str(diff.yip[4]), str(diff.ours[4])  # type: ignore[index]
@@ -110,8 +112,8 @@ def unit_link_targets(diff: Diff) -> bool:
 
 
 def entity_lock_directory(diff: Diff) -> bool:
-    # README (The other modules): "the account files are replaced atomically
-    # [...] yip's entity library also leaves the /run/lock directory it locks in."
+    # README: "yip's account-file library leaves a `/run/lock` directory behind;
+    # this executor locks its run with `/run/stage-executor.lock` and makes none."
     return diff.path == "/run/lock" and diff.ours is None and diff.base is None
 
 
@@ -123,9 +125,9 @@ def unsupported_modules(diff: Diff) -> bool:
 
 
 def owner_string(diff: Diff, facts: Facts) -> bool:
-    # README: "`owner_string` is honoured (yip only reads `ownerstring`, so it
-    # writes such a file as owner:group, 0:0 by default); an owner the root
-    # does not know fails that entry, which is not written."
+    # README: "`owner_string` [...] is honoured; yip reads only the key
+    # `ownerstring` and writes such a file as `owner:group` (`0:0` by default).
+    # An owner the root does not know fails that entry, which is not written"
     entry = facts.file_entries().get(diff.path)
     if entry is None or "owner_string" not in entry or diff.yip is None:
         return False
@@ -135,8 +137,9 @@ def owner_string(diff: Diff, facts: Facts) -> bool:
 
 
 def special_mode_bits(diff: Diff) -> bool:
-    # README: "setuid, setgid and sticky bits are applied as written (04755 stays
-    # 04755); yip's conversion to a Go FileMode drops them (0755)."
+    # README: "setuid, setgid and sticky bits are applied as written (`04755`
+    # stays `04755`, `01777` stays `01777`); yip's conversion to a Go file mode
+    # drops them."
     if not _same_but(diff, 1):
         return False
     ours, theirs = _mode(diff.ours), _mode(diff.yip)
@@ -164,8 +167,8 @@ def _variables(entry: Entry | None) -> dict[str, str]:
 
 
 def gshadow_maintained(diff: Diff) -> bool:
-    # README: "`users` [...] edit the root's /etc/passwd, shadow, group and
-    # gshadow": a group we add gets its gshadow line; yip leaves gshadow alone.
+    # README (The other modules): "A group added to `/etc/group` gets its
+    # `gshadow` line too; yip leaves `gshadow` alone."
     if diff.path != "/etc/gshadow" or diff.base is None or not _same_but(diff, 4):
         return False
     base, theirs, ours = (bytes(e[4]) for e in (diff.base, diff.yip, diff.ours))  # type: ignore[index, call-overload]
@@ -239,8 +242,8 @@ def unexplained(diffs: list[Diff], facts: Facts) -> tuple[list[Diff], dict[str, 
 # explained too. yip's failures are the `* ...` items of its final "Error:"
 # block; ours are the reasons of our failed steps.
 YIP_ONLY_FAILURES = {
-    # README: "A directory path with a trailing slash is made once; yip makes
-    # it, then fails the step with `mkdir: file exists`."
+    # README: "A directory path with a trailing slash [...] is made once; yip
+    # makes it, then fails the step with `mkdir: file exists`."
     "trailing slash": re.compile(r"^mkdir \S+/: file exists$"),
     # README (The other modules): "`sysctl` [...] act on the running kernel only
     # when the root is `/`; elsewhere they are reported as skipped".
@@ -393,3 +396,22 @@ def test_every_case_source_is_there() -> None:
     assert oracle.SEED is not None and oracle.SEED.is_file()
     assert len(list(KAIROS_CONFIGS.glob("*.yaml"))) > 20
     assert list(OWN_CASES.glob("*.yaml"))
+
+
+def test_every_allowance_quotes_the_readme() -> None:
+    """The allow-lists mirror README.md: each rule's comment quotes its entry of
+    "Differences from yip", and the quote is found there."""
+    readme = " ".join((REPO / "README.md").read_text().replace("`", "").split())
+    source = Path(__file__).read_text()
+    quotes = []
+    for block in re.findall(r"((?:^ *# .*\n)+)", source, flags=re.M):
+        text = " ".join(line.strip().lstrip("#").strip() for line in block.splitlines())
+        if text.startswith("README"):
+            quoted = re.match(r'"(.*?)"(?=[:.]|\s*$)', text.split(": ", 1)[1].strip())
+            assert quoted, f"a README comment without its quote: {text}"
+            quotes.append(quoted.group(1))
+    assert len(quotes) >= len(ALLOWED) + len(YIP_ONLY_FAILURES) + len(OUR_ONLY_FAILURES)
+    for quote in quotes:
+        for piece in quote.split("[...]"):
+            piece = piece.replace("`", "").strip(' ".')
+            assert piece in readme, f"not in README.md: {piece!r}"
