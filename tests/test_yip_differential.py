@@ -191,6 +191,14 @@ def no_password_locked(diff: Diff) -> bool:
     return True
 
 
+def timesyncd_layout(diff: Diff) -> bool:
+    # README (The other modules): "with the same settings as yip, as `KEY=VALUE`
+    # lines in key order (yip aligns the `=` signs)."
+    if not diff.path.startswith("/etc/systemd/timesyncd.conf.d/") or not _same_but(diff, 4):
+        return False
+    return _variables(diff.yip) == _variables(diff.ours)
+
+
 @dataclass
 class Facts:
     """What a rule may look at besides the difference: the case's config."""
@@ -224,6 +232,7 @@ ALLOWED: dict[str, Rule] = {
     "environment lines": environment_lines,
     "gshadow maintained": lambda d, _: gshadow_maintained(d),
     "no password is locked": lambda d, _: no_password_locked(d),
+    "timesyncd layout": lambda d, _: timesyncd_layout(d),
 }
 
 
