@@ -45,8 +45,9 @@ PROGRAMS = (
     "dash", "cat", "grep", "sed", "mkdir", "chmod", "chown", "ln", "rm", "cp", "mv", "touch",
     "ls", "head", "tail", "cut", "tr", "test", "[", "true", "false", "echo", "printf", "env",
     "readlink", "dirname", "basename", "id", "sleep", "stat", "sort", "wc", "uname",
-    "systemctl",
+    "systemctl", "systemd-firstboot",
 )
+ZONES = ("UTC", "Europe/Rome")  # /usr/share/zoneinfo files copied in (systemd_firstboot)
 
 # Paths the runs themselves leave that are not part of what a config did.
 IGNORED = ("/.yip", "/run/stage-executor", "/run/stage-executor.lock", "/proc")
@@ -117,6 +118,12 @@ def build_base_root(root: Path) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         if not dest.exists():
             shutil.copy2(os.path.realpath(lib), dest)
+    for zone in ZONES:
+        dest = root / "usr/share/zoneinfo" / zone
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(os.path.realpath(f"/usr/share/zoneinfo/{zone}"), dest)
+    if os.path.isdir("/usr/lib/locale/C.utf8"):  # the locale systemd-firstboot finds installed
+        shutil.copytree("/usr/lib/locale/C.utf8", root / "usr/lib/locale/C.utf8")
     shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system",
                     symlinks=True, dirs_exist_ok=True)
     etc = {
