@@ -139,13 +139,28 @@ def digest(*parts: str | bytes) -> str:
     return h.hexdigest()[:16]
 
 
+def http_proxy() -> str:
+    """The HTTP proxy apt uses here, if any, for debootstrap and the chroot's apt."""
+    if os.environ.get("http_proxy"):
+        return os.environ["http_proxy"]
+    try:
+        done = subprocess.run(["apt-config", "shell", "P", "Acquire::http::Proxy"],
+                              capture_output=True, text=True, check=False)
+    except OSError:
+        return ""
+    m = re.match(r"P='([^']*)'", done.stdout.strip())
+    return m.group(1) if m else ""
+
+
 def in_chroot(root: Path, command: str, *, log: Path | None = None) -> None:
     """Run `command` with /bin/sh in `root`, with /proc, /sys and /dev mounted in a
     private mount namespace (nothing stays mounted afterwards, even on failure)."""
+    proxy = http_proxy()
     script = (f"set -e; mount -t proc proc {root}/proc; mount -t sysfs sys {root}/sys;"
               f" mount --rbind /dev {root}/dev;"
               f" exec chroot {root} /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin"
-              f" DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 /bin/sh -c '{command}'")
+              f" DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 http_proxy='{proxy}'"
+              f" /bin/sh -c '{command}'")
     argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
     if log is None:
         run(argv)
@@ -174,9 +189,10 @@ def base_image(cache: Path, timings: dict[str, float]) -> Path:
     log = building / "build.log"
     say(f"base image: building {key} from {mirror} (log: {log})")
     with log.open("w") as out:
+        env = dict(os.environ, http_proxy=http_proxy()) if http_proxy() else None
         subprocess.run(["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
                         SUITE, str(root), mirror], stdout=out, stderr=subprocess.STDOUT,
-                       check=True)
+                       check=True, env=env)
     timings["debootstrap"] = time.monotonic() - start
     (root / "etc/dracut.conf.d").mkdir(parents=True, exist_ok=True)
     (root / "etc/dracut.conf.d/10-generic.conf").write_text(DRACUT_CONF)
@@ -275,19 +291,17 @@ def guest_tree(base: Path, work: Path, cache: Path, timings: dict[str, float]) -
     in_chroot(root, "python3 -m compileall -q /usr/lib/python3/dist-packages/executor"
               f" && systemctl enable {' '.join(UNITS_ENABLED)}")
     timings["guest tree"] = time.monotonic() - start
-    make_initrd(root, cache, timings)
+    make_initrd(root, base.parent.name, cache, timings)
     return root
 
 
-def make_initrd(root: Path, cache: Path, timings: dict[str, float]) -> None:
+def make_initrd(root: Path, base_name: str, cache: Path, timings: dict[str, float]) -> None:
     """Rebuild the initrd with the dracut module (cached on the module, the unit and the base)."""
     start = time.monotonic()
     kver = kernel_version(root)
-    inputs = [(REPO / "systemd/dracut/99stage-executor/module-setup.sh").read_bytes(),
-              (REPO / "systemd/stage-executor-initramfs.service").read_bytes(),
-              str(root.parent.parent), kver]
-    base_key = (root / "etc/dracut.conf.d/10-generic.conf").read_bytes()
-    key = digest(*inputs, base_key, (root / f"boot/config-{kver}").read_bytes())
+    key = digest(base_name, kver,
+                 (REPO / "systemd/dracut/99stage-executor/module-setup.sh").read_bytes(),
+                 (REPO / "systemd/stage-executor-initramfs.service").read_bytes())
     cached = cache / f"initrd-{key}.img"
     target = root / f"boot/initrd.img-{kver}"
     if cached.exists():
@@ -471,7 +485,30 @@ def print_figures(r: Run) -> None:
                  if "stage-executor" in line or "boot-test" in line]
         print("  blame (stage-executor units):")
         print(indent("\n".join(blame)))
+        print("  stage units, Starting to Finished in the journal (the initrd's too):")
+        for unit, seconds in unit_spans(b).items():
+            print(f"    {seconds:7.3f}s {unit}")
     print(flush=True)
+
+
+def unit_spans(b: Boot) -> dict[str, float]:
+    """Seconds from systemd's `Starting` to `Finished` message of each stage unit."""
+    starts: dict[str, int] = {}
+    spans: dict[str, float] = {}
+    for line in b.text("journal.json").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        unit, message = str(entry.get("UNIT", "")), str(entry.get("MESSAGE", ""))
+        if not unit.startswith("stage-executor-") or "__MONOTONIC_TIMESTAMP" not in entry:
+            continue
+        usec = int(entry["__MONOTONIC_TIMESTAMP"])
+        if message.startswith("Starting "):
+            starts[unit] = usec
+        elif message.startswith("Finished ") and unit in starts:
+            spans[unit] = (usec - starts[unit]) / 1e6
+    return spans
 
 
 def indent(text: str) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,7 +51,7 @@ def _why_not() -> str:
 
 
 @pytest.fixture(scope="module")
-def boots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bootvm.Run]:
+def boots(request: pytest.FixtureRequest) -> Iterator[bootvm.Run]:
     earlier = os.environ.get("STAGE_EXECUTOR_BOOT_EVIDENCE")
     if earlier:  # assertions against the evidence of an earlier `bootvm.py --out DIR`
         yield bootvm.load_run(Path(earlier))
@@ -61,8 +62,15 @@ def boots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bootvm.Run]:
     if why:
         print(f"\nBOOT TEST SKIPPED: {why}", file=sys.stderr)
         pytest.skip(f"boot test: {why}")
-    out = tmp_path_factory.mktemp("boot")
-    yield bootvm.boot_all(out)
+    # Kept after the run (consoles, evidence), outside pytest's rotating temp dirs.
+    out = Path(os.environ.get("STAGE_EXECUTOR_BOOT_OUT", bootvm.DEFAULT_CACHE / "last-run"))
+    shutil.rmtree(out, ignore_errors=True)
+    # Progress, timings and blame figures go to the terminal as they come:
+    # minutes of a silent CI log are worse than a noisy one.
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        run = bootvm.boot_all(out)
+    yield run
 
 
 @pytest.fixture(scope="module")
@@ -200,6 +208,23 @@ def test_network_stage_is_off_the_critical_chain(first: bootvm.Boot) -> None:
     chain = first.text("critical-chain.txt")
     assert "multi-user.target" in chain
     assert "stage-executor-network.service" not in chain
+
+
+def test_fs_stage_finished_before_sysinit_target(first: bootvm.Boot) -> None:
+    fs = show(first, "stage-executor-fs.service")
+    sysinit = show(first, "sysinit.target")
+    assert 0 < int(fs["ExecMainExitTimestampMonotonic"]) <= int(
+        sysinit["ActiveEnterTimestampMonotonic"])
+
+
+def test_boot_and_network_stages_do_not_wait_for_each_other(first: bootvm.Boot) -> None:
+    """Both take the executor's lock on /: network is ordered after boot."""
+    boot = show(first, "stage-executor-boot.service")
+    network = show(first, "stage-executor-network.service")
+    assert int(network["ExecMainStartTimestampMonotonic"]) >= int(
+        boot["ExecMainExitTimestampMonotonic"])
+    assert not [e for e in journal(first) if "waiting for another stage-executor"
+                in str(e.get("MESSAGE", ""))]
 
 
 def test_no_failed_units(first: bootvm.Boot, second: bootvm.Boot, uki: bootvm.Boot) -> None:
