@@ -276,6 +276,11 @@ def guest_tree(base: Path, work: Path, cache: Path, timings: dict[str, float]) -
     shutil.copytree(REPO / "systemd/dracut/99stage-executor", module)
     for unit in sorted((GUEST_FILES / "units").iterdir()):
         shutil.copy2(unit, units / unit.name)
+    for stage in ("fs", "boot", "network"):
+        dropins = root / f"etc/systemd/system/stage-executor-{stage}.service.d"
+        dropins.mkdir(parents=True, exist_ok=True)
+        text = (GUEST_FILES / "dropins/verbose.conf").read_text()
+        (dropins / "verbose.conf").write_text(text.replace("@STAGE@", stage))
     libexec = root / "usr/local/libexec"
     libexec.mkdir(parents=True, exist_ok=True)
     shutil.copy2(GUEST_FILES / "boot-test-report", libexec / "boot-test-report")
