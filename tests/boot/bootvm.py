@@ -203,6 +203,9 @@ def base_image(cache: Path, timings: dict[str, float]) -> Path:
     (building / "complete").write_text(key + "\n")
     shutil.rmtree(done, ignore_errors=True)
     building.rename(done)
+    for stale in cache.glob("base-*"):  # images of other inputs: 700 MB each
+        if stale != done and (stale / "complete").exists():
+            shutil.rmtree(stale, ignore_errors=True)
     timings["base image"] = time.monotonic() - start
     return done / "root"
 
