@@ -20,7 +20,7 @@ from executor.context import RunContext
 from executor.engine import Report, load_groups, run_stages, strict_problem
 from executor.errors import ExecutorError, Problem
 from executor.lock import DEFAULT_WAIT, run_lock
-from executor.log import DEBUG, WARNING, log
+from executor.log import DEBUG, WARNING, line_buffer_output, log
 from executor.root import DryRunRoot, Root
 from executor.runner import DEFAULT_TIMEOUT
 from executor.sources import (
@@ -264,3 +264,4 @@ def _print(report: Report, args: argparse.Namespace) -> None:
 
 def _setup_logging(verbose: bool) -> None:
     log.level = DEBUG if verbose else WARNING
+    line_buffer_output()

@@ -12,7 +12,7 @@ from executor.conditions import ConditionResult, check_step
 from executor.context import RunContext
 from executor.errors import EntryErrors, Problem, ProblemList, RootError, StepError
 from executor.load import LoadResult, load_node, load_text
-from executor.log import INFO, WARNING, log
+from executor.log import ERROR, INFO, log
 from executor.model import Config
 from executor.modules import PLANNERS, used_modules
 from executor.order import PlannedStep, plan_run, plan_source
@@ -238,5 +238,5 @@ def _run_modules(ctx: RunContext, planned: PlannedStep, done: list[Action]) -> l
 
 def _log_step(step: StepReport) -> None:
     why = f": {step.reason}" if step.reason else ""
-    level = WARNING if step.status == FAILED else INFO
+    level = ERROR if step.status == FAILED else INFO  # journalctl -p err shows failed steps
     log.log(level, "%s %s%s", step.full_name, step.status, why)

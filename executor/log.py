@@ -7,7 +7,10 @@ one stream with a level, nothing more.
 
 When stderr is the journal (systemd sets JOURNAL_STREAM to its device:inode),
 each line starts with a `<N>` priority prefix, which journald turns into the
-entry's priority instead of showing it.
+entry's priority instead of showing it. There, info lines are kept too (one
+per step, written as the step ends), so the journal shows when each step ran,
+and the output streams are line-buffered: a pipe to journald would otherwise
+hold a run's lines until exit and give them all one timestamp.
 """
 
 from __future__ import annotations
@@ -37,13 +40,17 @@ class Logger:
         self.level = WARNING
         self._journal: bool | None = None
 
-    def log(self, level: int, message: str, *args: object) -> None:
-        if level < self.level:
-            return
-        text = message % args if args else message
+    def journal(self) -> bool:
+        """stderr is the journal (checked once)."""
         if self._journal is None:
             self._journal = _stderr_is_journal()
-        prefix = f"<{_SYSLOG_PRIORITY[level]}>" if self._journal else ""
+        return self._journal
+
+    def log(self, level: int, message: str, *args: object) -> None:
+        if level < self.level and not (level >= INFO and self.journal()):
+            return
+        text = message % args if args else message
+        prefix = f"<{_SYSLOG_PRIORITY[level]}>" if self.journal() else ""
         try:
             sys.stderr.write(f"{prefix}{self.name}: {_NAMES[level]}: {text}\n")
             sys.stderr.flush()
@@ -61,6 +68,23 @@ class Logger:
 
     def error(self, message: str, *args: object) -> None:
         self.log(ERROR, message, *args)
+
+
+def line_buffer_output() -> None:
+    """Flush stdout and stderr at every newline when they are not a terminal.
+
+    Under systemd both are a pipe to journald, which stamps each line with the
+    time it arrives: block buffering would stamp a whole run with its exit time.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is None:
+            continue
+        try:
+            if not stream.isatty():
+                reconfigure(line_buffering=True)
+        except (OSError, ValueError):
+            pass  # a closed or odd stream: leave it as it is
 
 
 log = Logger("stage-executor")

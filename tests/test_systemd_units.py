@@ -22,7 +22,11 @@ STAGES = ("initramfs", "fs", "boot", "network", "reconcile")
 
 
 def unit_files() -> list[Path]:
-    return sorted(p for p in UNITS.iterdir() if p.suffix in (".service", ".timer"))
+    return unit_files_in(UNITS)
+
+
+def unit_files_in(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.suffix in (".service", ".timer"))
 
 
 def settings(path: Path) -> dict[tuple[str, str], list[str]]:
@@ -78,7 +82,7 @@ def verifiable_copy(tmp_path: Path) -> Path:
         stand_in = tmp_path / "stage-executor"
         stand_in.write_text("#!/bin/sh\nexit 0\n")
         stand_in.chmod(0o755)
-        for path in copy.iterdir():
+        for path in unit_files_in(copy):
             path.write_text(path.read_text().replace(EXECUTOR, str(stand_in)))
     return copy
 
@@ -100,7 +104,8 @@ def test_enabling_the_units_makes_the_links_systemctl_makes(tmp_path: Path) -> N
     roots = []
     for side in ("ours", "systemctl"):
         root = tmp_path / side
-        shutil.copytree(UNITS, root / "usr/lib/systemd/system")
+        shutil.copytree(UNITS, root / "usr/lib/systemd/system",
+                        ignore=shutil.ignore_patterns("dracut"))
         (root / "etc/systemd/system").mkdir(parents=True)
         roots.append(root)
     mine, real = roots
@@ -111,3 +116,26 @@ def test_enabling_the_units_makes_the_links_systemctl_makes(tmp_path: Path) -> N
         assert not diff(links(mine), links(real))
     assert ours(mine, "enable", *names).ok
     assert len(links(mine)) == 5  # every unit but the timer-started reconcile service
+
+
+@pytest.mark.parametrize("name", [p.name for p in unit_files() if p.suffix == ".service"])
+def test_every_stage_unit_has_a_bounded_start_timeout(name: str) -> None:
+    values = settings(UNITS / name).get(("Service", "TimeoutStartSec"), [])
+    assert len(values) == 1, f"{name}: TimeoutStartSec= must be set once"
+    assert values[0] not in ("", "0", "infinity"), f"{name}: TimeoutStartSec={values[0]}"
+
+
+def test_network_stage_is_not_waited_for_by_multi_user_target() -> None:
+    """A target orders itself after the units it wants unless they have
+    DefaultDependencies=no (systemd.target(5)); the unit then needs the
+    default dependencies of a service written out, but no network wait."""
+    conf = settings(UNITS / "stage-executor-network.service")
+    assert conf[("Unit", "DefaultDependencies")] == ["no"]
+    assert conf[("Install", "WantedBy")] == ["multi-user.target"]
+    after = words(conf[("Unit", "After")])
+    assert {"sysinit.target", "basic.target", "network-online.target"} <= set(after)
+    assert "stage-executor-boot.service" in after  # never queued on the lock ahead of boot
+    assert words(conf[("Unit", "Requires")]) == ["sysinit.target"]
+    assert words(conf[("Unit", "Conflicts")]) == ["shutdown.target"]
+    assert "shutdown.target" in words(conf[("Unit", "Before")])
+    assert "multi-user.target" not in words(conf[("Unit", "Before")])

@@ -139,9 +139,23 @@ def _plan_live(spec: SystemctlSpec) -> list[Action]:
     for verb in (*VERBS, "start"):
         for name in (name.strip() for name in getattr(spec, verb)):
             if name:
-                argv = ["systemctl", verb, name]
+                argv = ["systemctl", verb, *_start_flags(verb), name]
                 actions.append(Action("unit", name, RUN, command=_command_line(argv)))
     return actions
+
+
+def _start_flags(verb: str) -> list[str]:
+    """`--no-block` for a start from inside a unit (systemd sets INVOCATION_ID).
+
+    Our own unit's start job is still running then, so a unit ordered after it
+    (or after a target that waits for it, like multi-user.target for the boot
+    stage) would wait for us while we wait for it: a deadlock until the start
+    timeout. The start is queued instead; its outcome is the unit's, in the
+    journal, not this step's.
+    """
+    import os
+
+    return ["--no-block"] if verb == "start" and os.environ.get("INVOCATION_ID") else []
 
 
 def _plan_openrc(plan: units.Plan, spec: SystemctlSpec) -> list[Action]:
