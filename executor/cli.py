@@ -17,7 +17,14 @@ from collections.abc import Sequence
 
 from executor import __version__
 from executor.context import RunContext
-from executor.engine import Report, load_groups, run_stages, strict_problem
+from executor.engine import (
+    LoadedGroup,
+    Report,
+    WhatIfs,
+    load_groups,
+    run_stages,
+    strict_problem,
+)
 from executor.errors import ExecutorError, Problem
 from executor.lock import DEFAULT_WAIT, run_lock
 from executor.log import DEBUG, WARNING, log
@@ -36,7 +43,28 @@ from executor.sources import (
 COMMANDS = ("run-stage", "apply", "validate", "analyze", "schema")
 REPORT_DIR = "/run/stage-executor"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+RUNS = ("run-stage", "apply")
+READERS = ("run-stage", "apply", "validate", "analyze")  # commands that read sources
 
+# Which commands each option means something to (by argparse dest). An option
+# given to another command would be silently ignored, so it is a usage error
+# (check_options); the per-command help lists only these.
+OPTION_COMMANDS: dict[str, tuple[str, ...]] = {
+    "stage": ("apply",),
+    "root": READERS,
+    "dry_run": READERS,  # validate and analyze never write: --dry-run agrees with them
+    "json": READERS,
+    "marker": RUNS,
+    "cmdline": RUNS,
+    "timeout": READERS,  # validate and analyze fetch URL sources with it
+    "lock_timeout": RUNS,
+    "fail_fast": RUNS,
+    "strict": READERS,
+    "no_cmdline": READERS,
+    "verbose": COMMANDS,
+}
+# Option values that mean "not given" besides None, False and [].
+_UNSET: dict[str, object] = {"root": "/", "timeout": DEFAULT_TIMEOUT, "lock_timeout": DEFAULT_WAIT}
 
 
 class UsageError(Exception):
@@ -96,8 +124,64 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def option_given(args: argparse.Namespace, dest: str) -> bool:
+    value = getattr(args, dest, None)
+    return value not in (None, False, []) and value != _UNSET.get(dest)
+
+
+def option_flag(dest: str) -> str:
+    return {"stage": "-s/--stage", "verbose": "-v/--verbose"}.get(
+        dest, "--" + dest.replace("_", "-")
+    )
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Usage errors the parser cannot see: options the command would ignore, what-ifs.
+
+    Takes the parsed namespace, so it holds whichever parser produced it.
+    """
+    for dest, commands in OPTION_COMMANDS.items():
+        if args.command not in commands and option_given(args, dest):
+            raise UsageError(f"{option_flag(dest)} does not apply to `{args.command}`"
+                             f" (it is an option of {', '.join(commands)})")
+    if args.command == "schema" and args.args:
+        raise UsageError(f"`schema` takes no arguments (got {' '.join(args.args)})")
+    what_ifs = [option_flag(d) for d in ("marker", "cmdline") if option_given(args, d)]
+    if what_ifs and not args.dry_run:
+        # SPEC §4: what-ifs are for a dry-run's conditions; on a real run they
+        # would make a boot act on a marker or command line the node does not have
+        verb = "makes" if len(what_ifs) == 1 else "make"
+        raise UsageError(f"{' and '.join(what_ifs)} only {verb} sense with --dry-run"
+                         " (they pretend, for conditions, on a run that changes nothing)")
+
+
+def check_stage(stage: str, stages: list[str], groups: list[LoadedGroup]) -> None:
+    """A stage nobody knows and no source has is a typo: a usage error with a hint.
+
+    Known: the stages yip and Kairos run (validate.KNOWN_STAGES) and every stage
+    named in a loaded source. `stages` are the substages the command runs.
+    """
+    from executor.validate import KNOWN_STAGES
+
+    in_sources = {name for g in groups for c in g.configs for name in c.stages}
+    if stage in KNOWN_STAGES or in_sources.intersection(stages):
+        return
+    known = sorted(KNOWN_STAGES | in_sources)
+    raise UsageError(f"unknown stage `{stage}`: no source has it and yip/Kairos do not"
+                     f" run it{_stage_hint(stage, known)}")
+
+
+def _stage_hint(stage: str, known: list[str]) -> str:
+    import difflib  # only on the error path
+
+    same_case = [k for k in known if k.lower() == stage.lower()]
+    close = same_case or difflib.get_close_matches(stage, known, n=1, cutoff=0.6)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
 def dispatch(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
+    check_options(args)
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
     if args.lock_timeout < 0:
@@ -203,8 +287,11 @@ def run_in_root(
         verbose=args.verbose,
     )
     report = Report(args.command, stage_arg, root.path, root.dry_run)
+    report.what_ifs = WhatIfs(tuple(args.marker), args.cmdline)
     try:
         groups, problems = load_groups(collect_sources(root, sources, args), strict=args.strict)
+        if not any(p.severity == "error" for p in problems):  # else it may be in a bad one
+            check_stage(stage_arg, stages, groups)
         report.problems += problems
         run_stages(ctx, report, stages, groups)
         report.problems = _strict(report.problems, args.strict)
@@ -225,6 +312,8 @@ def cmd_analyze(args: argparse.Namespace, stage: str, sources: list[str]) -> int
         raise UsageError(f"--root {args.root}: not a directory")
     root = DryRunRoot(args.root)  # reads only; a dry-run Root cannot write anyway
     groups, problems = load_groups(collect_sources(root, sources, args), strict=args.strict)
+    if not any(p.severity == "error" for p in problems):
+        check_stage(stage, substages(stage), groups)
     plan = plan_run(groups, substages(stage))
     analysis = Analysis(stage, root.path, plan, _strict(problems + plan.problems, args.strict))
     if args.json:

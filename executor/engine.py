@@ -48,6 +48,26 @@ class LoadedGroup:
     strict: bool = False  # warnings count as errors: a document with one does not run
 
 
+@dataclass(frozen=True)
+class WhatIfs:
+    """A dry-run's pretend inputs for conditions (SPEC §4), kept in its report."""
+
+    markers: tuple[str, ...] = ()
+    cmdline: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.markers) or self.cmdline is not None
+
+    def as_json(self) -> dict[str, object]:
+        return {"markers": list(self.markers), "cmdline": self.cmdline}
+
+    def describe(self) -> str:
+        bits = [f"/run/cos/{m} exists" for m in self.markers]
+        if self.cmdline is not None:
+            bits.append(f"/proc/cmdline is {self.cmdline!r}")
+        return "what-if: " + ", ".join(bits)
+
+
 @dataclass
 class Report(ProblemList):
     command: str
@@ -56,6 +76,7 @@ class Report(ProblemList):
     dry_run: bool
     steps: list[StepReport] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    what_ifs: WhatIfs = field(default_factory=WhatIfs)
 
     @property
     def failed(self) -> bool:

@@ -37,6 +37,7 @@ def as_json(report: Report) -> dict[str, object]:
         "errors": [p.as_json() for p in report.errors],
         "warnings": [p.as_json() for p in report.warnings],
         "summary": summary,
+        "what_ifs": report.what_ifs.as_json(),
     }
 
 
@@ -149,6 +150,8 @@ def summary_line(report: Report) -> str:
     parts = [f"{n} {status}" for status, n in counts.items() if n]
     problems = [_plural(len(report.errors), "config error")] if report.errors else []
     dry = " (dry-run)" if report.dry_run else ""
+    if report.what_ifs:
+        dry = f" (dry-run; {report.what_ifs.describe()})"
     return f"{report.command} {report.stage}: {', '.join(parts + problems) or 'no steps'}{dry}"
 
 

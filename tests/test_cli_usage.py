@@ -1,0 +1,136 @@
+"""Operator mistakes on the command line: exit 2 with a message that says what to do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from executor.cli import main
+from tests.conftest import make_tree
+
+STEP = "stages:\n  {stage}:\n  - files: [{{path: /etc/{name}, content: x}}]\n"
+
+
+def _run(root: Path, *args: str) -> int:
+    return main([*args, "--root", str(root), "--no-cmdline"])
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["run-stage", "initramfs.afer"], "did you mean `initramfs.after`?"),
+        (["apply", "-s", "Initramfs", "SRC"], "did you mean `initramfs`?"),
+        (["run-stage", "netwrok"], "did you mean `network`?"),
+        (["apply", "-s", "my-stgae", "SRC"], "did you mean `my-stage`?"),  # from the source
+        (["analyze", "bot"], "did you mean `boot`?"),
+    ],
+)
+def test_a_misspelled_stage_is_a_usage_error_with_a_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], hint: str
+) -> None:
+    root = make_tree(tmp_path / "root", {
+        "/oem/a.yaml": STEP.format(stage="my-stage", name="a"),
+    })
+    args = [str(root / "oem") if a == "SRC" else a for a in args]
+    assert _run(root, *args) == 2
+    err = capsys.readouterr().err
+    assert "unknown stage" in err
+    assert hint in err
+    assert not (root / "etc").exists()
+    assert not list(root.glob("run/stage-executor/*.json"))  # no report for a usage error
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run-stage", "network"],  # known, nothing to do: not an error
+        ["apply", "-s", "my-stage", "SRC"],  # only the sources know it
+        ["run-stage", "my-stage"],  # run-stage of a custom stage
+        ["run-stage", "after-install-chroot"],
+    ],
+)
+def test_known_stages_and_those_of_the_sources_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    root = make_tree(tmp_path / "root", {"/oem/a.yaml": STEP.format(stage="my-stage", name="a")})
+    args = [str(root / "oem") if a == "SRC" else a for a in args]
+    assert _run(root, *args) == 0
+    capsys.readouterr()
+
+
+def test_a_stage_only_in_an_invalid_source_is_its_error_not_a_typo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_tree(tmp_path / "root", {
+        "/oem/a.yaml": "stages:\n  my-stage:\n  - files: [{path: /etc/a, mode: x}]\n  - [\n",
+    })
+    assert _run(root, "run-stage", "my-stage") == 1
+    assert "unknown stage" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("what_if", [["--marker", "live_mode"], ["--cmdline", "rd.neednet=1"]])
+@pytest.mark.parametrize("command", [["run-stage", "boot"], ["apply", "-s", "boot", "SRC"]])
+def test_what_ifs_are_refused_on_a_real_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], what_if: list[str], command: list[str]
+) -> None:
+    root = make_tree(tmp_path / "root", {
+        "/oem/a.yaml": "stages:\n  boot:\n  - if: '[ -e /run/cos/live_mode ]'\n"
+                       "    files: [{path: /etc/live, content: x}]\n",
+    })
+    command = [str(root / "oem") if a == "SRC" else a for a in command]
+    assert _run(root, *command, *what_if) == 2
+    err = capsys.readouterr().err
+    assert f"{what_if[0]} only makes sense with --dry-run" in err
+    assert not (root / "etc").exists()
+
+
+def test_what_ifs_are_recorded_in_the_dry_run_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_tree(tmp_path / "root", {
+        "/oem/a.yaml": "stages:\n  boot:\n  - if: '[ -e /run/cos/live_mode ]'\n"
+                       "    files: [{path: /etc/live, content: x}]\n",
+    })
+    args = ["run-stage", "boot", "--dry-run", "--marker", "live_mode", "--cmdline", "quiet"]
+    assert _run(root, *args, "--json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["what_ifs"] == {"markers": ["live_mode"], "cmdline": "quiet"}
+    assert [s["status"] for s in doc["steps"]] == ["planned"]
+    assert _run(root, *args) == 0
+    out = capsys.readouterr().out
+    assert "what-if: /run/cos/live_mode exists, /proc/cmdline is 'quiet'" in out
+    # without what-ifs the report says so too
+    assert _run(root, "run-stage", "boot", "--dry-run", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["what_ifs"] == {"markers": [], "cmdline": None}
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["validate", "--marker", "x"], "--marker"),
+        (["analyze", "boot", "--cmdline", "x"], "--cmdline"),
+        (["validate", "--fail-fast"], "--fail-fast"),
+        (["run-stage", "boot", "-s", "boot"], "-s/--stage"),
+        (["validate", "-s", "boot"], "-s/--stage"),
+        (["analyze", "boot", "--lock-timeout", "3"], "--lock-timeout"),
+    ],
+)
+def test_an_option_the_command_would_ignore_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], flag: str
+) -> None:
+    (tmp_path / "root").mkdir()
+    assert _run(tmp_path / "root", *args) == 2
+    assert f"{flag} does not apply to `{args[0]}`" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--strict", "--json", "--dry-run"])
+def test_schema_takes_no_options(capsys: pytest.CaptureFixture[str], flag: str) -> None:
+    assert main(["schema", flag]) == 2
+    assert f"{flag} does not apply to `schema`" in capsys.readouterr().err
+
+
+def test_schema_takes_no_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema", "boot"]) == 2
+    assert "`schema` takes no arguments" in capsys.readouterr().err
