@@ -132,13 +132,19 @@ def _condition_findings(expr: str) -> tuple[Finding, ...]:
 
     if not expr.strip():
         return ()
+    from executor.conditions.native import test_usage_errors
+
     try:
-        parse(expr)
+        node = parse(expr)
     except ShellSyntaxError as exc:
         return (Finding(ERROR, f"`if` is not valid shell: {exc}"),)
     except (NotNative, RecursionError):
-        pass
-    return ()
+        return ()
+    return tuple(
+        Finding(ERROR, f"`if` has a broken test: {message} (the shell exits 2: the step"
+                       " would fail)")
+        for message in test_usage_errors(node)
+    )
 
 
 def check_encoding(text: str) -> list[Finding]:

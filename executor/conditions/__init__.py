@@ -89,9 +89,26 @@ def check_step(ctx: RunContext, step: Step) -> Verdict:
         return Verdict(False, reason, None)
     if not step.if_.strip():
         return Verdict(True, "", None)
+    _refuse_broken_test(step.if_)
     cond = evaluate_if(ctx, step.if_, fs)
     if cond.result is None:
         return Verdict(None, f"condition undecided: {cond.detail}", cond)
     if not cond.result:
         return Verdict(False, f"if: `{step.if_}` is false ({cond.by})", cond)
     return Verdict(True, "", cond)
+
+
+def _refuse_broken_test(expr: str) -> None:
+    """A `test`/`[` that dash rejects (status 2) fails the step, naming the problem.
+
+    `if` would read status 2 as false (or, under `!`, as true): a silent wrong
+    answer to a typo. validate reports the same (validate.check_condition), so
+    a loaded document never has one; this covers any other way in.
+    """
+    try:
+        broken = native.test_usage_errors(parse(expr))
+    except (NotNative, ShellSyntaxError):
+        return
+    if broken:
+        raise StepError(f"if: `{expr.strip()}`: {'; '.join(broken)}"
+                        " (a usage error of test: exit status 2 in the shell)")
