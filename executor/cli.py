@@ -226,7 +226,7 @@ def cmd_validate(args: argparse.Namespace, sources: list[str]) -> int:
         raise UsageError(f"--root {args.root}: not a directory")
     root = DryRunRoot(args.root)  # reads only; a dry-run Root cannot write anyway
     read = collect_sources(root, sources, args)
-    problems = check_sources(read, strict=args.strict)
+    problems = check_sources(read, strict=args.strict, root=root)
     documents = [doc.source or doc.name for group in read for doc in group.documents]
     if args.json:
         sys.stdout.write(validation_json(root.path, documents, problems))

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO
 
 from executor.errors import Problem, RootError, SourceError
+from executor.log import log
 from executor.record import dataclass, field
 from executor.root import Root
 
@@ -155,7 +156,15 @@ def _walk_root(root: Root, directory: str, group: SourceGroup) -> list[tuple[str
                 todo.append(child)
             elif _is_config_name(child):
                 out.append((child, "dangling" if node is None else node.kind))
+            else:
+                _not_config(child)
     return out
+
+
+def _not_config(path: str) -> None:
+    # -v: a file someone dropped in /oem as `.yam` or `.conf` is not read,
+    # and the operator looking at the log should see why
+    log.debug("%s: skipped: not named *.yaml or *.yml", path)
 
 
 def _read_root_file(root: Root, group: SourceGroup, path: str, kind: str) -> None:
@@ -201,6 +210,9 @@ def read_host_source(spec: str) -> SourceGroup:
     if stat.S_ISDIR(st.st_mode):
         for path in sorted(_walk_host(spec)):
             _read_host_file(group, path)
+        if not group.documents and not group.problems:
+            _warn(group, spec, "0 documents: no *.yaml or *.yml file in this directory"
+                               " (other files are skipped; -v names them)")
     else:
         _read_host_file(group, spec)
     return group
@@ -230,6 +242,8 @@ def _walk_host(directory: str) -> list[str]:
                 todo.append(entry.path)
             elif _is_config_name(entry.name):
                 out.append(entry.path)
+            else:
+                _not_config(entry.path)
     return out
 
 
