@@ -31,6 +31,8 @@ class Action:
     detail: str = ""  # a short note for humans (why, what was skipped)
     exit: int | None = None  # after a real run of a command
     output: str | None = None
+    duration: float | None = None  # seconds the command took, after a real run
+    timed_out: bool = False  # the command hit --timeout and was killed (exit is then -9)
 
     @property
     def changes(self) -> bool:
@@ -57,4 +59,7 @@ class Action:
             out["exit"] = self.exit
         if self.output is not None:
             out["output"] = self.output
+        if self.duration is not None:
+            out["duration"] = round(self.duration, 3)
+            out["timed_out"] = self.timed_out
         return out

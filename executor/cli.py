@@ -13,6 +13,7 @@ import argparse
 import gc
 import os
 import sys
+import time
 from collections.abc import Sequence
 
 from executor import __version__
@@ -40,7 +41,7 @@ from executor.sources import (
     read_source_arg,
 )
 
-COMMANDS = ("run-stage", "apply", "validate", "analyze", "schema")
+COMMANDS = ("run-stage", "apply", "validate", "analyze", "schema", "status")
 REPORT_DIR = "/run/stage-executor"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 RUNS = ("run-stage", "apply")
@@ -51,9 +52,9 @@ READERS = ("run-stage", "apply", "validate", "analyze")  # commands that read so
 # (check_options); the per-command help lists only these.
 OPTION_COMMANDS: dict[str, tuple[str, ...]] = {
     "stage": ("apply",),
-    "root": READERS,
+    "root": (*READERS, "status"),
     "dry_run": READERS,  # validate and analyze never write: --dry-run agrees with them
-    "json": READERS,
+    "json": (*READERS, "status"),
     "marker": RUNS,
     "cmdline": RUNS,
     "timeout": READERS,  # validate and analyze fetch URL sources with it
@@ -188,6 +189,8 @@ def dispatch(args: argparse.Namespace) -> int:
         raise UsageError("--lock-timeout must not be negative")
     if args.command == "schema":
         return cmd_schema(args)
+    if args.command == "status":
+        return cmd_status(args)
     if args.command == "validate":
         return cmd_validate(args, args.args)
     if args.command == "apply":
@@ -215,6 +218,41 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
     return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """The reports the runs of this boot kept in the root; exit 1 if one failed."""
+    from executor import status
+
+    if len(args.args) > 1:
+        raise UsageError(f"status takes at most one STAGE (got {' '.join(args.args)})")
+    if not os.path.isdir(args.root):
+        raise UsageError(f"--root {args.root}: not a directory")
+    root = DryRunRoot(args.root)  # reads only
+    if args.args:
+        stage = args.args[0]
+        if stage not in status.report_names(root):
+            kept = ", ".join(status.report_names(root)) or "none"
+            raise status.StatusError(f"no report for stage {stage} in {root.path}"
+                                     f"{status.REPORT_DIR} (kept: {kept})")
+        doc = status.read_report(root, stage)
+        if args.json:
+            sys.stdout.write(json_dumps(doc))
+        else:
+            status.write_stage(doc, sys.stdout, verbose=args.verbose)
+        return EXIT_FAILED if status.failed(doc) else EXIT_OK
+    docs = status.read_reports(root)
+    if args.json:
+        sys.stdout.write(status.overview_json(root, docs))
+    else:
+        status.write_overview(root, docs, sys.stdout)
+    return EXIT_FAILED if any(status.failed(d) for d in docs) else EXIT_OK
+
+
+def json_dumps(doc: object) -> str:
+    import json
+
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
 def cmd_validate(args: argparse.Namespace, sources: list[str]) -> int:
@@ -288,13 +326,17 @@ def run_in_root(
     )
     report = Report(args.command, stage_arg, root.path, root.dry_run)
     report.what_ifs = WhatIfs(tuple(args.marker), args.cmdline)
+    report.started = time.time()
     try:
-        groups, problems = load_groups(collect_sources(root, sources, args), strict=args.strict)
+        read = collect_sources(root, sources, args)
+        report.sources = [doc.source or doc.name for group in read for doc in group.documents]
+        groups, problems = load_groups(read, strict=args.strict)
         if not any(p.severity == "error" for p in problems):  # else it may be in a bad one
             check_stage(stage_arg, stages, groups)
         report.problems += problems
         run_stages(ctx, report, stages, groups)
         report.problems = _strict(report.problems, args.strict)
+        report.finished = time.time()
         if not root.dry_run:
             _keep_report(root, report, stage_arg)
     finally:

@@ -6,6 +6,8 @@ it returns a Report and raises nothing for bad input.
 
 from __future__ import annotations
 
+import time
+
 from executor.actions import Action
 from executor.apply import apply_action
 from executor.conditions import ConditionResult, check_step
@@ -34,6 +36,8 @@ class StepReport:
     reason: str = ""
     condition: ConditionResult | None = None
     actions: list[Action] = field(default_factory=list)
+    started: float | None = None  # wall-clock time (time.time()) the step began
+    duration: float | None = None  # seconds, conditions included
 
 
 @dataclass
@@ -77,6 +81,9 @@ class Report(ProblemList):
     steps: list[StepReport] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     what_ifs: WhatIfs = field(default_factory=WhatIfs)
+    started: float | None = None  # wall-clock time the run began (time.time())
+    finished: float | None = None
+    sources: list[str] = field(default_factory=list)  # documents read, in run order
 
     @property
     def failed(self) -> bool:
@@ -204,6 +211,14 @@ def _not_run(planned: PlannedStep, failed: str) -> StepReport:
 
 
 def run_step(ctx: RunContext, planned: PlannedStep) -> StepReport:
+    """Decide, plan and apply one step; its report says when and how long."""
+    started, clock = time.time(), time.monotonic()
+    report = _run_step(ctx, planned)
+    report.started, report.duration = started, time.monotonic() - clock
+    return report
+
+
+def _run_step(ctx: RunContext, planned: PlannedStep) -> StepReport:
     step = planned.step
     report = StepReport(
         stage=step.stage,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import TextIO
 
+from executor import __version__
 from executor.actions import Action
 from executor.engine import (
     APPLIED,
@@ -38,7 +40,24 @@ def as_json(report: Report) -> dict[str, object]:
         "warnings": [p.as_json() for p in report.warnings],
         "summary": summary,
         "what_ifs": report.what_ifs.as_json(),
+        "version": __version__,
+        "started": timestamp(report.started),
+        "finished": timestamp(report.finished),
+        "duration": _seconds(report.started, report.finished),
+        "sources": report.sources,
     }
+
+
+def timestamp(when: float | None) -> str | None:
+    """UTC, ISO 8601 with milliseconds: `2026-12-06T03:05:30.123Z`."""
+    if when is None:
+        return None
+    # time.strftime, not datetime: one import less on a boot's path
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + f".{int(when % 1 * 1000):03d}Z"
+
+
+def _seconds(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else round(end - start, 3)
 
 
 def _step_json(step: StepReport) -> dict[str, object]:
@@ -54,6 +73,8 @@ def _step_json(step: StepReport) -> dict[str, object]:
         "reason": step.reason,
         "condition": condition,
         "actions": [a.as_json() for a in step.actions],
+        "started": timestamp(step.started),
+        "duration": None if step.duration is None else round(step.duration, 3),
     }
 
 
