@@ -8,12 +8,21 @@ themselves for free.
 
 from __future__ import annotations
 
+import re
+
 from executor.record import dataclass
 
 CREATE, UPDATE, REMOVE, NONE, RUN = "create", "update", "remove", "none", "run"
 
 # Action kinds that act on the running kernel, not the root (modules/live.py).
 LIVE_KINDS = frozenset({"sysctl", "sethostname"})
+
+
+# How a module says, in `detail`, that an action was not done (and why): a
+# start with no service manager, sysctl or a module load in a root that is
+# not /, an enable of a unit without [Install], a masked unit, a key or a
+# download not fetched. One pattern here rather than a flag in every module.
+_NOT_DONE = re.compile(r"\bskipped\b|not enabled|nothing to enable|nothing disabled|not fetched")
 
 
 @dataclass
@@ -37,6 +46,11 @@ class Action:
     @property
     def changes(self) -> bool:
         return self.change != NONE
+
+    @property
+    def skipped(self) -> bool:
+        """Not done, for the reason in `detail` (as opposed to kept: already as wanted)."""
+        return self.change == NONE and bool(_NOT_DONE.search(self.detail))
 
     def as_json(self) -> dict[str, object]:
         out: dict[str, object] = {"kind": self.kind}

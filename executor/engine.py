@@ -244,6 +244,10 @@ def _run_step(ctx: RunContext, planned: PlannedStep) -> StepReport:
         report.status, report.reason = FAILED, "; ".join(failures)
     elif any(a.changes for a in report.actions):
         report.status = PLANNED if ctx.dry_run else APPLIED
+    elif report.actions and all(a.skipped for a in report.actions):
+        # "unchanged" would say the root is as the step wants; nothing was done
+        # (each action's `detail` says why; the human output lists them)
+        report.status, report.reason = SKIPPED, "every action was skipped"
     return report
 
 

@@ -154,7 +154,7 @@ def condition_details(step: StepReport) -> str:
 
 def _action_lines(report: Report, action: Action, colour: bool, *, verbose: bool) -> str:
     out = ""
-    if action.changes or verbose:
+    if action.changes or action.skipped or verbose:  # what was not done, and why
         out += f"    {describe_action(action)}\n"
     if report.dry_run and action.data is not None and action.old is not None:
         out += _indent(_paint_diff(content_diff(action), colour), "    ")
@@ -188,7 +188,7 @@ def format_problem(problem: Problem, colour: bool = False) -> str:
 
 def describe_action(action: Action) -> str:
     # "none" is the JSON's word; in a sentence the action keeps what is there.
-    verb = action.change if action.changes else "keep"
+    verb = action.change if action.changes else "skip" if action.skipped else "keep"
     # "remove remove PATH" says nothing twice: a remove action is its own verb.
     bits = [verb] if verb == action.kind else [verb, action.kind]
     if action.path:
