@@ -62,6 +62,7 @@ OPTION_COMMANDS: dict[str, tuple[str, ...]] = {
     "fail_fast": RUNS,
     "strict": READERS,
     "no_cmdline": READERS,
+    "show_secrets": RUNS,
     "verbose": COMMANDS,
 }
 # Option values that mean "not given" besides None, False and [].
@@ -100,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="warnings count as errors")
     p.add_argument("--no-cmdline", action="store_true",
                    help="do not read sources from /proc/cmdline")
+    p.add_argument("--show-secrets", action="store_true",
+                   help="dry-run diffs show the content of files others may not read")
     p.add_argument("-v", "--verbose", action="store_true", help="show conditions and output")
     p.add_argument("--version", action="version", version=f"stage-executor {__version__}")
     return p
@@ -147,6 +150,9 @@ def check_options(args: argparse.Namespace) -> None:
                              f" (it is an option of {', '.join(commands)})")
     if args.command == "schema" and args.args:
         raise UsageError(f"`schema` takes no arguments (got {' '.join(args.args)})")
+    if option_given(args, "show_secrets") and not args.dry_run:
+        raise UsageError("--show-secrets only makes sense with --dry-run (a real run shows"
+                         " no content)")
     what_ifs = [option_flag(d) for d in ("marker", "cmdline") if option_given(args, d)]
     if what_ifs and not args.dry_run:
         # SPEC §4: what-ifs are for a dry-run's conditions; on a real run they
@@ -390,7 +396,8 @@ def _print(report: Report, args: argparse.Namespace) -> None:
     if args.json:
         sys.stdout.write(dumps(report, pretty=sys.stdout.isatty()))
     else:
-        write_human(report, sys.stdout, verbose=args.verbose)
+        write_human(report, sys.stdout, verbose=args.verbose,
+                    show_secrets=getattr(args, "show_secrets", False))
 
 
 def _setup_logging(verbose: bool) -> None:

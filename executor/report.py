@@ -118,8 +118,16 @@ def _paint(text: str, code: str, colour: bool) -> str:
     return f"\033[{code}m{text}\033[0m" if colour else text
 
 
-def write_human(report: Report, stream: TextIO = sys.stdout, *, verbose: bool = False) -> None:
-    """One line per step, with what changed below it; diffs in a dry-run."""
+def write_human(
+    report: Report, stream: TextIO = sys.stdout, *, verbose: bool = False,
+    show_secrets: bool = False,
+) -> None:
+    """One line per step, with what changed below it; diffs in a dry-run.
+
+    The diff of a file others may not read (a 0600 key, /etc/shadow) is
+    replaced by a note unless `show_secrets`: a dry-run's output ends up in
+    terminals, CI logs and bug reports.
+    """
     colour = use_colour(stream)
     for problem in report.problems:
         stream.write(format_problem(problem, colour) + "\n")
@@ -128,7 +136,8 @@ def write_human(report: Report, stream: TextIO = sys.stdout, *, verbose: bool = 
         if verbose:
             stream.write(_indent(condition_details(step), "    "))
         for action in step.actions:
-            stream.write(_action_lines(report, action, colour, verbose=verbose))
+            stream.write(_action_lines(report, action, colour, verbose=verbose,
+                                       show_secrets=show_secrets))
     stream.write(summary_line(report) + "\n")
 
 
@@ -152,12 +161,17 @@ def condition_details(step: StepReport) -> str:
     return line + "\n"
 
 
-def _action_lines(report: Report, action: Action, colour: bool, *, verbose: bool) -> str:
+def _action_lines(
+    report: Report, action: Action, colour: bool, *, verbose: bool, show_secrets: bool = False
+) -> str:
     out = ""
     if action.changes or action.skipped or verbose:  # what was not done, and why
         out += f"    {describe_action(action)}\n"
     if report.dry_run and action.data is not None and action.old is not None:
-        out += _indent(_paint_diff(content_diff(action), colour), "    ")
+        if is_secret(action) and not show_secrets:
+            out += f"    {secret_note(action)}\n"
+        else:
+            out += _indent(_paint_diff(content_diff(action), colour), "    ")
     failed = action.exit is not None and action.exit != 0
     if action.output and (verbose or failed):  # a failed command's output is why it failed
         out += _indent(action.output, "    | ")
@@ -206,6 +220,26 @@ def describe_action(action: Action) -> str:
     if action.detail:
         bits.append(f"({action.detail})")
     return " ".join(bits)
+
+
+# Files whose content is secret whatever their mode says.
+SECRET_PATHS = frozenset({"/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-"})
+
+
+def is_secret(action: Action) -> bool:
+    """Content others may not read: a mode without the world-read bit, or a shadow file."""
+    if action.path in SECRET_PATHS:
+        return True
+    return action.mode is not None and not action.mode & 0o004
+
+
+def secret_note(action: Action) -> str:
+    old, new = len(action.old or b""), len(action.data or b"")
+    why = f"mode {action.mode:04o}" if action.mode is not None else "a secret file"
+    if old == new and action.old == action.data:
+        return f"(content not shown: {why}, others may not read it)"
+    return (f"(content not shown: {why}, others may not read it; {old} -> {new} bytes;"
+            " --show-secrets shows it)")
 
 
 def content_diff(action: Action) -> str:
