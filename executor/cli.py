@@ -343,11 +343,12 @@ def run_in_root(
         run_stages(ctx, report, stages, groups)
         report.problems = _strict(report.problems, args.strict)
         report.finished = time.time()
+        shown = _warnings_shown_this_boot(root, report, args)
         if not root.dry_run:
             _keep_report(root, report, stage_arg)
     finally:
         root.sync()  # the directory entries of the run's writes, once each
-    _print(report, args)
+    _print(report, args, hide_warnings=shown)
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
@@ -390,14 +391,33 @@ def _keep_report(root: Root, report: Report, stage: str) -> None:
         log.warning("cannot keep the report at %s: %s", path, exc)
 
 
-def _print(report: Report, args: argparse.Namespace) -> None:
+def _warnings_shown_this_boot(
+    root: Root, report: Report, args: argparse.Namespace
+) -> frozenset[tuple[object, ...]]:
+    """Warnings a real run of this boot already printed (the kept reports hold them).
+
+    Read before this run's report replaces its stage's, and only when there
+    is a warning to print: most runs have none and skip the JSON reading.
+    """
+    if root.dry_run or args.json or not report.warnings:
+        return frozenset()
+    from executor.status import warnings_shown
+
+    return frozenset(warnings_shown(root))
+
+
+def _print(
+    report: Report, args: argparse.Namespace,
+    hide_warnings: frozenset[tuple[object, ...]] = frozenset(),
+) -> None:
     from executor.report import dumps, write_human
 
     if args.json:
         sys.stdout.write(dumps(report, pretty=sys.stdout.isatty()))
     else:
         write_human(report, sys.stdout, verbose=args.verbose,
-                    show_secrets=getattr(args, "show_secrets", False))
+                    show_secrets=getattr(args, "show_secrets", False),
+                    hide_warnings=hide_warnings)
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -120,17 +120,25 @@ def _paint(text: str, code: str, colour: bool) -> str:
 
 def write_human(
     report: Report, stream: TextIO = sys.stdout, *, verbose: bool = False,
-    show_secrets: bool = False,
+    show_secrets: bool = False, hide_warnings: frozenset[tuple[object, ...]] = frozenset(),
 ) -> None:
     """One line per step, with what changed below it; diffs in a dry-run.
 
     The diff of a file others may not read (a 0600 key, /etc/shadow) is
     replaced by a note unless `show_secrets`: a dry-run's output ends up in
-    terminals, CI logs and bug reports.
+    terminals, CI logs and bug reports. Warnings in `hide_warnings` (keys as
+    status.warning_key makes them) were shown earlier this boot: counted, not repeated.
     """
     colour = use_colour(stream)
+    hidden = 0
     for problem in report.problems:
+        if problem.severity == "warning" and _warning_key(problem) in hide_warnings:
+            hidden += 1
+            continue
         stream.write(format_problem(problem, colour) + "\n")
+    if hidden:
+        stream.write(f"({_plural(hidden, 'warning')} not repeated: an earlier run of this boot"
+                     " showed them; `stage-executor validate` lists all)\n")
     for step in report.steps:
         stream.write(step_line(step, colour) + "\n")
         if verbose:
@@ -176,6 +184,12 @@ def _action_lines(
     if action.output and (verbose or failed):  # a failed command's output is why it failed
         out += _indent(action.output, "    | ")
     return out
+
+
+def _warning_key(problem: Problem) -> tuple[object, ...]:
+    from executor.status import warning_key
+
+    return warning_key(problem.as_json())
 
 
 def summary_line(report: Report) -> str:

@@ -139,3 +139,29 @@ def _when(doc: dict[str, Any]) -> str:
 
 def _took(seconds: object) -> str:
     return f" [{seconds:.3f}s]" if isinstance(seconds, (int, float)) else ""
+
+
+def warnings_shown(root: Root) -> set[tuple[object, ...]]:
+    """The warnings the kept reports of this boot hold (/run is a tmpfs: one boot).
+
+    A real run prints a document's warnings once per boot, not at every
+    stage; the reports keep them all. A report that cannot be read hides nothing.
+    """
+    shown: set[tuple[object, ...]] = set()
+    try:
+        names = report_names(root)
+    except StatusError:
+        return shown
+    for name in names:
+        try:
+            doc = read_report(root, name)
+        except StatusError:
+            continue
+        for warning in doc.get("warnings") or []:
+            if isinstance(warning, dict):
+                shown.add(warning_key(warning))
+    return shown
+
+
+def warning_key(problem: dict[str, object]) -> tuple[object, ...]:
+    return tuple(problem.get(k) for k in ("source", "line", "column", "path", "message"))
