@@ -55,6 +55,10 @@ class Completed:
             return f"timed out after {self.duration:.0f}s"
         if self.returncode < 0:
             return f"killed by signal {-self.returncode}"
+        if self.returncode == 127:  # the shell's (and POSIX's) "command not found"
+            return "exit status 127: command not found"
+        if self.returncode == 126:
+            return "exit status 126: found but not executable"
         return f"exit status {self.returncode}"
 
 
@@ -100,7 +104,7 @@ class Runner:
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
             # ValueError: a NUL byte in an argument or the environment
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            log.error("cannot start %s%s: %s", shown, where, why)
+            log.error("cannot start %s: %s", pasteable(argv, chroot), why)
             return Completed(argv, 127, f"{why}\n", False, 0.0)
         chunks: list[bytes] = []
         exited = threading.Event()
@@ -121,8 +125,17 @@ class Runner:
         output = data.decode("utf-8", errors="replace")
         result = Completed(argv, proc.returncode, output, timed_out, duration)
         if not result.ok:
-            log.warning("failed (%s): %s%s", result.describe(), shown, where)
+            log.warning("failed (%s): %s", result.describe(), pasteable(argv, chroot))
         return result
+
+
+def pasteable(argv: Sequence[str], chroot: str | None) -> str:
+    """The command as a shell line an operator can paste to run it again."""
+    import shlex
+
+    if chroot and chroot != "/":
+        return shlex.join(["chroot", chroot, *argv])
+    return shlex.join(argv)
 
 
 def _wait(

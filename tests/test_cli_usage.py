@@ -134,3 +134,69 @@ def test_schema_takes_no_options(capsys: pytest.CaptureFixture[str], flag: str) 
 def test_schema_takes_no_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schema", "boot"]) == 2
     assert "`schema` takes no arguments" in capsys.readouterr().err
+
+
+# -- per-command help ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["run-stage", "apply", "validate", "analyze", "schema",
+                                     "status"])
+def test_each_command_has_its_own_help(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    from executor.cli import OPTION_COMMANDS, option_flag
+
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: stage-executor {command}")
+    assert "examples:\n  stage-executor " in out and "exit codes: 0 " in out
+    # exactly the options the command accepts
+    for dest, commands in OPTION_COMMANDS.items():
+        flag = option_flag(dest).split("/")[-1]
+        assert (flag in out) == (command in commands), (command, flag)
+
+
+def test_help_after_other_arguments_and_the_global_help(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["apply", "-s", "boot", "x.yaml", "-h"]) == 0
+    assert capsys.readouterr().out.startswith("usage: stage-executor apply -s STAGE")
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    assert "`stage-executor COMMAND --help`" in capsys.readouterr().out
+
+
+def test_a_usage_error_points_at_the_command_help(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", "--fail-fast", "--root", str(tmp_path)]) == 2
+    assert "Try 'stage-executor validate --help'." in capsys.readouterr().err
+
+
+# -- failed commands -----------------------------------------------------------------
+
+
+@pytest.mark.subprocess
+def test_a_failed_command_is_logged_pasteably_and_127_says_not_found(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shlex
+
+    from tests.test_order import _root_with_shell
+
+    root = _root_with_shell(make_tree(tmp_path / "root", {
+        "/oem/a.yaml": "stages:\n  boot:\n  - commands:\n    - \"no-such-tool --flag 'a b'\"\n"
+                       "    - 'echo \"it is\"; exit 3'\n",
+    }))
+    assert _run(root, "run-stage", "boot", "--json") == 1
+    captured = capsys.readouterr()
+    step = json.loads(captured.out)["steps"][0]
+    assert "`no-such-tool --flag 'a b'` failed: exit status 127: command not found" \
+        in step["reason"]
+    assert "`echo \"it is\"; exit 3` failed: exit status 3" in step["reason"]
+    line = shlex.join(["chroot", str(root), "/bin/sh", "-c", 'echo "it is"; exit 3'])
+    assert f"warning: failed (exit status 3): {line}\n" in captured.err
+    # the line really is pasteable: the shell splits it back into the same argv
+    logged = captured.err.split("failed (exit status 3): ", 1)[1].splitlines()[0]
+    assert shlex.split(logged) == ["chroot", str(root), "/bin/sh", "-c", 'echo "it is"; exit 3']
