@@ -351,7 +351,10 @@ def cmd_validate(args: argparse.Namespace, sources: list[str]) -> int:
         raise UsageError(f"--root {args.root}: not a directory")
     root = DryRunRoot(args.root)  # reads only; a dry-run Root cannot write anyway
     read = collect_sources(root, sources, args)
-    problems = check_sources(read, strict=args.strict, root=root)
+    # units are looked for only in a root named with --root: on a workstation
+    # the host's units say nothing about the node's
+    units_in = root if option_given(args, "root") else None
+    problems = check_sources(read, strict=args.strict, root=units_in)
     documents = [doc.source or doc.name for group in read for doc in group.documents]
     if args.json:
         sys.stdout.write(validation_json(root.path, documents, problems))

@@ -201,8 +201,8 @@ def _condition_findings(expr: str) -> tuple[Finding, ...]:
     except (NotNative, RecursionError):
         return ()
     return tuple(
-        Finding(ERROR, f"`if` has a broken test: {message} (the shell exits 2: the step"
-                       " would fail)")
+        Finding(ERROR, f"`if` has a broken test: {message} (dash exits 2 for it: a usage"
+                       " error, not a false condition)")
         for message in test_usage_errors(node)
     )
 

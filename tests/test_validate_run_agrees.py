@@ -71,6 +71,9 @@ def test_a_unit_to_enable_that_the_root_lacks_is_found(
     assert "unit nosuch.service is not in" in warnings[0]["message"]
     assert _validate(root, str(src), "--strict") == 1
     capsys.readouterr()
+    # without --root, the host's units would say nothing about the node's
+    assert main(["validate", str(src), "--no-cmdline", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["warnings"] == []
     # the run: the step fails on that unit
     args = ["apply", "-s", "boot", str(src), "--root", str(root), "--no-cmdline", "--json"]
     assert main(args) == 1
