@@ -38,8 +38,16 @@ KAIROS_STAGES = (
     "after-install", "after-install-chroot", "after-upgrade", "after-upgrade-chroot",
     "after-reset", "after-reset-chroot", "before-install", "before-upgrade", "before-reset",
 )
+# The hooks kairos-agent runs around install, upgrade and reset (UKI or not);
+# run as stages, each with its .before and .after substages.
+KAIROS_HOOKS = tuple(
+    f"kairos-{uki}{action}.{when}"
+    for uki in ("", "uki-") for action in ("install", "upgrade", "reset")
+    for when in ("pre", "after")
+)
 KNOWN_STAGES = frozenset(
-    [f"{s}{sub}" for s in BOOT_STAGES for sub in ("", ".before", ".after")] + list(KAIROS_STAGES)
+    [f"{s}{sub}" for s in (*BOOT_STAGES, *KAIROS_HOOKS) for sub in ("", ".before", ".after")]
+    + list(KAIROS_STAGES)
 )
 SERVICE_MANAGERS = ("systemd", "openrc")
 UNIT_NAME_MAX = 255  # systemd's UNIT_NAME_MAX without the NUL

@@ -25,6 +25,7 @@ def _run(root: Path, *args: str) -> int:
         (["run-stage", "netwrok"], "did you mean `network`?"),
         (["apply", "-s", "my-stgae", "SRC"], "did you mean `my-stage`?"),  # from the source
         (["analyze", "bot"], "did you mean `boot`?"),
+        (["run-stage", "kairos-instal.pre"], "did you mean `kairos-install.pre`?"),
     ],
 )
 def test_a_misspelled_stage_is_a_usage_error_with_a_hint(
@@ -49,6 +50,8 @@ def test_a_misspelled_stage_is_a_usage_error_with_a_hint(
         ["apply", "-s", "my-stage", "SRC"],  # only the sources know it
         ["run-stage", "my-stage"],  # run-stage of a custom stage
         ["run-stage", "after-install-chroot"],
+        ["run-stage", "kairos-uki-install.pre"],  # kairos-agent's hooks
+        ["apply", "-s", "kairos-reset.after.before", "SRC"],
     ],
 )
 def test_known_stages_and_those_of_the_sources_run(
