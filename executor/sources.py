@@ -125,6 +125,8 @@ def read_root_source(root: Root, path: str, *, missing_ok: bool = False) -> Sour
         return group
     for file_path, kind in sorted(_walk_root(root, path, group)):
         _read_root_file(root, group, file_path, kind)
+    if not missing_ok:  # named on purpose (cos.setup=DIR): an empty one is a mistake
+        _no_documents(group, path)
     return group
 
 
@@ -159,6 +161,12 @@ def _walk_root(root: Root, directory: str, group: SourceGroup) -> list[tuple[str
             else:
                 _not_config(child)
     return out
+
+
+def _no_documents(group: SourceGroup, directory: str) -> None:
+    if not group.documents and not group.problems:
+        _warn(group, directory, "0 documents: no *.yaml or *.yml file in this directory"
+                                " (other files are skipped; -v names them)")
 
 
 def _not_config(path: str) -> None:
@@ -210,9 +218,7 @@ def read_host_source(spec: str) -> SourceGroup:
     if stat.S_ISDIR(st.st_mode):
         for path in sorted(_walk_host(spec)):
             _read_host_file(group, path)
-        if not group.documents and not group.problems:
-            _warn(group, spec, "0 documents: no *.yaml or *.yml file in this directory"
-                               " (other files are skipped; -v names them)")
+        _no_documents(group, spec)
     else:
         _read_host_file(group, spec)
     return group

@@ -103,3 +103,16 @@ def test_the_default_dirs_of_a_root_are_read_with_v_naming_skipped_files(
     root = make_tree(tmp_path / "root", {"/oem/90_custom.yam": "stages: {}\n"})
     assert _validate(root, "-v") == 0
     assert "/oem/90_custom.yam: skipped: not named *.yaml or *.yml" in capsys.readouterr().err
+
+
+def test_an_empty_cos_setup_directory_is_a_warning_an_empty_oem_is_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_tree(tmp_path / "root", {
+        "/oem/notes.txt": "x", "/srv/setup/README": "x",
+        "/proc/cmdline": "cos.setup=/srv/setup\n",
+    })
+    assert main(["validate", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "/srv/setup: warning: 0 documents" in out
+    assert "/oem: warning" not in out
