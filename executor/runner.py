@@ -45,12 +45,15 @@ class Completed:
     output: str  # stdout and stderr interleaved, capped at OUTPUT_LIMIT
     timed_out: bool = False
     duration: float = 0.0
+    start_error: str = ""  # why the process could not be started (returncode is then 127)
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out
 
     def describe(self) -> str:
+        if self.start_error:  # not the command's status: it never ran
+            return f"cannot start {self.argv[0] if self.argv else 'it'}: {self.start_error}"
         if self.timed_out:
             return f"timed out after {self.duration:.0f}s"
         if self.returncode < 0:
@@ -105,7 +108,7 @@ class Runner:
             # ValueError: a NUL byte in an argument or the environment
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             log.error("cannot start %s: %s", pasteable(argv, chroot), why)
-            return Completed(argv, 127, f"{why}\n", False, 0.0)
+            return Completed(argv, 127, f"{why}\n", False, 0.0, start_error=why)
         chunks: list[bytes] = []
         exited = threading.Event()
         reader = threading.Thread(target=_drain, args=(proc, chunks, stdin, exited), daemon=True)

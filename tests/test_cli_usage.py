@@ -203,3 +203,25 @@ def test_a_failed_command_is_logged_pasteably_and_127_says_not_found(
     # the line really is pasteable: the shell splits it back into the same argv
     logged = captured.err.split("failed (exit status 3): ", 1)[1].splitlines()[0]
     assert shlex.split(logged) == ["chroot", str(root), "/bin/sh", "-c", 'echo "it is"; exit 3']
+
+
+@pytest.mark.subprocess
+def test_a_root_without_a_shell_fails_the_step_saying_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root (commands run chrooted into the root)")
+    root = make_tree(tmp_path / "root", {
+        "/oem/a.yaml": "stages:\n  boot:\n  - name: cond\n    if: '[[ -e /x ]]'\n"
+                       "    files: [{path: /etc/c, content: c}]\n"
+                       "  - name: cmd\n    commands: [true]\n",
+    })
+    assert _run(root, "run-stage", "boot", "--json") == 1
+    steps = {s["name"]: s for s in json.loads(capsys.readouterr().out)["steps"]}
+    # not "false" and not "command not found": the shell itself is missing
+    assert steps["cond"]["status"] == "failed"
+    assert "cannot start /bin/sh: No such file or directory" in steps["cond"]["reason"]
+    assert "`true` failed: cannot start /bin/sh" in steps["cmd"]["reason"]
+    assert not (root / "etc/c").exists()

@@ -78,6 +78,8 @@ def _shell_fallback(ctx: RunContext, expr: str, why: str) -> ConditionResult:
     )
     if done.timed_out:  # its process group is killed; the step fails, the next one runs
         raise StepError(f"`{expr}` {done.describe()}")
+    if done.start_error:  # no shell to ask (a root without /bin/sh): neither true nor false
+        raise StepError(f"`{expr.strip()}`: {done.describe()}")
     return ConditionResult(expr, done.returncode == 0, "shell", why)
 
 
