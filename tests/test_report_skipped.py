@@ -71,3 +71,15 @@ def test_skipped_actions_are_shown_with_their_reason_without_v(
     # a kept file is not listed without -v
     assert "= unchanged [boot] c.kept\n" in out
     assert "keep file /etc/kept" not in out
+
+
+def test_a_multi_line_condition_is_shown_on_the_step_line_as_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_tree(tmp_path / "root", {
+        "/oem/a.yaml": "name: c\nstages:\n  boot:\n  - name: s\n    if: |\n"
+                       "      [ -e /x ] &&\n        [ -e /y ]\n    files: [{path: /a}]\n",
+    })
+    assert main(["run-stage", "boot", "--root", str(root), "--no-cmdline", "--dry-run"]) == 0
+    assert "- skipped [boot] c.s (if: `[ -e /x ] && [ -e /y ]` is false (native))\n" \
+        in capsys.readouterr().out

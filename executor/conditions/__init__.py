@@ -96,7 +96,8 @@ def check_step(ctx: RunContext, step: Step) -> Verdict:
     if cond.result is None:
         return Verdict(None, f"condition undecided: {cond.detail}", cond)
     if not cond.result:
-        return Verdict(False, f"if: `{step.if_}` is false ({cond.by})", cond)
+        # one line: a block-scalar `if: |` ends in a newline, and the step line is one line
+        return Verdict(False, f"if: `{' '.join(step.if_.split())}` is false ({cond.by})", cond)
     return Verdict(True, "", cond)
 
 
