@@ -44,6 +44,7 @@ from executor.sources import (
 COMMANDS = ("run-stage", "apply", "validate", "analyze", "schema", "status")
 REPORT_DIR = "/run/stage-executor"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_EXIT_HELP = "exit codes: 0 success; 1 a step failed or a source was invalid; 2 usage error"
 RUNS = ("run-stage", "apply")
 READERS = ("run-stage", "apply", "validate", "analyze")  # commands that read sources
 
@@ -79,8 +80,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from executor.usage_help import DEFAULT_EXIT_HELP
-
     p = _Parser(
         prog="stage-executor",
         description="Run yip/Kairos cloud-config stages in a root, for real or as a dry-run.",

@@ -63,7 +63,6 @@ EXIT_HELP = {
     "validate": "exit codes: 0 no error (warnings allowed, unless --strict); 1 an error;\n"
                 "2 usage error",
 }
-DEFAULT_EXIT_HELP = "exit codes: 0 success; 1 a step failed or a source was invalid; 2 usage error"
 
 
 def command_help(command: str) -> str:
@@ -72,7 +71,7 @@ def command_help(command: str) -> str:
     The options are the main parser's own actions, filtered by OPTION_COMMANDS,
     so the help cannot list an option the command refuses, or miss one.
     """
-    from executor.cli import OPTION_COMMANDS, build_parser
+    from executor.cli import DEFAULT_EXIT_HELP, OPTION_COMMANDS, build_parser
 
     usage, description, examples = COMMAND_HELP[command]
     sub = argparse.ArgumentParser(
