@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
 import yaml
 from yaml.composer import Composer
@@ -51,6 +50,10 @@ from executor.model import (
     UserSpec,
 )
 from executor.record import dataclass, field, replace
+
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
+if TYPE_CHECKING:
+    from typing import Any
 
 _OPENING = (MappingStartEvent, SequenceStartEvent)
 _CLOSING = (MappingEndEvent, SequenceEndEvent)

@@ -18,17 +18,20 @@ guards. Type checkers see it through `dataclass_transform` (PEP 681).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
 if TYPE_CHECKING:
-    from typing import dataclass_transform
-else:  # the real decorator only informs type checkers; skip importing typing's
+    from typing import Any, TypeVar, dataclass_transform, overload
+
+    T = TypeVar("T")
+else:  # both decorators only inform type checkers: identities at run time
 
     def dataclass_transform(**_: object) -> Callable[[Any], Any]:
         return lambda fn: fn
 
+    def overload(fn: Callable[..., Any]) -> Callable[..., Any]:
+        return fn
 
-T = TypeVar("T")
 _MISSING: Any = type("_Missing", (), {"__repr__": lambda self: "MISSING"})()
 _FIELDS = "__record_fields__"
 COMPILE_AFTER = 64  # instances made by the generic __init__ before it is compiled
@@ -74,7 +77,7 @@ def dataclass(cls: type[T], /) -> type[T]: ...
 
 
 @overload
-def dataclass(
+def dataclass(  # noqa: F811 (ruff sees the run-time `overload` stand-in, not typing's)
     *,
     frozen: bool = False,
     eq: bool = True,
@@ -84,7 +87,7 @@ def dataclass(
 
 
 @dataclass_transform(field_specifiers=(field, Field))
-def dataclass(
+def dataclass(  # noqa: F811 (the implementation of the overloads above)
     cls: type[T] | None = None,
     /,
     *,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TextIO
 
 from executor.actions import Action
 from executor.engine import (
@@ -18,6 +17,10 @@ from executor.engine import (
     StepReport,
 )
 from executor.errors import Problem
+
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
+if TYPE_CHECKING:
+    from typing import TextIO
 
 FORMAT = 1
 STATUSES = (APPLIED, PLANNED, UNCHANGED, SKIPPED, FAILED, UNDECIDED)

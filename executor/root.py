@@ -33,12 +33,15 @@ import re
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
 
 from executor.errors import RootError
 from executor.record import dataclass, replace
 
-_T = TypeVar("_T")
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    _T = TypeVar("_T")
 
 _SKIPPED = ("", ".")  # path components that name the directory they are in
 MAX_UNSYNCED_DIRS = 64  # directories kept open for the run's final fsync

@@ -17,16 +17,17 @@ import os
 import signal
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import subprocess
-
-# subprocess, threading and shlex are imported by Runner.run, not here: a boot
-# stage that starts no process (the seed stage in a root) does not pay for them.
 
 from executor.log import log
 from executor.record import dataclass
+
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
+if TYPE_CHECKING:
+    import subprocess
+    from typing import Any
+
+# subprocess, threading and shlex are imported by Runner.run, not here: a boot
+# stage that starts no process (the seed stage in a root) does not pay for them.
 
 DEFAULT_TIMEOUT = 300.0  # seconds; a boot stage must not hang forever
 JOB_ENV = "STAGE_EXECUTOR_JOB"  # marks every process a run starts, for the kill

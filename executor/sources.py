@@ -19,13 +19,15 @@ import stat
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, BinaryIO
 
 from executor.errors import Problem, RootError, SourceError
 from executor.record import dataclass, field
 from executor.root import Root
 
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
 if TYPE_CHECKING:
+    from typing import BinaryIO
+
     from yaml.nodes import MappingNode
 
 DEFAULT_DIRS = ("/system/oem", "/oem", "/usr/local/cloud-config")

@@ -17,11 +17,11 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
 
 from executor import schema as S
 from executor.record import dataclass
 
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
 if TYPE_CHECKING:
     from executor.errors import Problem
     from executor.model import Config

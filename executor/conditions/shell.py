@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import NamedTuple
+from collections import namedtuple
 
 from executor.record import dataclass
+
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
 
 class NotNative(Exception):
@@ -79,10 +83,15 @@ _HARMLESS_REDIRECT = re.compile(
 )
 
 
-class Token(NamedTuple):
-    kind: str  # "word", "op", "newline", "redir"
-    text: str
-    quoted: bool = False  # any part quoted (so not a keyword or operator)
+if TYPE_CHECKING:
+
+    class Token(NamedTuple):
+        kind: str  # "word", "op", "newline", "redir"
+        text: str
+        quoted: bool = False  # any part quoted (so not a keyword or operator)
+
+else:  # the same tuple type, without importing typing for its class syntax
+    Token = namedtuple("Token", ("kind", "text", "quoted"), defaults=(False,))
 
 
 class _WordBuilder:

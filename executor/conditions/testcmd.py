@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import TYPE_CHECKING, Any
 
 from executor.conditions.shell import NotNative
 
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
 if TYPE_CHECKING:
+    from typing import Any
+
     from executor.conditions.condfs import CondFS
 
 # dash's operator table (src/bltin/test.c); bash knows every one of them too.
@@ -78,7 +80,8 @@ def run_test(name: str, args: list[str], fs: CondFS) -> int:
 
 # A tree is ("c", bool) | ("u", op, path) | ("!", tree) | ("&", tree, tree) | ("|", tree, tree);
 # "u" nodes are the file tests, the only part that depends on the filesystem.
-Tree = tuple[Any, ...]
+if TYPE_CHECKING:  # the alias is read by mypy only (annotations are strings)
+    Tree = tuple[Any, ...]
 TRUE: Tree = ("c", True)
 FALSE: Tree = ("c", False)
 
