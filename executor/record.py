@@ -219,7 +219,9 @@ def _make_init(cls: type, specs: tuple[Field, ...], frozen: bool) -> Callable[..
         body.append("  self.__post_init__()")
     signature = ", ".join(["self", *params, *(["*", *kw_params] if kw_params else [])])
     source = f"def __init__({signature}):\n" + ("\n".join(body) or "  pass") + "\n"
-    exec(compile(source, f"<record {cls.__qualname__}>", "exec"), env)
+    # exec of the text, not of compile()'s result: the builtin compile() makes
+    # the interpreter build its ~120 AST classes first (~10M instructions)
+    exec(source, env)
     init: Callable[..., None] = env["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     return init
