@@ -16,7 +16,6 @@ document, which fits easily in a few hundred kilobytes.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import yaml
@@ -35,6 +34,7 @@ from yaml.resolver import Resolver
 from executor import cloudconfig, validate
 from executor import schema as S
 from executor.errors import Problem
+from executor.lazyre import lazy_compile
 from executor.model import (
     Config,
     DirectorySpec,
@@ -836,7 +836,7 @@ def _join(path: str, key: str) -> str:
 
 
 # YAML's line breaks (str.splitlines knows more, and would shift the lines).
-_YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+_YAML_LINE_BREAK = lazy_compile("\r\n|[\r\n\x85\u2028\u2029]")
 
 
 def _place(node: ScalarNode, offset: int, lines: list[str]) -> tuple[int, int] | None:

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from executor.errors import RootError
+from executor.lazyre import lazy_compile
 from executor.record import dataclass, replace
 
 TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
@@ -48,7 +49,7 @@ MAX_UNSYNCED_DIRS = 64  # directories kept open for the run's final fsync
 MAX_SYMLINKS = 40  # Linux's limit for one path resolution (ELOOP beyond)
 TEMP_MARK = ".se-tmp"  # suffix of our temporary files, so a later run can clean them
 # `.NAME.<8 hex>.se-tmp`, as `_temp_name` makes them
-TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{8}" + re.escape(TEMP_MARK), re.DOTALL)
+TEMP_NAME = lazy_compile(r"\..+\.[0-9a-f]{8}" + re.escape(TEMP_MARK), re.DOTALL)
 COPY_CHUNK = 1 << 20
 
 # A directory on the way down: never a symlink, and O_PATH needs no read right.

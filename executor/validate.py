@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from executor import schema as S
+from executor.lazyre import lazy_compile
 from executor.record import dataclass
 
 TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
@@ -42,7 +43,7 @@ KNOWN_STAGES = frozenset(
 )
 SERVICE_MANAGERS = ("systemd", "openrc")
 UNIT_NAME_MAX = 255  # systemd's UNIT_NAME_MAX without the NUL
-_UNIT_RE = re.compile(S.UNIT_PATTERN)
+_UNIT_RE = lazy_compile(S.UNIT_PATTERN)
 
 
 @dataclass(frozen=True)

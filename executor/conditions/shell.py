@@ -18,6 +18,7 @@ import functools
 import re
 from collections import namedtuple
 
+from executor.lazyre import lazy_compile
 from executor.record import dataclass
 
 TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
@@ -78,7 +79,7 @@ _LITERAL_DOLLAR_NEXT = frozenset(" \t\n/.,:%+=]};&|)<>")
 _LITERAL_DOLLAR_NEXT_IN_DQ = frozenset(' \t\n/.,:%+=]})"')
 # A redirection that changes no exit status: output to /dev/null or to the
 # other output stream (`2>/dev/null`, `> /dev/null`, `2>&1`, `>&2`, `>>/dev/null`).
-_HARMLESS_REDIRECT = re.compile(
+_HARMLESS_REDIRECT = lazy_compile(
     r"(?:[12])?(?:>>?[ \t]*/dev/null|>&[12])(?=$|[ \t\n;&|)])"
 )
 
@@ -122,9 +123,9 @@ class _WordBuilder:
 
 # Runs of characters that stand for themselves, at the start of a word and inside one.
 _SPECIAL = r"\\ \t\n'\"$`*?{<>&|;()\["
-_PLAIN_START = re.compile(f"[^{_SPECIAL}#~12][^{_SPECIAL}]*")
-_PLAIN_INSIDE = re.compile(f"[^{_SPECIAL}]+")
-_PLAIN_IN_DQ = re.compile('[^"\\\\$`]+')
+_PLAIN_START = lazy_compile(f"[^{_SPECIAL}#~12][^{_SPECIAL}]*")
+_PLAIN_INSIDE = lazy_compile(f"[^{_SPECIAL}]+")
+_PLAIN_IN_DQ = lazy_compile('[^"\\\\$`]+')
 
 
 # The common shape of a condition, tokenized by one regular expression: words
@@ -133,7 +134,7 @@ _PLAIN_IN_DQ = re.compile('[^"\\\\$`]+')
 # blank. Anything else takes the careful character-by-character path.
 _DQ_SIMPLE = r'"(?:[^"\\$`]|\$(?=[ \t\n/.,:%+=\]})"]))*"'
 _FAST_SPECIAL = r"\\ \t\n'\"$`*?{<>&|;()"  # as _SPECIAL, but `[` is checked afterwards
-_FAST_TOKEN = re.compile(
+_FAST_TOKEN = lazy_compile(
     r"((?:[ \t]+(?:\\\n[ \t]*)*)?)(?:"  # blanks, and continuations after a blank
     r"([12]?(?:>>?[ \t]*/dev/null|>&[12])(?=\Z|[ \t\n;&|)]))"  # a redirection
     rf"|((?![#~])(?:[^{_FAST_SPECIAL}]+|'[^']*'|{_DQ_SIMPLE})+)"  # a word
@@ -142,7 +143,7 @@ _FAST_TOKEN = re.compile(
     r"|(\#[^\n]*)"  # a comment
     r"|\Z)"
 )
-_QUOTED_PART = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+_QUOTED_PART = lazy_compile(r"'([^']*)'|\"([^\"]*)\"")
 
 
 def _fast_tokenize(text: str) -> list[Token] | None:
@@ -481,7 +482,7 @@ class _Parser:
 
 
 MAX_NESTING = 64  # deeper `( ( ...` goes to the shell rather than deep into recursion
-_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*=")
+_ASSIGNMENT = lazy_compile(r"[A-Za-z_][A-Za-z_0-9]*=")
 
 
 def _check_command_name(tok: Token) -> None:

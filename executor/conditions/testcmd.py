@@ -21,9 +21,9 @@ condition again only asks the filesystem.
 from __future__ import annotations
 
 import functools
-import re
 
 from executor.conditions.shell import NotNative
+from executor.lazyre import lazy_compile
 
 TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
 if TYPE_CHECKING:
@@ -49,8 +49,8 @@ MAX_ARGS = 128  # longer expressions go to the shell rather than deep into recur
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 # dash (strtoimax, then any trailing isspace) and bash (strtoimax, then
 # trailing blanks only) accept these; both skip leading isspace.
-_DASH_INTEGER = re.compile(r"[ \t\n\v\f\r]*([-+]?[0-9]+)[ \t\n\v\f\r]*")
-_BASH_INTEGER = re.compile(r"[ \t\n\v\f\r]*([-+]?[0-9]+)[ \t]*")
+_DASH_INTEGER = lazy_compile(r"[ \t\n\v\f\r]*([-+]?[0-9]+)[ \t\n\v\f\r]*")
+_BASH_INTEGER = lazy_compile(r"[ \t\n\v\f\r]*([-+]?[0-9]+)[ \t]*")
 
 
 class UsageError(Exception):
