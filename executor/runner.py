@@ -14,7 +14,6 @@ double-forked and setsid()'d away from both the group and the parent chain.
 from __future__ import annotations
 
 import os
-import signal
 import time
 from collections.abc import Callable, Sequence
 
@@ -150,6 +149,8 @@ def kill_tree(pid: int, token: str = "") -> None:
             descendants = [p.pid for p in psutil.Process(pid).children(recursive=True)]
         except psutil.Error:
             pass
+    import signal  # here, not at the top: only a command that timed out needs it
+
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -180,6 +181,8 @@ def _processes_with_token(psutil: Any, token: str) -> list[int]:
 
 
 def _kill(pid: int) -> None:
+    import signal
+
     try:
         os.kill(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
