@@ -149,6 +149,7 @@ class _Converter:
         self.source = source
         self.problems: list[Problem] = []
         self.visited = 0
+        self.text = ""
         self.lines: list[str] = []  # the document's lines, to place findings inside values
         self.depth = 0
 
@@ -175,6 +176,8 @@ class _Converter:
         for f in found:
             line, column = node.start_mark.line + 1, node.start_mark.column + 1
             if f.offset >= 0 and isinstance(node, ScalarNode):
+                if not self.lines and self.text:  # split once, when a finding needs it
+                    self.lines = _YAML_LINE_BREAK.split(self.text)
                 line, column = _place(node, f.offset, self.lines) or (line, column)
             self.problems.append(Problem(f.severity, self.source, line, column, path, f.message))
 
@@ -187,7 +190,7 @@ class _Converter:
                 f"document refused: {len(text)} characters, more than {MAX_TEXT}",
             ))
             return LoadResult(None, self.problems)
-        self.lines = _YAML_LINE_BREAK.split(text)
+        self.text = text
         try:
             root = compose_bounded(text)
         except LimitExceeded as exc:
