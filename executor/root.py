@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 _SKIPPED = ("", ".")  # path components that name the directory they are in
 MAX_UNSYNCED_DIRS = 64  # directories kept open for the run's final fsync
+VOLATILE = "run"  # a tmpfs from every boot on: what is written below it never outlives one
 MAX_SYMLINKS = 40  # Linux's limit for one path resolution (ELOOP beyond)
 TEMP_MARK = ".se-tmp"  # suffix of our temporary files, so a later run can clean them
 # `.NAME.<8 hex>.se-tmp`, as `_temp_name` makes them
@@ -403,7 +404,8 @@ class Root:
                 _call(rel, os.fchmod, fd, mode)  # mkdir's mode is masked by the umask
             finally:
                 os.close(fd)
-            self._dir_changed(dfd)
+            if durable(rel.rpartition("/")[0]):
+                self._dir_changed(dfd)
 
     def _do_chattr(self, rel: str, mode: int | None, uid: int | None, gid: int | None) -> None:
         with self._parent_fd(rel) as (dfd, name):
@@ -441,7 +443,8 @@ class Root:
             except BaseException:
                 _unlink_quietly(tmp, dfd)
                 raise
-            self._dir_changed(dfd)
+            if durable(rel):
+                self._dir_changed(dfd)
 
     def _do_unlink(self, rel: str) -> None:
         self._remove_entry(rel, os.unlink)
@@ -537,14 +540,16 @@ class Root:
                     view = view[_call(rel, os.write, fd, view) :]
             _call(rel, os.fchown, fd, uid, gid)
             _call(rel, os.fchmod, fd, mode)
-            _call(rel, os.fsync, fd)
+            if durable(rel):
+                _call(rel, os.fsync, fd)
             _call(rel, os.rename, tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
         except BaseException:
             _unlink_quietly(tmp, dfd)
             raise
         finally:
             os.close(fd)
-        self._dir_changed(dfd)
+        if durable(rel):
+            self._dir_changed(dfd)
 
     def _sweep_temps(self, dfd: int, rel: str) -> None:
         """Remove temporary files a killed run left in this directory.
@@ -699,6 +704,17 @@ def _node_of(st: os.stat_result, host: str) -> Node:
 
 def _kind_name(node: Node) -> str:
     return {"file": "file", "dir": "directory", "link": "symlink"}.get(node.kind, "special file")
+
+
+def durable(rel: str) -> bool:
+    """Whether a write at `rel` (root-relative, resolved) must survive a power cut.
+
+    Not below /run: systemd mounts a fresh tmpfs there at every boot (an image
+    root's own /run is hidden under it), so an fsync there would wait on the
+    disk for data nothing can ever read after a crash; the rename still makes
+    each write whole or absent for the readers of this boot.
+    """
+    return rel != VOLATILE and not rel.startswith(VOLATILE + "/")
 
 
 def _unlink_quietly(name: str, dir_fd: int) -> None:
