@@ -32,7 +32,6 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 from executor.errors import RootError
 from executor.lazyre import lazy_compile
@@ -481,37 +480,13 @@ class Root:
             raise RootError(f"{path}: not a regular file")
         return fd
 
-    @contextmanager
-    def _dir_fd(self, rel: str) -> Iterator[int]:
-        """An O_PATH fd of the directory `rel`, walked down from the root.
+    def _dir_fd(self, rel: str) -> _DirFd:
+        """`with`: an O_PATH fd of the directory `rel`, walked down from the root."""
+        return _DirFd(self.path, rel)
 
-        Each component is opened relative to the previous one with
-        O_NOFOLLOW|O_DIRECTORY, so the walk never leaves the root even if the
-        tree changed since `resolve` looked at it.
-        """
-        fd = _call(rel, os.open, self.path, _WALK_FLAGS & ~os.O_NOFOLLOW)
-        try:
-            for comp in rel.split("/") if rel else ():
-                try:
-                    child = os.open(comp, _WALK_FLAGS, dir_fd=fd)
-                except OSError as exc:
-                    why = "changed while in use" if exc.errno in (E.ENOTDIR, E.ELOOP) else ""
-                    raise RootError(
-                        f"/{rel}: {exc.strerror}{' (' + why + ')' if why else ''}",
-                        errno=exc.errno or 0,
-                    ) from None
-                os.close(fd)
-                fd = child
-            yield fd
-        finally:
-            os.close(fd)
-
-    @contextmanager
-    def _parent_fd(self, rel: str) -> Iterator[tuple[int, str]]:
-        """The parent directory's fd and the last component ("" for the root)."""
-        parent, _, name = rel.rpartition("/")
-        with self._dir_fd(parent if name else "") as dfd:
-            yield dfd, name
+    def _parent_fd(self, rel: str) -> _ParentFd:
+        """`with`: the parent directory's fd and the last component ("" for the root)."""
+        return _ParentFd(self.path, rel)
 
     def _replace_file(
         self,
@@ -704,6 +679,64 @@ def _node_of(st: os.stat_result, host: str) -> Node:
 
 def _kind_name(node: Node) -> str:
     return {"file": "file", "dir": "directory", "link": "symlink"}.get(node.kind, "special file")
+
+
+# The two context managers below are classes rather than @contextmanager
+# generators: contextlib costs every run ~3M instructions to import.
+
+
+class _DirFd:
+    """An O_PATH fd of the directory `rel` of the root at `path`, closed on exit.
+
+    Each component is opened relative to the previous one with
+    O_NOFOLLOW|O_DIRECTORY, so the walk never leaves the root even if the
+    tree changed since `resolve` looked at it.
+    """
+
+    __slots__ = ("fd", "path", "rel")
+
+    def __init__(self, path: str, rel: str) -> None:
+        self.path, self.rel, self.fd = path, rel, -1
+
+    def __enter__(self) -> int:
+        rel = self.rel
+        fd = _call(rel, os.open, self.path, _WALK_FLAGS & ~os.O_NOFOLLOW)
+        try:
+            for comp in rel.split("/") if rel else ():
+                try:
+                    child = os.open(comp, _WALK_FLAGS, dir_fd=fd)
+                except OSError as exc:
+                    why = "changed while in use" if exc.errno in (E.ENOTDIR, E.ELOOP) else ""
+                    raise RootError(
+                        f"/{rel}: {exc.strerror}{' (' + why + ')' if why else ''}",
+                        errno=exc.errno or 0,
+                    ) from None
+                os.close(fd)
+                fd = child
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        return fd
+
+    def __exit__(self, *_: object) -> None:
+        os.close(self.fd)
+
+
+class _ParentFd:
+    """The fd of the parent directory of `rel` and its last component, as a pair."""
+
+    __slots__ = ("dir", "name")
+
+    def __init__(self, path: str, rel: str) -> None:
+        parent, _, self.name = rel.rpartition("/")
+        self.dir = _DirFd(path, parent if self.name else "")
+
+    def __enter__(self) -> tuple[int, str]:
+        return self.dir.__enter__(), self.name
+
+    def __exit__(self, *_: object) -> None:
+        self.dir.__exit__()
 
 
 def durable(rel: str) -> bool:

@@ -30,6 +30,7 @@ from tests.conftest import REPO, SEED
 NOT_ON_THE_SEED_PATH = (
     "typing", "argparse", "gettext", "locale", "shutil", "json", "string", "signal",
     "importlib.util", "warnings", "subprocess", "threading", "dataclasses", "inspect", "logging",
+    "contextlib", "zlib", "executor.cmdline", "executor.conditions.grep",
 )
 
 
