@@ -159,7 +159,9 @@ def _first_init(cls: type, specs: tuple[Field, ...], frozen: bool) -> Callable[.
     """
     positional = [s.name for s in specs if not s.kw_only]
     names = {s.name for s in specs}
-    setter = object.__setattr__ if frozen else setattr
+    # (name, factory, default) per field, read in one unpacking per field below
+    plan = tuple((s.name, s.default_factory, s.default) for s in specs)
+    missing = _MISSING
     post_init = getattr(cls, "__post_init__", None)
     made = 0
 
@@ -178,16 +180,20 @@ def _first_init(cls: type, specs: tuple[Field, ...], frozen: bool) -> Callable[.
             if key not in names or key in values:
                 raise TypeError(f"{cls.__qualname__}() got an unexpected or repeated {key!r}")
             values[key] = value
-        for spec in specs:
-            if spec.name in values:
-                value = values[spec.name]
-            elif spec.default_factory is not _MISSING:
-                value = spec.default_factory()
-            elif spec.default is not _MISSING:
-                value = spec.default
-            else:
-                raise TypeError(f"{cls.__qualname__}() missing argument {spec.name!r}")
-            setter(self, spec.name, value)
+        # Stored straight into the instance dict, in field order: what
+        # object.__setattr__ would do for these plain attributes (no record
+        # field is a descriptor), without a call per field.
+        state = self.__dict__
+        for name, factory, default in plan:
+            value = values.get(name, missing)
+            if value is missing:
+                if factory is not missing:
+                    value = factory()
+                elif default is not missing:
+                    value = default
+                else:
+                    raise TypeError(f"{cls.__qualname__}() missing argument {name!r}")
+            state[name] = value
         if post_init is not None:
             self.__post_init__()
 
