@@ -136,3 +136,32 @@ def test_a_lazy_pattern_is_the_compiled_one() -> None:
     assert pattern.findall("a=1 b=2") == [("a", "1"), ("b", "2")]
     assert pattern.pattern == r"([a-z]+)=(\d+)"
     assert pattern.match("=1") is None
+
+
+PIECES = st.sampled_from([
+    "[", "]", "-e", "-f", "!", "=", "!=", "&&", "||", "|", ";", "(", ")", ";;", "((", "|||",
+    '"/run/cos/x"', '"a b"', '""', '"', "'x'", "a", "2", "12", "2>/dev/null", ">&2", "#c", "~",
+    "a=b", "$x", '"$x"', '"a[b"', "a[b", "[[", "\t", "\n", "\r", "{", "}", "*", 'x"y"', "\\",
+    "`", "\u00a0", "é", "true", "grep",
+])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.tuples(PIECES, st.sampled_from([" ", "  ", "", "\t", " \t"])), max_size=10))
+def test_the_space_split_tokenizer_agrees_with_the_regex_one(parts: list[tuple[str, str]]) -> None:
+    from executor.conditions.shell import _fast_tokenize, _split_tokenize
+
+    text = "".join(piece + sep for piece, sep in parts)
+    split = _split_tokenize(text)
+    if split is not None:
+        assert split == _fast_tokenize(text), text
+
+
+def test_the_seed_conditions_take_the_space_split_path() -> None:
+    from executor.conditions.shell import _split_tokenize
+
+    text = SEED.read_text()
+    conditions = [line.split("if: ", 1)[1].strip().strip("'") for line in text.splitlines()
+                  if "if: " in line]
+    assert conditions
+    assert all(_split_tokenize(c) is not None for c in conditions)
