@@ -1,5 +1,5 @@
 """`python -m executor` is the same program as the `stage-executor` script."""
 
-from executor.cli import main
+from executor.entry import main
 
-raise SystemExit(main())
+main()

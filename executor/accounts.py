@@ -5,12 +5,11 @@ Never the host's: an image root has users the build machine lacks.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from executor.errors import RootError, StepError
 from executor.record import dataclass
 from executor.root import Root
 
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
 if TYPE_CHECKING:
     from executor.actions import Action
     from executor.context import RunContext

@@ -8,11 +8,14 @@ No condition is evaluated and nothing is read but the sources.
 from __future__ import annotations
 
 import sys
-from typing import TextIO
 
 from executor.errors import Problem, ProblemList
 from executor.order import PlannedStep, RunPlan, StagePlan
 from executor.record import dataclass, field
+
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
+if TYPE_CHECKING:
+    from typing import TextIO
 
 FORMAT = 1
 

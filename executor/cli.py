@@ -9,12 +9,9 @@ stage-executor schema
 
 from __future__ import annotations
 
-import argparse
-import gc
 import os
 import sys
 import time
-from collections.abc import Sequence
 
 from executor import __version__
 from executor.context import RunContext
@@ -27,6 +24,7 @@ from executor.engine import (
     strict_problem,
 )
 from executor.errors import ExecutorError, Problem
+from executor.fastargs import parse_common
 from executor.lock import DEFAULT_WAIT, run_lock
 from executor.log import DEBUG, WARNING, line_buffer_output, log
 from executor.root import DryRunRoot, Root
@@ -40,6 +38,11 @@ from executor.sources import (
     read_root_dir,
     read_source_arg,
 )
+
+TYPE_CHECKING = False  # mypy reads it as True; importing `typing` would cost start-up
+if TYPE_CHECKING:
+    import argparse  # at run time only when parse_common declines (help, errors)
+    from collections.abc import Sequence
 
 COMMANDS = ("run-stage", "apply", "validate", "analyze", "schema", "status")
 REPORT_DIR = "/run/stage-executor"
@@ -74,12 +77,13 @@ class UsageError(Exception):
     pass
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise UsageError(message)
+
     p = _Parser(
         prog="stage-executor",
         description="Run yip/Kairos cloud-config stages in a root, for real or as a dry-run.",
@@ -113,11 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # A run allocates many small, acyclic objects (YAML nodes, steps, actions).
-    # At the default gen-0 threshold of 700 the cycle collector rescans the
-    # growing heap thousands of times on a large source; reference counting
-    # frees nearly all of it anyway.
-    gc.set_threshold(50_000, 20, 20)
     args_list = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in args_list if a in COMMANDS), None)
     try:
@@ -126,7 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             sys.stdout.write(command_help(command))
             return EXIT_OK
-        args = build_parser().parse_intermixed_args(args_list)
+        args = parse_common(args_list)  # a boot's plain command line, without argparse
+        if args is None:
+            args = build_parser().parse_intermixed_args(args_list)
         return dispatch(args)
     except UsageError as exc:
         where = f"stage-executor {command} --help" if command else "stage-executor --help"

@@ -29,8 +29,8 @@ from yaml.resolver import Resolver
 
 from executor.errors import Problem
 from executor.record import dataclass, field
+from executor.sources import CMDLINE_PATH
 
-CMDLINE_PATH = "/proc/cmdline"
 SOURCE_KEYS = ("cos.setup", "kairos.config_url")
 STAGES_PREFIX = "stages"
 

@@ -5,10 +5,9 @@ Library code raises these; only the CLI turns them into messages and exit codes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from executor.record import dataclass
 
+TYPE_CHECKING = False  # mypy reads it as True; a run need not import typing
 if TYPE_CHECKING:
     from executor.actions import Action
 

@@ -16,9 +16,7 @@ document, which fits easily in a few hundred kilobytes.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from typing import Any
 
 import yaml
 from yaml.composer import Composer
@@ -36,6 +34,7 @@ from yaml.resolver import Resolver
 from executor import cloudconfig, validate
 from executor import schema as S
 from executor.errors import Problem
+from executor.lazyre import lazy_compile
 from executor.model import (
     Config,
     DirectorySpec,
@@ -51,6 +50,10 @@ from executor.model import (
     UserSpec,
 )
 from executor.record import dataclass, field, replace
+
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
+if TYPE_CHECKING:
+    from typing import Any
 
 _OPENING = (MappingStartEvent, SequenceStartEvent)
 _CLOSING = (MappingEndEvent, SequenceEndEvent)
@@ -146,8 +149,16 @@ class _Converter:
         self.source = source
         self.problems: list[Problem] = []
         self.visited = 0
-        self.lines: list[str] = []  # the document's lines, to place findings inside values
+        self.text = ""
+        self._lines: list[str] | None = None  # split when a finding needs to be placed
         self.depth = 0
+
+    @property
+    def lines(self) -> list[str]:
+        """The document's lines, to place findings inside values (split once, lazily)."""
+        if self._lines is None:
+            self._lines = _YAML_LINE_BREAK.split(self.text) if self.text else []
+        return self._lines
 
     # -- problems -------------------------------------------------------
 
@@ -184,7 +195,7 @@ class _Converter:
                 f"document refused: {len(text)} characters, more than {MAX_TEXT}",
             ))
             return LoadResult(None, self.problems)
-        self.lines = _YAML_LINE_BREAK.split(text)
+        self.text, self._lines = text, None
         try:
             root = compose_bounded(text)
         except LimitExceeded as exc:
@@ -896,7 +907,7 @@ def _join(path: str, key: str) -> str:
 
 
 # YAML's line breaks (str.splitlines knows more, and would shift the lines).
-_YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+_YAML_LINE_BREAK = lazy_compile("\r\n|[\r\n\x85\u2028\u2029]")
 
 
 def _place(node: ScalarNode, offset: int, lines: list[str]) -> tuple[int, int] | None:

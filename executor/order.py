@@ -36,11 +36,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Protocol
 
 from executor.errors import Problem
 from executor.model import Config, Position, Step
 from executor.record import dataclass, field
+
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object  # structural typing is mypy's business; at run time a plain base
 
 
 @dataclass(frozen=True)

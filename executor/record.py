@@ -18,17 +18,20 @@ guards. Type checkers see it through `dataclass_transform` (PEP 681).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
 if TYPE_CHECKING:
-    from typing import dataclass_transform
-else:  # the real decorator only informs type checkers; skip importing typing's
+    from typing import Any, TypeVar, dataclass_transform, overload
+
+    T = TypeVar("T")
+else:  # both decorators only inform type checkers: identities at run time
 
     def dataclass_transform(**_: object) -> Callable[[Any], Any]:
         return lambda fn: fn
 
+    def overload(fn: Callable[..., Any]) -> Callable[..., Any]:
+        return fn
 
-T = TypeVar("T")
 _MISSING: Any = type("_Missing", (), {"__repr__": lambda self: "MISSING"})()
 _FIELDS = "__record_fields__"
 COMPILE_AFTER = 64  # instances made by the generic __init__ before it is compiled
@@ -74,7 +77,7 @@ def dataclass(cls: type[T], /) -> type[T]: ...
 
 
 @overload
-def dataclass(
+def dataclass(  # noqa: F811 (ruff sees the run-time `overload` stand-in, not typing's)
     *,
     frozen: bool = False,
     eq: bool = True,
@@ -84,7 +87,7 @@ def dataclass(
 
 
 @dataclass_transform(field_specifiers=(field, Field))
-def dataclass(
+def dataclass(  # noqa: F811 (the implementation of the overloads above)
     cls: type[T] | None = None,
     /,
     *,
@@ -156,7 +159,9 @@ def _first_init(cls: type, specs: tuple[Field, ...], frozen: bool) -> Callable[.
     """
     positional = [s.name for s in specs if not s.kw_only]
     names = {s.name for s in specs}
-    setter = object.__setattr__ if frozen else setattr
+    # (name, factory, default) per field, read in one unpacking per field below
+    plan = tuple((s.name, s.default_factory, s.default) for s in specs)
+    missing = _MISSING
     post_init = getattr(cls, "__post_init__", None)
     made = 0
 
@@ -175,16 +180,20 @@ def _first_init(cls: type, specs: tuple[Field, ...], frozen: bool) -> Callable[.
             if key not in names or key in values:
                 raise TypeError(f"{cls.__qualname__}() got an unexpected or repeated {key!r}")
             values[key] = value
-        for spec in specs:
-            if spec.name in values:
-                value = values[spec.name]
-            elif spec.default_factory is not _MISSING:
-                value = spec.default_factory()
-            elif spec.default is not _MISSING:
-                value = spec.default
-            else:
-                raise TypeError(f"{cls.__qualname__}() missing argument {spec.name!r}")
-            setter(self, spec.name, value)
+        # Stored straight into the instance dict, in field order: what
+        # object.__setattr__ would do for these plain attributes (no record
+        # field is a descriptor), without a call per field.
+        state = self.__dict__
+        for name, factory, default in plan:
+            value = values.get(name, missing)
+            if value is missing:
+                if factory is not missing:
+                    value = factory()
+                elif default is not missing:
+                    value = default
+                else:
+                    raise TypeError(f"{cls.__qualname__}() missing argument {name!r}")
+            state[name] = value
         if post_init is not None:
             self.__post_init__()
 
@@ -216,7 +225,9 @@ def _make_init(cls: type, specs: tuple[Field, ...], frozen: bool) -> Callable[..
         body.append("  self.__post_init__()")
     signature = ", ".join(["self", *params, *(["*", *kw_params] if kw_params else [])])
     source = f"def __init__({signature}):\n" + ("\n".join(body) or "  pass") + "\n"
-    exec(compile(source, f"<record {cls.__qualname__}>", "exec"), env)
+    # exec of the text, not of compile()'s result: the builtin compile() makes
+    # the interpreter build its ~120 AST classes first (~10M instructions)
+    exec(source, env)
     init: Callable[..., None] = env["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     return init

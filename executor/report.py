@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import TextIO
 
 from executor import __version__
 from executor.actions import Action
@@ -20,6 +19,10 @@ from executor.engine import (
     StepReport,
 )
 from executor.errors import Problem
+
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
+if TYPE_CHECKING:
+    from typing import TextIO
 
 FORMAT = 1
 STATUSES = (APPLIED, PLANNED, UNCHANGED, SKIPPED, FAILED, UNDECIDED)
@@ -85,11 +88,36 @@ def dumps(report: Report, *, pretty: bool = False) -> str:
     a 10,000-step report indented takes the pure-Python encoder several times
     longer. People get it indented on a terminal; pipes and files get it compact.
     """
-    import json  # not needed on a plain human-output run
-
     if pretty:
+        import json  # only a terminal gets it indented
+
         return json.dumps(as_json(report), indent=2, ensure_ascii=False) + "\n"
-    return json.dumps(as_json(report), ensure_ascii=False, separators=(",", ":")) + "\n"
+    return compact_json(as_json(report)) + "\n"
+
+
+def compact_json(value: object) -> str:
+    """`json.dumps(value, ensure_ascii=False, separators=(",", ":"))`, from the C encoder.
+
+    Every real run writes its report, but the `json` package also imports its
+    decoder and scanner and compiles their regexes (~5M instructions, a few
+    per cent of a boot stage); `_json` is the accelerator json.dumps itself
+    calls, with json.dumps's arguments (tests/test_boot_budget.py compares them).
+    """
+    try:
+        from _json import encode_basestring, make_encoder
+    except ImportError:  # an interpreter built without the accelerator
+        import json
+
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # (markers, default, encoder, indent, key_separator, item_separator,
+    #  sort_keys, skipkeys, allow_nan), as json.encoder.JSONEncoder.iterencode
+    encode = make_encoder({}, _not_serializable, encode_basestring, None, ":", ",",
+                          False, False, True)
+    return "".join(encode(value, 0))
+
+
+def _not_serializable(value: object) -> object:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 # -- human output ------------------------------------------------------------

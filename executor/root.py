@@ -32,20 +32,24 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, TypeVar
 
 from executor.errors import RootError
+from executor.lazyre import lazy_compile
 from executor.record import dataclass, replace
 
-_T = TypeVar("_T")
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    _T = TypeVar("_T")
 
 _SKIPPED = ("", ".")  # path components that name the directory they are in
 MAX_UNSYNCED_DIRS = 64  # directories kept open for the run's final fsync
+VOLATILE = "run"  # a tmpfs from every boot on: what is written below it never outlives one
 MAX_SYMLINKS = 40  # Linux's limit for one path resolution (ELOOP beyond)
 TEMP_MARK = ".se-tmp"  # suffix of our temporary files, so a later run can clean them
 # `.NAME.<8 hex>.se-tmp`, as `_temp_name` makes them
-TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{8}" + re.escape(TEMP_MARK), re.DOTALL)
+TEMP_NAME = lazy_compile(r"\..+\.[0-9a-f]{8}" + re.escape(TEMP_MARK), re.DOTALL)
 COPY_CHUNK = 1 << 20
 
 # A directory on the way down: never a symlink, and O_PATH needs no read right.
@@ -399,7 +403,8 @@ class Root:
                 _call(rel, os.fchmod, fd, mode)  # mkdir's mode is masked by the umask
             finally:
                 os.close(fd)
-            self._dir_changed(dfd)
+            if durable(rel.rpartition("/")[0]):
+                self._dir_changed(dfd)
 
     def _do_chattr(self, rel: str, mode: int | None, uid: int | None, gid: int | None) -> None:
         with self._parent_fd(rel) as (dfd, name):
@@ -437,7 +442,8 @@ class Root:
             except BaseException:
                 _unlink_quietly(tmp, dfd)
                 raise
-            self._dir_changed(dfd)
+            if durable(rel):
+                self._dir_changed(dfd)
 
     def _do_unlink(self, rel: str) -> None:
         self._remove_entry(rel, os.unlink)
@@ -474,37 +480,13 @@ class Root:
             raise RootError(f"{path}: not a regular file")
         return fd
 
-    @contextmanager
-    def _dir_fd(self, rel: str) -> Iterator[int]:
-        """An O_PATH fd of the directory `rel`, walked down from the root.
+    def _dir_fd(self, rel: str) -> _DirFd:
+        """`with`: an O_PATH fd of the directory `rel`, walked down from the root."""
+        return _DirFd(self.path, rel)
 
-        Each component is opened relative to the previous one with
-        O_NOFOLLOW|O_DIRECTORY, so the walk never leaves the root even if the
-        tree changed since `resolve` looked at it.
-        """
-        fd = _call(rel, os.open, self.path, _WALK_FLAGS & ~os.O_NOFOLLOW)
-        try:
-            for comp in rel.split("/") if rel else ():
-                try:
-                    child = os.open(comp, _WALK_FLAGS, dir_fd=fd)
-                except OSError as exc:
-                    why = "changed while in use" if exc.errno in (E.ENOTDIR, E.ELOOP) else ""
-                    raise RootError(
-                        f"/{rel}: {exc.strerror}{' (' + why + ')' if why else ''}",
-                        errno=exc.errno or 0,
-                    ) from None
-                os.close(fd)
-                fd = child
-            yield fd
-        finally:
-            os.close(fd)
-
-    @contextmanager
-    def _parent_fd(self, rel: str) -> Iterator[tuple[int, str]]:
-        """The parent directory's fd and the last component ("" for the root)."""
-        parent, _, name = rel.rpartition("/")
-        with self._dir_fd(parent if name else "") as dfd:
-            yield dfd, name
+    def _parent_fd(self, rel: str) -> _ParentFd:
+        """`with`: the parent directory's fd and the last component ("" for the root)."""
+        return _ParentFd(self.path, rel)
 
     def _replace_file(
         self,
@@ -533,14 +515,16 @@ class Root:
                     view = view[_call(rel, os.write, fd, view) :]
             _call(rel, os.fchown, fd, uid, gid)
             _call(rel, os.fchmod, fd, mode)
-            _call(rel, os.fsync, fd)
+            if durable(rel):
+                _call(rel, os.fsync, fd)
             _call(rel, os.rename, tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
         except BaseException:
             _unlink_quietly(tmp, dfd)
             raise
         finally:
             os.close(fd)
-        self._dir_changed(dfd)
+        if durable(rel):
+            self._dir_changed(dfd)
 
     def _sweep_temps(self, dfd: int, rel: str) -> None:
         """Remove temporary files a killed run left in this directory.
@@ -695,6 +679,75 @@ def _node_of(st: os.stat_result, host: str) -> Node:
 
 def _kind_name(node: Node) -> str:
     return {"file": "file", "dir": "directory", "link": "symlink"}.get(node.kind, "special file")
+
+
+# The two context managers below are classes rather than @contextmanager
+# generators: contextlib costs every run ~3M instructions to import.
+
+
+class _DirFd:
+    """An O_PATH fd of the directory `rel` of the root at `path`, closed on exit.
+
+    Each component is opened relative to the previous one with
+    O_NOFOLLOW|O_DIRECTORY, so the walk never leaves the root even if the
+    tree changed since `resolve` looked at it.
+    """
+
+    __slots__ = ("fd", "path", "rel")
+
+    def __init__(self, path: str, rel: str) -> None:
+        self.path, self.rel, self.fd = path, rel, -1
+
+    def __enter__(self) -> int:
+        rel = self.rel
+        fd = _call(rel, os.open, self.path, _WALK_FLAGS & ~os.O_NOFOLLOW)
+        try:
+            for comp in rel.split("/") if rel else ():
+                try:
+                    child = os.open(comp, _WALK_FLAGS, dir_fd=fd)
+                except OSError as exc:
+                    why = "changed while in use" if exc.errno in (E.ENOTDIR, E.ELOOP) else ""
+                    raise RootError(
+                        f"/{rel}: {exc.strerror}{' (' + why + ')' if why else ''}",
+                        errno=exc.errno or 0,
+                    ) from None
+                os.close(fd)
+                fd = child
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        return fd
+
+    def __exit__(self, *_: object) -> None:
+        os.close(self.fd)
+
+
+class _ParentFd:
+    """The fd of the parent directory of `rel` and its last component, as a pair."""
+
+    __slots__ = ("dir", "name")
+
+    def __init__(self, path: str, rel: str) -> None:
+        parent, _, self.name = rel.rpartition("/")
+        self.dir = _DirFd(path, parent if self.name else "")
+
+    def __enter__(self) -> tuple[int, str]:
+        return self.dir.__enter__(), self.name
+
+    def __exit__(self, *_: object) -> None:
+        self.dir.__exit__()
+
+
+def durable(rel: str) -> bool:
+    """Whether a write at `rel` (root-relative, resolved) must survive a power cut.
+
+    Not below /run: systemd mounts a fresh tmpfs there at every boot (an image
+    root's own /run is hidden under it), so an fsync there would wait on the
+    disk for data nothing can ever read after a crash; the rename still makes
+    each write whole or absent for the readers of this boot.
+    """
+    return rel != VOLATILE and not rel.startswith(VOLATILE + "/")
 
 
 def _unlink_quietly(name: str, dir_fd: int) -> None:

@@ -14,19 +14,19 @@ double-forked and setsid()'d away from both the group and the parent chain.
 from __future__ import annotations
 
 import os
-import signal
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import subprocess
-
-# subprocess, threading and shlex are imported by Runner.run, not here: a boot
-# stage that starts no process (the seed stage in a root) does not pay for them.
 
 from executor.log import log
 from executor.record import dataclass
+
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
+if TYPE_CHECKING:
+    import subprocess
+    from typing import Any
+
+# subprocess, threading and shlex are imported by Runner.run, not here: a boot
+# stage that starts no process (the seed stage in a root) does not pay for them.
 
 DEFAULT_TIMEOUT = 300.0  # seconds; a boot stage must not hang forever
 JOB_ENV = "STAGE_EXECUTOR_JOB"  # marks every process a run starts, for the kill
@@ -182,6 +182,8 @@ def kill_tree(pid: int, token: str = "") -> None:
             descendants = [p.pid for p in psutil.Process(pid).children(recursive=True)]
         except psutil.Error:
             pass
+    import signal  # here, not at the top: only a command that timed out needs it
+
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -212,6 +214,8 @@ def _processes_with_token(psutil: Any, token: str) -> list[int]:
 
 
 def _kill(pid: int) -> None:
+    import signal
+
     try:
         os.kill(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

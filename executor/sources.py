@@ -18,14 +18,16 @@ import os
 import stat
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, BinaryIO
 
 from executor.errors import Problem, RootError, SourceError
 from executor.log import log
 from executor.record import dataclass, field
 from executor.root import Root
 
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
 if TYPE_CHECKING:
+    from typing import BinaryIO
+
     from yaml.nodes import MappingNode
 
 DEFAULT_DIRS = ("/system/oem", "/oem", "/usr/local/cloud-config")
@@ -34,6 +36,7 @@ CONFIG_SUFFIXES = (".yaml", ".yml")
 STDIN = "-"
 STDIN_NAME = "<STDIN>"  # yip's name for a document read from stdin
 URL_SCHEMES = ("http://", "https://")
+CMDLINE_PATH = "/proc/cmdline"  # here, so a root without one needs no cmdline parser
 URL_TIMEOUT = 10.0  # seconds, for the connection and for each read
 URL_ATTEMPTS = 3
 URL_BACKOFF = 0.5  # seconds before the 2nd attempt, doubled for each next one
@@ -396,9 +399,6 @@ def read_cmdline_sources(root: Root, text: str | None = None, *,
     `text` replaces the root's /proc/cmdline (the `--cmdline` what-if). A root
     without /proc/cmdline (an image tree) has no command line sources.
     """
-    # the parser only when there is a command line to parse (an image tree has none)
-    from executor.cmdline import CMDLINE_PATH, parse_cmdline
-
     if text is None:
         try:
             text = root.read_bytes(CMDLINE_PATH, limit=MAX_SOURCE_BYTES).decode(
@@ -406,6 +406,9 @@ def read_cmdline_sources(root: Root, text: str | None = None, *,
             )
         except RootError:
             return []
+    # the parser only when there is a command line to parse (an image tree has none)
+    from executor.cmdline import parse_cmdline
+
     parsed = parse_cmdline(text)
     groups: list[SourceGroup] = []
     for ref in parsed.sources:

@@ -17,11 +17,12 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
 
 from executor import schema as S
+from executor.lazyre import lazy_compile
 from executor.record import dataclass
 
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
 if TYPE_CHECKING:
     from executor.errors import Problem
     from executor.model import Config
@@ -51,7 +52,8 @@ KNOWN_STAGES = frozenset(
 )
 SERVICE_MANAGERS = ("systemd", "openrc")
 UNIT_NAME_MAX = 255  # systemd's UNIT_NAME_MAX without the NUL
-_UNIT_RE = re.compile(S.UNIT_PATTERN)
+_UNIT_RE = lazy_compile(S.UNIT_PATTERN)
+_UNIT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:_.\\-")
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,9 @@ def check_unit(text: str) -> list[Finding]:
         return [Finding(ERROR, "empty unit name")]
     if len(name) > UNIT_NAME_MAX:
         return [Finding(ERROR, f"unit name is longer than {UNIT_NAME_MAX} characters")]
-    if not _UNIT_RE.match(name):
+    # a set test first: most names have no @instance, and then the regex (and
+    # its compile, ~1M instructions) is not needed to know they are valid
+    if not _UNIT_CHARS.issuperset(name) and not _UNIT_RE.match(name):
         return [Finding(ERROR, f"`{name}` is not a valid unit name (letters, digits and"
                                " `:_.\\-`, with an optional `@instance`)")]
     return []

@@ -15,11 +15,16 @@ from __future__ import annotations
 import errno as E
 import os
 import stat
-from typing import Protocol
 
 from executor.conditions.shell import NotNative
 from executor.errors import RootError
 from executor.root import DryRunRoot, Node, Resolved, Root
+
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object  # structural typing is mypy's business; at run time a plain base
 
 MARKER_DIR = "/run/cos"
 _VIRTUAL_FILE = Node("file", 0o644, 0, 0, 0)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING
 
 from executor.conditions.shell import NotNative
 from executor.model import Step
 
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
 if TYPE_CHECKING:
     from executor.conditions.condfs import CondFS
     from executor.context import RunContext

@@ -13,12 +13,11 @@ after operands; other greps do not, so that form goes to the shell.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from executor.conditions.posix_regex import compile_matcher
 from executor.conditions.shell import NotNative
 from executor.record import dataclass
 
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
 if TYPE_CHECKING:
     from executor.conditions.condfs import CondFS
 

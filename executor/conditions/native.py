@@ -12,7 +12,6 @@ dry-run what-ifs.
 from __future__ import annotations
 
 from executor.conditions.condfs import CondFS
-from executor.conditions.grep import run_cat, run_grep
 from executor.conditions.shell import (
     AndOr,
     Command,
@@ -73,6 +72,8 @@ def run_pipeline(node: Pipeline, fs: CondFS) -> int:
         return run_command(commands[0].argv, fs)
     if len(commands) == 2 and commands[0].argv[:1] == ("cat",) \
             and commands[1].argv[:1] == ("grep",):
+        from executor.conditions.grep import run_cat, run_grep  # as run_command
+
         data = run_cat(list(commands[0].argv[1:]), fs)
         return run_grep(list(commands[1].argv[1:]), fs, stdin=data)
     raise NotNative("a pipeline other than `cat FILE | grep ...`")
@@ -89,5 +90,8 @@ def run_command(argv: tuple[str, ...], fs: CondFS) -> int:
     if name in ("test", "["):
         return run_test(name, args, fs)
     if name == "grep":
+        # grep and its POSIX regex translator only for conditions that use them
+        from executor.conditions.grep import run_grep
+
         return run_grep(args, fs)
     raise NotNative(f"command `{name}`")

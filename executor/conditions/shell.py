@@ -16,9 +16,14 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import NamedTuple
+from collections import namedtuple
 
+from executor.lazyre import lazy_compile
 from executor.record import dataclass
+
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
 
 class NotNative(Exception):
@@ -74,15 +79,20 @@ _LITERAL_DOLLAR_NEXT = frozenset(" \t\n/.,:%+=]};&|)<>")
 _LITERAL_DOLLAR_NEXT_IN_DQ = frozenset(' \t\n/.,:%+=]})"')
 # A redirection that changes no exit status: output to /dev/null or to the
 # other output stream (`2>/dev/null`, `> /dev/null`, `2>&1`, `>&2`, `>>/dev/null`).
-_HARMLESS_REDIRECT = re.compile(
+_HARMLESS_REDIRECT = lazy_compile(
     r"(?:[12])?(?:>>?[ \t]*/dev/null|>&[12])(?=$|[ \t\n;&|)])"
 )
 
 
-class Token(NamedTuple):
-    kind: str  # "word", "op", "newline", "redir"
-    text: str
-    quoted: bool = False  # any part quoted (so not a keyword or operator)
+if TYPE_CHECKING:
+
+    class Token(NamedTuple):
+        kind: str  # "word", "op", "newline", "redir"
+        text: str
+        quoted: bool = False  # any part quoted (so not a keyword or operator)
+
+else:  # the same tuple type, without importing typing for its class syntax
+    Token = namedtuple("Token", ("kind", "text", "quoted"), defaults=(False,))
 
 
 class _WordBuilder:
@@ -113,9 +123,9 @@ class _WordBuilder:
 
 # Runs of characters that stand for themselves, at the start of a word and inside one.
 _SPECIAL = r"\\ \t\n'\"$`*?{<>&|;()\["
-_PLAIN_START = re.compile(f"[^{_SPECIAL}#~12][^{_SPECIAL}]*")
-_PLAIN_INSIDE = re.compile(f"[^{_SPECIAL}]+")
-_PLAIN_IN_DQ = re.compile('[^"\\\\$`]+')
+_PLAIN_START = lazy_compile(f"[^{_SPECIAL}#~12][^{_SPECIAL}]*")
+_PLAIN_INSIDE = lazy_compile(f"[^{_SPECIAL}]+")
+_PLAIN_IN_DQ = lazy_compile('[^"\\\\$`]+')
 
 
 # The common shape of a condition, tokenized by one regular expression: words
@@ -124,7 +134,7 @@ _PLAIN_IN_DQ = re.compile('[^"\\\\$`]+')
 # blank. Anything else takes the careful character-by-character path.
 _DQ_SIMPLE = r'"(?:[^"\\$`]|\$(?=[ \t\n/.,:%+=\]})"]))*"'
 _FAST_SPECIAL = r"\\ \t\n'\"$`*?{<>&|;()"  # as _SPECIAL, but `[` is checked afterwards
-_FAST_TOKEN = re.compile(
+_FAST_TOKEN = lazy_compile(
     r"((?:[ \t]+(?:\\\n[ \t]*)*)?)(?:"  # blanks, and continuations after a blank
     r"([12]?(?:>>?[ \t]*/dev/null|>&[12])(?=\Z|[ \t\n;&|)]))"  # a redirection
     rf"|((?![#~])(?:[^{_FAST_SPECIAL}]+|'[^']*'|{_DQ_SIMPLE})+)"  # a word
@@ -133,7 +143,7 @@ _FAST_TOKEN = re.compile(
     r"|(\#[^\n]*)"  # a comment
     r"|\Z)"
 )
-_QUOTED_PART = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+_QUOTED_PART = lazy_compile(r"'([^']*)'|\"([^\"]*)\"")
 
 
 def _fast_tokenize(text: str) -> list[Token] | None:
@@ -175,6 +185,35 @@ def _fast_tokenize(text: str) -> list[Token] | None:
     return tokens if covered == len(text) else None
 
 
+# The commonest shape of all, `[ -e "/run/cos/x" ] && [ ! -e "/run/cos/y" ]`:
+# words and operators between single spaces. str.split reads it without the
+# regex above, whose compile alone (~3M instructions) would be most of what a
+# boot stage spends on its conditions. tests/test_conditions_shell.py checks
+# that it gives _fast_tokenize's tokens whenever it answers.
+_SPLIT_OPERATORS = frozenset({"&&", "||", "|", ";", "(", ")"})
+_NOT_PLAIN = frozenset("\\ \t\n\r\v\f'\"$`*?{}<>&|;()[#~")
+_NOT_IN_QUOTES = frozenset('"\\$`[')
+
+
+def _split_tokenize(text: str) -> list[Token] | None:
+    """Tokens of a condition made of plain words, "simple" quoted words and
+    operators separated by spaces; None when it has another shape."""
+    tokens: list[Token] = []
+    for piece in text.split(" "):
+        if not piece:
+            continue
+        if piece in _SPLIT_OPERATORS:
+            tokens.append(Token("op", piece))
+        elif piece == "[" or _NOT_PLAIN.isdisjoint(piece):
+            tokens.append(Token("word", piece))
+        elif (len(piece) >= 2 and piece[0] == piece[-1] == '"'
+              and _NOT_IN_QUOTES.isdisjoint(piece[1:-1])):
+            tokens.append(Token("word", piece[1:-1], True))
+        else:
+            return None
+    return tokens
+
+
 def _unquote(match: re.Match[str]) -> str:
     single = match.group(1)
     return single if single is not None else match.group(2)
@@ -182,7 +221,9 @@ def _unquote(match: re.Match[str]) -> str:
 
 def tokenize(text: str) -> list[Token]:
     """Split into words and operators as the shell does, removing quotes."""
-    fast = _fast_tokenize(text)
+    fast = _split_tokenize(text)
+    if fast is None:
+        fast = _fast_tokenize(text)
     if fast is not None:
         return fast
     tokens: list[Token] = []
@@ -472,11 +513,11 @@ class _Parser:
 
 
 MAX_NESTING = 64  # deeper `( ( ...` goes to the shell rather than deep into recursion
-_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*=")
+_ASSIGNMENT = lazy_compile(r"[A-Za-z_][A-Za-z_0-9]*=")
 
 
 def _check_command_name(tok: Token) -> None:
     if not tok.quoted and tok.text in _RESERVED:
         raise NotNative(f"shell keyword `{tok.text}`")
-    if _ASSIGNMENT.match(tok.text):
+    if "=" in tok.text and _ASSIGNMENT.match(tok.text):  # the test spares the compile
         raise NotNative("variable assignment")

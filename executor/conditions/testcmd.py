@@ -21,12 +21,14 @@ condition again only asks the filesystem.
 from __future__ import annotations
 
 import functools
-import re
-from typing import TYPE_CHECKING, Any
 
 from executor.conditions.shell import NotNative
+from executor.lazyre import lazy_compile
 
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
 if TYPE_CHECKING:
+    from typing import Any
+
     from executor.conditions.condfs import CondFS
 
 # dash's operator table (src/bltin/test.c); bash knows every one of them too.
@@ -47,8 +49,8 @@ MAX_ARGS = 128  # longer expressions go to the shell rather than deep into recur
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 # dash (strtoimax, then any trailing isspace) and bash (strtoimax, then
 # trailing blanks only) accept these; both skip leading isspace.
-_DASH_INTEGER = re.compile(r"[ \t\n\v\f\r]*([-+]?[0-9]+)[ \t\n\v\f\r]*")
-_BASH_INTEGER = re.compile(r"[ \t\n\v\f\r]*([-+]?[0-9]+)[ \t]*")
+_DASH_INTEGER = lazy_compile(r"[ \t\n\v\f\r]*([-+]?[0-9]+)[ \t\n\v\f\r]*")
+_BASH_INTEGER = lazy_compile(r"[ \t\n\v\f\r]*([-+]?[0-9]+)[ \t]*")
 
 
 class UsageError(Exception):
@@ -109,7 +111,8 @@ def _usage_error(name: str, words: tuple[str, ...]) -> str | None:
 
 # A tree is ("c", bool) | ("u", op, path) | ("!", tree) | ("&", tree, tree) | ("|", tree, tree);
 # "u" nodes are the file tests, the only part that depends on the filesystem.
-Tree = tuple[Any, ...]
+if TYPE_CHECKING:  # the alias is read by mypy only (annotations are strings)
+    Tree = tuple[Any, ...]
 TRUE: Tree = ("c", True)
 FALSE: Tree = ("c", False)
 

@@ -8,7 +8,6 @@ it and a dry-run sees the same through its overlay.
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib import import_module
 
 from executor.actions import Action
 from executor.context import RunContext
@@ -52,7 +51,9 @@ def _lazy_planner(module: str, function: str, fields: tuple[str, ...]) -> Planne
     """A planner that imports its module on first use: a boot pays only for its own."""
 
     def plan(ctx: RunContext, step: Step) -> list[Action]:
-        planner = getattr(import_module(f"executor.modules.{module}"), function)
+        # __import__ with a fromlist returns the submodule itself; importlib's
+        # import_module would cost a boot the importlib package and warnings
+        planner = getattr(__import__(f"executor.modules.{module}", fromlist=[function]), function)
         actions: list[Action] = planner(ctx, *(getattr(step, f) for f in fields))
         return actions
 

@@ -22,8 +22,6 @@ makes it drop the first line of /etc/group; here the name decides.)
 
 from __future__ import annotations
 
-from typing import Any
-
 from executor.accounts import (
     AccountFiles,
     Table,
@@ -36,6 +34,10 @@ from executor.context import RunContext
 from executor.errors import StepError
 from executor.model import EntitySpec
 from executor.modules.templating import render_text
+
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
+if TYPE_CHECKING:
+    from typing import Any
 
 KIND_TABLE = {"user": "passwd", "group": "group", "shadow": "shadow", "gshadow": "gshadow"}
 NAME_FIELD = {"user": "username", "group": "group_name", "shadow": "username", "gshadow": "name"}

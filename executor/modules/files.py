@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import zlib
 
 from executor.actions import Action
 from executor.context import RunContext
@@ -29,10 +28,15 @@ def decode_content(content: str, encoding: str) -> bytes:
     try:
         if enc in B64 or enc in GZ_B64:
             raw = base64.b64decode(raw, validate=False)
-        if enc in GZ or enc in GZ_B64:
-            raw = zlib.decompress(raw, wbits=47)  # gzip or zlib header, auto-detected
-    except (binascii.Error, zlib.error) as exc:
+    except binascii.Error as exc:
         raise StepError(f"content is not valid {enc}: {exc}") from None
+    if enc in GZ or enc in GZ_B64:
+        import zlib  # only gzip content needs it; a plain run does not pay its import
+
+        try:
+            raw = zlib.decompress(raw, wbits=47)  # gzip or zlib header, auto-detected
+        except zlib.error as exc:
+            raise StepError(f"content is not valid {enc}: {exc}") from None
     return raw
 
 

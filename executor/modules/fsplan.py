@@ -10,14 +10,17 @@ from __future__ import annotations
 import errno as E
 import os
 from collections.abc import Callable, Iterable
-from typing import TypeVar
 
 from executor.actions import CREATE, NONE, UPDATE, Action
 from executor.context import RunContext
 from executor.errors import EntryErrors, RootError, StepError
 from executor.root import Node, Resolved, Root
 
-Entry = TypeVar("Entry")
+TYPE_CHECKING = False  # mypy reads it as True; a run need not import typing
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    Entry = TypeVar("Entry")
 
 DEFAULT_FILE_MODE = 0o644
 DEFAULT_DIR_MODE = 0o755

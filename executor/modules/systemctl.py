@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from executor import openrc, units
+from executor import units
 from executor.actions import NONE, RUN, Action
 from executor.conditions import cond_fs
 from executor.conditions.filters import service_managers
@@ -159,6 +159,8 @@ def _start_flags(verb: str) -> list[str]:
 
 
 def _plan_openrc(plan: units.Plan, spec: SystemctlSpec) -> list[Action]:
+    from executor import openrc  # only an OpenRC root needs it; a systemd boot does not import it
+
     for verb in ("mask", "unmask"):
         if getattr(spec, verb):
             raise StepError(f"{verb} has no OpenRC equivalent (the root's service manager is "

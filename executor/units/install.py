@@ -130,10 +130,8 @@ def logical_lines(text: str) -> Iterator[tuple[int, str]]:
 
 def _ends_escaped(line: str) -> bool:
     """True when the line ends in a backslash that is not itself escaped."""
-    escaped = False
-    for char in line:
-        escaped = not escaped if char == "\\" else False
-    return escaped
+    # an odd run of trailing backslashes; counted by rstrip, not a loop per character
+    return (len(line) - len(line.rstrip("\\"))) % 2 == 1
 
 
 def _assign(

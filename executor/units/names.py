@@ -7,8 +7,6 @@ character; shorter than 256 characters; TYPE one of the unit types below.
 
 from __future__ import annotations
 
-import string
-
 UNIT_NAME_MAX = 256
 UNIT_TYPES = (
     "service", "mount", "swap", "socket", "target", "device", "automount", "timer", "path",
@@ -22,7 +20,8 @@ MAY_TEMPLATE = frozenset(("service", "socket", "target", "timer", "path"))
 PLAIN, INSTANCE, TEMPLATE = "plain", "instance", "template"
 ANY = frozenset((PLAIN, INSTANCE, TEMPLATE))
 
-_VALID = frozenset(string.ascii_letters + string.digits + ":-_.\\")
+# string.ascii_letters + string.digits, spelt out: `string` costs a run its import
+_VALID = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:-_.\\")
 _VALID_WITH_AT = _VALID | {"@"}
 
 

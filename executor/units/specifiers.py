@@ -10,9 +10,9 @@ for an image root they would describe the build machine, not the node.
 from __future__ import annotations
 
 import os
-import re
 
 from executor.conditions.filters import parse_os_release
+from executor.lazyre import lazy_compile
 from executor.root import Root
 from executor.units import names
 from executor.units.install import SpecifierError
@@ -29,7 +29,7 @@ OS_RELEASE_KEYS = {
     "M": "IMAGE_ID",
 }
 HOST_ONLY = {"H": "hostname", "l": "short hostname", "b": "boot ID", "v": "kernel release"}
-_ID128 = re.compile(r"[0-9a-fA-F]{32}")
+_ID128 = lazy_compile(r"[0-9a-fA-F]{32}")
 
 
 class Specifiers:
