@@ -1,6 +1,6 @@
 """Typed records with the `dataclasses` interface and a fraction of its start-up cost.
 
-Start-up is boot time (issue 8): the standard `dataclasses` module costs about
+Start-up is boot time: the standard `dataclasses` module costs about
 4 ms to import (it pulls in `inspect`), and each class it decorates costs
 0.3-0.7 ms more, because it compiles every generated method separately. This
 package defines about eighty record classes, which made `dataclasses` alone a

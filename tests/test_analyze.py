@@ -1,4 +1,4 @@
-"""`analyze STAGE` (issue 5, SPEC §6): the order `run-stage STAGE` uses, shown
+"""`analyze STAGE` (SPEC §6): the order `run-stage STAGE` uses, shown
 without evaluating anything; checked against what a dry-run really does.
 
 The fixture is written here in the style of the configs Kairos ships in

@@ -1,4 +1,4 @@
-"""The boot-path fixes of issue 12 that can be checked without booting:
+"""The boot-path behaviour that can be checked without booting:
 `systemctl start` from inside a unit does not block, the journal gets one
 line per step with its priority, output is line-buffered, and the dracut
 module installs and enables the initramfs unit. tests/boot/ checks the same

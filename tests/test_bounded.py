@@ -1,5 +1,5 @@
 """Bounded time and space: nothing a config or a source contains can hang the
-boot, exhaust memory or crash the interpreter (issue 9).
+boot, exhaust memory or crash the interpreter.
 
 Commands and shell conditions run under a timeout that kills the whole tree;
 FIFOs, sockets and devices among the sources are never opened; huge, deep

@@ -1,4 +1,4 @@
-"""`#cloud-config` documents (issue 5, SPEC §2): the cloud-init keys mapped into
+"""`#cloud-config` documents (SPEC §2): the cloud-init keys mapped into
 steps as yip's loader_cloudinit.go does, plus the document's own `stages:`."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Native `if` evaluation against the real shells, on random trees (issue 3).
+"""Native `if` evaluation against the real shells, on random trees.
 
 Hypothesis builds a random tree in a fresh directory (empty and non-empty
 files, directories, symlinks that resolve, dangle or loop, modes, a file with

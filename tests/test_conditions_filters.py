@@ -1,4 +1,4 @@
-"""The step filters, each read inside the root, each skip naming what it saw (issue 3)."""
+"""The step filters, each read inside the root, each skip naming what it saw."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""grep and cat | grep: options, POSIX regex translation, GNU grep's statuses (issue 3)."""
+"""grep and cat | grep: options, POSIX regex translation, GNU grep's statuses."""
 
 from __future__ import annotations
 

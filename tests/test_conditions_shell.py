@@ -1,4 +1,4 @@
-"""The condition parser: quote removal, structure, and its three answers (issue 3).
+"""The condition parser: quote removal, structure, and its three answers.
 
 A parse gives an AST (the shell would run the same commands), NotNative (valid
 or not, it goes to /bin/sh) or ShellSyntaxError (dash and bash both reject it).

@@ -1,4 +1,4 @@
-"""Conditions in a step: the root, the what-ifs, the fallback, Kairos-style configs (issue 3).
+"""Conditions in a step: the root, the what-ifs, the fallback, Kairos-style configs.
 
 Shaped as root before -> config -> which steps run, through the CLI, with
 the conditions written the way Kairos' bundled cloud-configs write them

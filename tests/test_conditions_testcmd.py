@@ -1,4 +1,4 @@
-"""`test` and `[`: dash's answer where bash agrees, refusal where they differ (issue 3)."""
+"""`test` and `[`: dash's answer where bash agrees, refusal where they differ."""
 
 from __future__ import annotations
 

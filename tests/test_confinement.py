@@ -1,4 +1,4 @@
-"""Confinement: escape attempts against --root (issue 9).
+"""Confinement: escape attempts against --root.
 
 Beside every root lies a sentinel tree, `outside/`, holding what an escape
 would read or change: a secret, a passwd naming a user the root lacks, an
@@ -234,7 +234,7 @@ CASES = [
          files={"/etc/keep": "k"}),
     Case("name-too-long", {}, files_step("/etc/" + "n" * 300), "failed",
          reason="File name too long"),
-    # refused before anything runs since validate checks write paths (issue 14)
+    # refused before anything runs since validate checks write paths
     Case("relative-path", {}, files_step("etc/relative"), "invalid",
          reason="is not an absolute path"),
 ]

@@ -1,4 +1,4 @@
-"""Secure writes (issue 9): secrets never readable by others, not even for an
+"""Secure writes: secrets never readable by others, not even for an
 instant; owner before mode; setuid and setgid bits survive the chown.
 
 Real temp-dir roots; we run as root in CI, so real owners other than ours are

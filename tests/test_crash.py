@@ -1,4 +1,4 @@
-"""Crash consistency: SIGKILL the executor anywhere, lose nothing (issue 9).
+"""Crash consistency: SIGKILL the executor anywhere, lose nothing.
 
 A config replaces 300 files of 64 KiB, each holding different old content.
 The executor (`python3 -m executor apply ...`, a real process) is killed with

@@ -1,4 +1,4 @@
-"""Fuzzing the parts that read untrusted input (issue 9).
+"""Fuzzing the parts that read untrusted input.
 
 - The loader/validator takes any text and any bytes (decoded as sources do)
   and never raises: it returns problems. Structures shaped like configs

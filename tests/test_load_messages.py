@@ -1,4 +1,4 @@
-"""YAML errors keep both of PyYAML's marks; hints for the common mistakes (item 9)."""
+"""YAML errors keep both of PyYAML's marks; hints for the common mistakes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Concurrency (issue 9): two executors on one root serialise on
+"""Concurrency: two executors on one root serialise on
 /run/stage-executor.lock; the second waits with a message or fails clearly
 after --lock-timeout; dry-runs take no lock.
 

@@ -1,4 +1,4 @@
-"""Step order inside one stage and one source: yip's DAG (issue 5, SPEC §3).
+"""Step order inside one stage and one source: yip's DAG (SPEC §3).
 
 The scenario tests use real roots: configs in the root's /oem, run with the
 CLI, and the order is observed through what the root holds afterwards (a

@@ -1,6 +1,6 @@
 """The README's example outputs are real: each is re-run here and compared.
 
-Owned by issue 6 (validate output and the dry-run diff). The examples name
+They cover the validate output and the dry-run diff. The examples name
 /tmp/broken.yaml and /tmp/root; the test runs in tmp_path and maps its paths
 back to those names.
 """

@@ -1,5 +1,5 @@
 """What an operator sees: step lines, colour rules, -v, dry-run diffs, the report
-kept on the node, and the "still running" line of a long command (issue 6)."""
+kept on the node, and the "still running" line of a long command."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Dry-run diffs do not print secrets unless asked (issue 14, item 10)."""
+"""Dry-run diffs do not print secrets unless asked."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a step did not do is shown, with why (issue 14, item 7)."""
+"""What a step did not do is shown, with why."""
 
 from __future__ import annotations
 

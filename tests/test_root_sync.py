@@ -1,4 +1,4 @@
-"""Directory fsyncs are deferred to Root.sync(), once per directory (issue 8)."""
+"""Directory fsyncs are deferred to Root.sync(), once per directory."""
 
 from __future__ import annotations
 

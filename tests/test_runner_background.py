@@ -1,4 +1,4 @@
-"""A command that leaves a process in the background does not hold the boot (item 11)."""
+"""A command that leaves a process in the background does not hold the boot."""
 
 from __future__ import annotations
 

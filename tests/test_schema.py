@@ -1,4 +1,4 @@
-"""`stage-executor schema`: a draft 2020-12 JSON Schema of the format (issue 6).
+"""`stage-executor schema`: a draft 2020-12 JSON Schema of the format.
 
 The schema is rendered from the type tree the loader walks, and it is the
 strict form of the format (unknown keys in a step, file, ... are refused, as

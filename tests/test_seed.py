@@ -1,4 +1,4 @@
-"""The reference config, end to end, in all 16 boot modes (issue 2).
+"""The reference config, end to end, in all 16 boot modes.
 
 Markers uki_boot_mode / recovery_mode / autoreset_mode present or absent, times
 systemctl present or absent in the root. Expected files come from the seed

@@ -1,4 +1,4 @@
-"""Sources (issue 5, SPEC §3): default dirs in the root, explicit SOURCEs, `-`,
+"""Sources (SPEC §3): default dirs in the root, explicit SOURCEs, `-`,
 URLs, and the walk that never opens what is not a regular file."""
 
 from __future__ import annotations

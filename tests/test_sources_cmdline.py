@@ -1,4 +1,4 @@
-"""The kernel command line as a source (issue 5, SPEC §3): cos.setup=,
+"""The kernel command line as a source (SPEC §3): cos.setup=,
 kairos.config_url=, and dot-notation stages.NAME[i].KEY=VALUE tokens."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The kept report answers what happened at boot; `status` reads it back (issue 14, item 6)."""
+"""The kept report answers what happened at boot; `status` reads it back."""
 
 from __future__ import annotations
 

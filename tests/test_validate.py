@@ -1,4 +1,4 @@
-"""`validate` on broken configs: every problem with its exact place (issue 6).
+"""`validate` on broken configs: every problem with its exact place.
 
 Each case is one or more YAML documents in a directory and the complete list
 of problems `validate --json` must report: file, line, column, severity,

@@ -1,4 +1,4 @@
-"""validate finds what the run would reject (issue 14, item 5)."""
+"""validate finds what the run would reject."""
 
 from __future__ import annotations
 

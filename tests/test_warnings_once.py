@@ -1,4 +1,4 @@
-"""A document's warnings are printed once per boot, kept in every report (item 8)."""
+"""A document's warnings are printed once per boot, kept in every report."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a command that leaves a process behind costs a boot (issue 14, item 11).
+"""What a command that leaves a process behind costs a boot (a backgrounded `daemon &`).
 
 Prints figures; asserts nothing. Run from the repository root:
 

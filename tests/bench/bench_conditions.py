@@ -1,4 +1,4 @@
-"""Micro-benchmark: native `if` evaluation against one `/bin/sh -c` (issue 3).
+"""Micro-benchmark: native `if` evaluation against one `/bin/sh -c`.
 
 Run from the repository root:
 

@@ -1,4 +1,4 @@
-"""What `datasource` adds to a boot where no provider answers (issue 15).
+"""What `datasource` adds to a boot where no provider answers.
 Prints figures; asserts nothing.
 
     python3 tests/bench/bench_datasource.py            # default: 5 rounds
