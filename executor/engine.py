@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from executor.actions import Action
+from executor.actions import NONE, Action
 from executor.apply import apply_action
 from executor.conditions import ConditionResult, check_step
 from executor.context import RunContext
@@ -267,13 +267,31 @@ def _run_modules(ctx: RunContext, planned: PlannedStep, done: list[Action]) -> l
         except (StepError, RootError) as exc:
             failures.append(f"{module}: {exc}")
             continue
+        stopped_at = ""
         for action in actions:
+            if stopped_at:
+                done.append(_not_applied(action, stopped_at))
+                continue
             done.append(action)
             try:
                 apply_action(ctx, action)
             except StepError as exc:
                 failures.append(f"{module}: {exc}")
+                if module in CHAINED_MODULES:
+                    stopped_at = action.command or action.path or module
     return failures
+
+
+# Modules whose actions are one chain, each relying on the ones before it
+# (layout: a mkfs after a failed `sfdisk --append` could format a stale
+# partition node): the first failure stops the rest. Other modules apply
+# each entry on its own, so one bad file does not stop the others.
+CHAINED_MODULES = frozenset({"layout"})
+
+
+def _not_applied(action: Action, failed: str) -> Action:
+    """`action`, reported as skipped because an earlier one of its chain failed."""
+    return replace(action, change=NONE, detail=f"skipped: not run after `{failed}` failed")
 
 
 def _log_step(step: StepReport) -> None:

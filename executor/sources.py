@@ -323,7 +323,7 @@ def decode_source(group: SourceGroup, name: str, data: bytes) -> str | None:
             return data.decode("utf-16")
         except UnicodeDecodeError as exc:
             _not_text(group, name, data, exc.start, "is UTF-16 (it starts with a byte-order "
-                      "mark) but does not decode as UTF-16")
+                      "mark) but does not decode as UTF-16", codec="utf-16")
             return None
     if _utf16_without_bom(data):
         _not_text(group, name, data, 0, "looks like UTF-16 without a byte-order mark; save it "
@@ -345,10 +345,14 @@ def _utf16_without_bom(data: bytes) -> bool:
     return not any(head[0::2]) or not any(head[1::2])
 
 
-def _not_text(group: SourceGroup, name: str, data: bytes, offset: int, message: str) -> None:
-    line = data.count(b"\n", 0, offset) + 1
-    start = data.rfind(b"\n", 0, offset) + 1
-    column = len(data[start:offset].decode("utf-8", errors="replace")) + 1
+def _not_text(group: SourceGroup, name: str, data: bytes, offset: int, message: str,
+              *, codec: str = "utf-8") -> None:
+    """An error at the line and column (in characters) of byte `offset`; the
+    text before it is decoded with `codec`, so a UTF-16 file's newlines and
+    characters (two bytes each, the byte-order mark not one) count right."""
+    before = data[:offset].decode(codec, errors="replace")
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
     group.problems.append(Problem("error", _shown(name), line, column, "", message))
 
 

@@ -20,14 +20,14 @@ import pytest
 from tests.conftest import snapshot
 from tests.modhelp import run_config, tree
 from tests.test_modules_datasource import AWS, KEY, USERDATA, Metadata
+from tests.yip_oracle import YIP
 
-REPO = Path(__file__).resolve().parents[1]
-YIP = next((p for p in (REPO.parent / "shared/tools/yip", REPO.parent.parent / "shared/tools/yip")
-            if p.is_file()), None)
+# The real yip, where the shared directory is (tests/conftest.py finds it).
+HAVE_YIP = YIP is not None and YIP.is_file()
 pytestmark = [
     pytest.mark.subprocess,
     pytest.mark.skipif(
-        os.geteuid() != 0 or YIP is None or shutil.which("unshare") is None
+        os.geteuid() != 0 or not HAVE_YIP or shutil.which("unshare") is None
         or shutil.which("ip") is None,
         reason="needs root, unshare, ip (iproute2) and ../shared/tools/yip",
     ),

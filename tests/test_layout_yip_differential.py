@@ -29,14 +29,14 @@ from tests.test_modules_layout import (
     sh,
     table,
 )
+from tests.yip_oracle import YIP
 
-REPO = Path(__file__).resolve().parents[1]
-YIP = next((p for p in (REPO.parent / "shared/tools/yip", REPO.parent.parent / "shared/tools/yip")
-            if p.is_file()), None)
+# The real yip, where the shared directory is (tests/conftest.py finds it).
+HAVE_YIP = YIP is not None and YIP.is_file()
 pytestmark = [
     pytest.mark.subprocess,
     pytest.mark.skipif(
-        os.geteuid() != 0 or bool(MISSING) or YIP is None or shutil.which("unshare") is None
+        os.geteuid() != 0 or bool(MISSING) or not HAVE_YIP or shutil.which("unshare") is None
         or shutil.which("sgdisk") is None,
         reason="needs root, loop devices, unshare, sgdisk (apt-get install gdisk) and"
                " ../shared/tools/yip",

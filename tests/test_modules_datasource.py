@@ -496,3 +496,101 @@ def test_a_hanging_provider_listed_first_does_not_hold_the_one_that_answers(
     assert not worker.is_alive()
     (found,) = result
     assert found is not None and found.provider == "aws"
+
+
+def _release_fifo(fifo: Path) -> None:
+    """Let a reader blocked opening `fifo` go on (it then reads an empty file)."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:
+        pass  # no reader left
+
+
+def test_the_cdrom_scan_is_inside_the_datasource_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A "drive" whose read never returns (a FIFO nobody writes): the step still
+    # ends, by its deadline, with no answer.
+    fifo = tmp_path / "sr0"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(P, "cdrom_devices", lambda *args: [str(fifo)])
+    monkeypatch.setattr(D, "DEADLINE", 1.0)
+    outcome: list[str] = []
+
+    def plan() -> None:
+        try:
+            D.ask_providers(RunContext(root=Root("/")), ["cdrom"], "")
+            outcome.append("returned")
+        except Exception as exc:
+            outcome.append(repr(exc))
+
+    worker = threading.Thread(target=plan, daemon=True)
+    worker.start()
+    worker.join(120)  # liveness, not timing: without the deadline this never ends
+    alive = worker.is_alive()
+    _release_fifo(fifo)
+    worker.join(10)
+    assert not alive and outcome == ["returned"]
+
+
+def test_a_cdrom_read_that_hangs_is_given_up_at_the_deadline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    from executor.runner import Runner
+
+    fifo = tmp_path / "sr0"
+    os.mkfifo(fifo)
+    try:
+        assert P.read_cdrom(Runner(), "cdrom", str(fifo), time.monotonic() + 0.5) is None
+    finally:
+        _release_fifo(fifo)
+    assert "did not end by the datasource deadline" in capsys.readouterr().err
+    # Out of time already: the drive is not even opened.
+    assert P.read_cdrom(Runner(), "cdrom", str(fifo), time.monotonic() - 1) is None
+    assert P.cdrom_devices(Runner(), "cdrom", time.monotonic() - 1) == sorted(
+        __import__("glob").glob("/dev/sr[0-9]*"))
+
+
+@pytest.mark.subprocess
+def test_a_mount_point_that_cannot_be_made_is_a_warning_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tempfile
+    import time
+
+    from executor.runner import Runner
+
+    not_iso = tmp_path / "fat.img"
+    not_iso.write_bytes(bytes(64 * 2048))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-dir"))
+    assert P.read_cdrom(Runner(), "config-drive", str(not_iso), time.monotonic() + 60) is None
+    assert f"cannot make a directory to mount {not_iso} on" in capsys.readouterr().err
+
+
+@pytest.mark.subprocess
+def test_vmware_answering_is_waited_for_past_the_probe_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # guestinfo.metadata answers at once; the user-data takes longer than the
+    # probe window: vmware has answered, so it is waited for.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "vmware-rpctool"
+    tool.write_text("""#!/bin/sh
+case "$1" in
+  "info-get guestinfo.metadata") echo 'local-hostname: vm-2' ;;
+  "info-get guestinfo.userdata") sleep 3; echo '#cloud-config' ;;
+  *) echo "No value found"; exit 1 ;;
+esac
+""")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setattr(D, "PROBE_WINDOW", 1.5)
+    monkeypatch.setattr(D, "DEADLINE", 3600.0)
+    monkeypatch.setattr(P, "PROBE_TIMEOUT", 60.0)
+    root = node_root(tmp_path / "r")
+    run = run_config(root, step("[vmware]"))
+    assert run.statuses == ["applied"], run.reasons()
+    assert (root / "oem/95_userdata/userdata").read_bytes() == b"#cloud-config"

@@ -7,6 +7,7 @@ import http.server
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -140,3 +141,18 @@ def test_bad_specs_fail(tmp_path: Path, url: str, path: str, message: str) -> No
 ])
 def test_key_urls(key: str, url: str | None) -> None:
     assert fetch.key_url(key) == url
+
+
+def test_the_error_counts_the_attempts_the_deadline_left() -> None:
+    # Refused at once; the first back-off (10 s) would end after the deadline
+    # (5 s away), so one attempt is made of the four allowed, and said.
+    deadline = time.monotonic() + 5.0
+    with pytest.raises(fetch.FetchError) as caught:
+        fetch.fetch("http://127.0.0.1:9/x", retries=3, backoff=10.0, deadline=deadline)
+    assert caught.value.exhausted and caught.value.attempts == 1
+
+
+def test_the_error_counts_every_attempt_when_all_are_made() -> None:
+    with pytest.raises(fetch.FetchError) as caught:
+        fetch.fetch("http://127.0.0.1:9/x", retries=2, backoff=0.0)
+    assert caught.value.exhausted and caught.value.attempts == 3

@@ -312,3 +312,137 @@ def test_swap_cannot_grow(tmp_path: Path) -> None:
         run = host_run(grow(f"path: {dev}"))
         assert run.reasons() == "layout: swap resizing is not supported"
         assert table(dev) == before
+
+
+def _sfdisk_that_refuses(bin_dir: Path, option: str) -> None:
+    """An sfdisk that fails when called with `option` (a write the kernel
+    refused, say) and is the real one otherwise; first on PATH."""
+    bin_dir.mkdir()
+    script = bin_dir / "sfdisk"
+    script.write_text(f"""#!/bin/sh
+case " $* " in *" {option} "*) echo "sfdisk: refused for the test" >&2; exit 1 ;; esac
+exec {shutil.which("sfdisk")} "$@"
+""")
+    script.chmod(0o755)
+
+
+def test_a_failed_sfdisk_append_stops_the_layout_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with loop_disk(tmp_path / "d.img", table="gpt", size=400,
+                   parts=[(8, "oem", "ext4", "COS_OEM")]) as dev:
+        before = table(dev)
+        _sfdisk_that_refuses(tmp_path / "bin", "--append")
+        monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+        run = host_run(ADD.replace("DEV", dev))
+        assert run.statuses == ["failed"]
+        assert "refused for the test" in run.reasons()
+        first, *rest = run.actions()[0]
+        assert first["exit"] == 1 and "--append" in str(first["command"])
+        # partx and both mkfs were not run: a mkfs on a stale node could destroy data.
+        assert [str(a["command"]).split()[0].rsplit("/", 1)[-1] for a in rest] == [
+            "partx", "mkfs.ext4", "mkfs.xfs"]
+        assert all("exit" not in a and a["change"] == "none"
+                   and str(a["detail"]).startswith("skipped: not run after") for a in rest)
+        assert table(dev) == before and not os.path.exists(f"{dev}p2")
+
+
+def test_a_failed_grow_stops_before_the_filesystem_tools(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with loop_disk(tmp_path / "d.img", table="gpt", size=40, grow_to=96,
+                   parts=[(16, "persistent", "ext4", "COS_STOP_T")]) as dev:
+        _sfdisk_that_refuses(tmp_path / "bin", "-N")
+        monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+        before = ext4_bytes(f"{dev}p1")
+        run = host_run(grow("label: COS_STOP_T"))
+        assert run.statuses == ["failed"]
+        ran = [a for a in run.actions()[0] if "exit" in a]
+        skipped = [a for a in run.actions()[0] if "exit" not in a]
+        assert [a["exit"] for a in ran] == [0, 1]  # the header relocation, then the grow
+        assert [str(a["command"]).split()[0].rsplit("/", 1)[-1] for a in skipped] == [
+            "partx", "e2fsck", "resize2fs"]
+        assert ext4_bytes(f"{dev}p1") == before
+
+
+def test_e2fsck_that_corrected_errors_lets_the_grow_go_on(tmp_path: Path) -> None:
+    if shutil.which("debugfs") is None:
+        pytest.skip("needs debugfs (e2fsprogs)")
+    with loop_disk(tmp_path / "d.img", table="gpt", size=40, grow_to=96,
+                   parts=[(16, "persistent", "ext4", "COS_FSCK_T")]) as dev:
+        # A wrong free-blocks count: `e2fsck -p` fixes it and exits 1 ("corrected").
+        sh("debugfs", "-w", "-R", "ssv free_blocks_count 100", f"{dev}p1")
+        before = ext4_bytes(f"{dev}p1")
+        run = host_run(grow("label: COS_FSCK_T"))
+        assert run.statuses == ["applied"], run.reasons()
+        (check,) = [a for a in run.actions()[0] if "e2fsck" in str(a["command"])]
+        assert check["exit"] == 1
+        assert ext4_bytes(f"{dev}p1") > before * 4
+        sh("e2fsck", "-f", "-n", f"{dev}p1")
+
+
+def _path_without_mount(bin_dir: Path) -> str:
+    """A PATH with the layout tools and without mount/umount."""
+    bin_dir.mkdir()
+    for tool in ("sfdisk", "partx", "blkid", "xfs_growfs", "udevadm"):
+        found = shutil.which(tool)
+        if found is not None:
+            (bin_dir / tool).symlink_to(found)
+    return str(bin_dir)
+
+
+def test_missing_mount_for_an_offline_grow_fails_before_the_table_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with loop_disk(tmp_path / "d.img", table="dos", size=1024,
+                   parts=[(320, "", "xfs", "NOMOUNT")]) as dev:
+        before = table(dev)
+        with monkeypatch.context() as patch:
+            patch.setenv("PATH", _path_without_mount(tmp_path / "bin"))
+            run = host_run(grow(f"path: {dev}", size=600))
+        assert run.statuses == ["failed"]
+        assert run.reasons() == "layout: needs mount (util-linux), not found on PATH"
+        assert table(dev) == before
+
+
+def test_a_mount_point_that_cannot_be_made_is_a_step_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    with loop_disk(tmp_path / "d.img", table="dos", size=1024,
+                   parts=[(320, "", "xfs", "NOTMP")]) as dev:
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-dir"))
+        run = host_run(grow(f"path: {dev}", size=600))  # no traceback
+        assert run.statuses == ["failed"]
+        assert f"cannot make a directory to mount {dev}p1 on" in run.reasons()
+
+
+def test_a_busy_mount_keeps_the_real_error_and_logs_the_cleanup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from executor.errors import StepError
+    from executor.modules.mounts import in_temporary_mount
+
+    image = tmp_path / "fs.img"
+    with open(image, "wb") as f:
+        f.truncate(16 * MIB)
+    sh("mkfs.ext4", "-q", str(image))
+    held: list[int] = []
+
+    def use(where: str) -> None:
+        held.append(os.open(os.path.join(where, "busy"), os.O_CREAT | os.O_WRONLY, 0o600))
+        held.append(os.open(where, os.O_RDONLY))
+        raise StepError("the real error")
+
+    with pytest.raises(StepError, match=r"^the real error$"):
+        in_temporary_mount(Runner(), str(image), use, prefix="stage-executor-test.",
+                           timeout=60)
+    where = os.readlink(f"/proc/self/fd/{held[1]}")
+    for fd in held:
+        os.close(fd)
+    sh("umount", where)
+    os.rmdir(where)
+    err = capsys.readouterr().err
+    assert f"cannot unmount {image} from {where}" in err
+    assert f"cannot remove the mount point {where}" in err

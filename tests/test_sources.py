@@ -378,3 +378,20 @@ def test_stdin_that_is_not_utf8_is_refused() -> None:
     group = S.read_stdin(io.BytesIO(b"stages:\n  boot: []\n# \xff\n"))
     assert not group.documents
     assert group.problems[0].format().startswith("<STDIN>:3:3: error: byte 0xff")
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_that_does_not_decode_names_its_line_and_column(tmp_path: Path, codec: str) -> None:
+    # A lone high surrogate after "bc: x" on line 2: the column counts characters
+    # of the decoded text, not bytes of the UTF-16 file read as UTF-8.
+    surrogate = b"\x00\xd8" if codec == "utf-16-le" else b"\xd8\x00"
+    bom = b"\xff\xfe" if codec == "utf-16-le" else b"\xfe\xff"
+    path = tmp_path / "wide.yaml"
+    path.write_bytes(bom + "a: \u00e9\u00e9\nbc: x".encode(codec) + surrogate
+                     + "y\n".encode(codec))
+    group = S.read_host_source(str(path))
+    assert not group.documents
+    (problem,) = group.problems
+    assert problem.format() == (
+        f"{path}:2:6: error: is UTF-16 (it starts with a byte-order mark) but does not decode"
+        " as UTF-16")

@@ -48,6 +48,7 @@ PROGRAMS = (
     "systemctl", "systemd-firstboot",
 )
 ZONES = ("UTC", "Europe/Rome")  # /usr/share/zoneinfo files copied in (systemd_firstboot)
+ZONEINFO = Path("/usr/share/zoneinfo")
 
 # Paths the runs themselves leave that are not part of what a config did.
 IGNORED = ("/.yip", "/run/stage-executor", "/run/stage-executor.lock", "/proc")
@@ -82,9 +83,13 @@ def why_not_runnable() -> str:
         return "the real yip is not here (../shared/tools/yip beside the checkout)"
     if os.geteuid() != 0:
         return "running yip chrooted in namespaces needs root"
-    for tool in ("unshare", "chroot", "mount", "hostname", "ldd", "systemctl", "dash"):
+    for tool in ("unshare", "chroot", "mount", "hostname", "ldd", *PROGRAMS):
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
+    missing = [zone for zone in ZONES if not (ZONEINFO / zone).is_file()]
+    if missing:
+        return (f"{', '.join(str(ZONEINFO / z) for z in missing)} missing"
+                " (apt-get install tzdata)")
     return ""
 
 
@@ -121,7 +126,7 @@ def build_base_root(root: Path) -> Path:
     for zone in ZONES:
         dest = root / "usr/share/zoneinfo" / zone
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(os.path.realpath(f"/usr/share/zoneinfo/{zone}"), dest)
+        shutil.copy2(os.path.realpath(ZONEINFO / zone), dest)
     if os.path.isdir("/usr/lib/locale/C.utf8"):  # the locale systemd-firstboot finds installed
         shutil.copytree("/usr/lib/locale/C.utf8", root / "usr/lib/locale/C.utf8")
     shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system",

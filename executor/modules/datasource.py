@@ -36,7 +36,10 @@ from executor.modules.fsplan import plan_directory, plan_file
 
 CONFIG_PATH = "/run/config"
 DEFAULT_USERDATA_NAME = "userdata.yaml"
-DEADLINE = 30.0  # seconds for the whole datasource step, probes and metadata
+# Seconds for the whole datasource step: the CD-ROM scan (label scan, reads,
+# mounts), then the probes and metadata in the time left. Only unmounting a
+# drive that was mounted may go on after it (providers.MOUNT_TIMEOUT).
+DEADLINE = 30.0
 # Without any answer after this long, the providers still waiting (a DNS
 # lookup that hangs, say) are abandoned: no answer costs one probe, not 30 s.
 PROBE_WINDOW = P.PROBE_TIMEOUT + 1.0
@@ -80,8 +83,8 @@ def ask_providers(ctx: RunContext, providers: list[str], path: str) -> P.Found |
         if not ctx.root.is_host_root:
             log.info("datasource %s: not read, the root is not the running system", kind)
             continue
-        for device in P.cdrom_devices(ctx.runner, kind):
-            data = P.read_cdrom(ctx.runner, kind, device)
+        for device in P.cdrom_devices(ctx.runner, kind, deadline):
+            data = P.read_cdrom(ctx.runner, kind, device, deadline)
             if data:
                 return P.Found(f"{kind}({device})", userdata=data)
     others = [p for p in providers
@@ -132,7 +135,7 @@ def first_answer(
 
 def ask_one(ctx: RunContext, name: str, path: str, budget: P.Budget) -> P.Found | None:
     if name == "vmware":
-        return P.vmware(ctx.runner)
+        return P.vmware(ctx.runner, budget)
     if name == "file":
         node = ctx.root.lookup(path)
         if node is None or node.kind != "file":

@@ -68,12 +68,14 @@ def fetch(url: str, *, timeout: float = DEFAULT_TIMEOUT, retries: int = RETRIES,
                          attempts=0)
     delay = backoff
     reason = ""
+    made = 0  # attempts made: the deadline can leave retries unused
     for attempt in range(retries + 1):
         if attempt:
             if deadline is not None and time.monotonic() + delay >= deadline:
                 break
             time.sleep(delay)
             delay *= 2
+        made += 1
         try:
             return _attempt(url, timeout=timeout, limit=limit, headers=headers or {},
                             deadline=_earliest(deadline, attempt_limit), direct=direct,
@@ -83,7 +85,7 @@ def fetch(url: str, *, timeout: float = DEFAULT_TIMEOUT, retries: int = RETRIES,
         except FetchError as exc:
             exc.attempts = attempt + 1
             raise
-    raise FetchError(url, reason, exhausted=True, attempts=retries + 1)
+    raise FetchError(url, reason, exhausted=True, attempts=made)
 
 
 def _earliest(deadline: float | None, attempt_limit: float | None) -> float | None:

@@ -368,12 +368,14 @@ def plan_growth(disk: Disk, new: list[Part], expand: Mapping[str, Any]) -> Part 
 
 def device_action(
     inspect: Inspector, argv: list[str], change: str, *, stdin: str = "", what: str = "",
-    op: str = "run", path: str = "",
+    op: str = "run", path: str = "", ok: tuple[int, ...] = (0,),
 ) -> Action:
+    """One device command; `ok`: the exit codes that mean it worked."""
     tool = argv[0] if argv[0].startswith("/") else inspect.tool(argv[0], _package(argv[0]))
     argv = [tool, *argv[1:]]
     shown = shlex.join(argv) + (f" <<< {stdin.strip()!r}" if stdin else "")
-    data = json.dumps({"op": op, "argv": argv, "stdin": stdin, "path": path}).encode()
+    data = json.dumps({"op": op, "argv": argv, "stdin": stdin, "path": path,
+                       "ok": list(ok)}).encode()
     return Action("layout", path or argv[-1], change, command=shown, data=data, detail=what)
 
 
@@ -461,13 +463,17 @@ def grow_actions(inspect: Inspector, disk: Disk, part: Part) -> list[Action]:
     fs = part.fstype
     if fs in EXT:
         if mounted is None:
+            # e2fsck exits 1 when it corrected errors: checked and fit to resize.
             actions.append(device_action(inspect, ["e2fsck", "-f", "-p", part.node], UPDATE,
-                                         what="check before resizing"))
+                                         what="check before resizing", ok=(0, 1)))
         actions.append(device_action(inspect, ["resize2fs", part.node], UPDATE,
                                      what=f"grow the {fs} filesystem"))
     elif fs in ("xfs", "btrfs"):
         tool = ["xfs_growfs"] if fs == "xfs" else ["btrfs", "filesystem", "resize", "max"]
         op = "run" if mounted is not None else "mounted"
+        if mounted is None:  # mounted for the grow: the tools, before anything changes
+            for tool_name in ("mount", "umount"):
+                inspect.tool(tool_name, "util-linux")
         actions.append(device_action(inspect, [*tool, mounted or part.node], UPDATE, op=op,
                                      path=part.node, what=f"grow the {fs} filesystem"))
     elif fs:
@@ -503,7 +509,7 @@ def apply_layout(ctx: RunContext, action: Action) -> None:
     else:
         done = ctx.runner.run(argv, timeout=ctx.timeout, stdin=stdin.encode() if stdin else None)
         action.exit, output = done.returncode, done.output
-        if not done.ok:
+        if done.timed_out or done.returncode not in plan.get("ok", [0]):
             action.output = output[-4096:]
             raise StepError(f"`{_shlex.join(argv)}` failed: {done.describe()}:"
                             f" {output.strip()[-400:]}")
@@ -512,24 +518,14 @@ def apply_layout(ctx: RunContext, action: Action) -> None:
 
 def _grow_mounted(ctx: RunContext, argv: list[str], node: str) -> str:
     """Mount `node` in a temporary directory, run `argv` on it, unmount."""
-    import shutil
-    import tempfile
+    from executor.modules.mounts import in_temporary_mount
 
-    mount, umount = shutil.which("mount"), shutil.which("umount")
-    if mount is None or umount is None:
-        raise StepError("needs mount and umount (util-linux), not found on PATH")
-    where = tempfile.mkdtemp(prefix="stage-executor-grow.")
-    try:
-        done = ctx.runner.run([mount, node, where], timeout=ctx.timeout)
-        if not done.ok:
-            raise StepError(f"cannot mount {node} to grow it: {done.output.strip()}")
-        try:
-            grown = ctx.runner.run([*argv[:-1], where], timeout=ctx.timeout)
-        finally:
-            ctx.runner.run([umount, where], timeout=ctx.timeout)
+    def grow(where: str) -> str:
+        grown = ctx.runner.run([*argv[:-1], where], timeout=ctx.timeout)
         if not grown.ok:
             raise StepError(f"`{shlex.join(argv[:-1])} {where}` failed:"
                             f" {grown.output.strip()[-400:]}")
         return grown.output
-    finally:
-        os.rmdir(where)
+
+    return in_temporary_mount(ctx.runner, node, grow, prefix="stage-executor-grow.",
+                              timeout=ctx.timeout, why="to grow it")

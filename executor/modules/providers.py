@@ -79,6 +79,12 @@ class Budget:
         self.deadline = deadline
         self.answered_by: set[str] = set()
 
+    def answered(self) -> None:
+        """The calling provider (its thread) got an answer: worth waiting for."""
+        import threading
+
+        self.answered_by.add(threading.current_thread().name)
+
 
 class Http:
     """GETs for one provider: its headers, the per-request timeout and the deadline."""
@@ -97,9 +103,7 @@ class Http:
         except StepError as exc:
             log.debug("%s", exc)
             return None
-        import threading
-
-        self.budget.answered_by.add(threading.current_thread().name)
+        self.budget.answered()
         return body
 
     def save(self, found: Found, url: str, name: str) -> None:
@@ -345,8 +349,11 @@ def scaleway_userdata(budget: Budget) -> bytes | None:
     return None
 
 
-def vmware(runner: Runner) -> Found | None:
-    """guestinfo through open-vm-tools' `vmware-rpctool`, when the image has it."""
+def vmware(runner: Runner, budget: Budget) -> Found | None:
+    """guestinfo through open-vm-tools' `vmware-rpctool`, when the image has it.
+
+    Its first call that succeeds marks it as answering (`budget`), as an
+    HTTP answer does: it is then waited for past the probe window."""
     import shutil
 
     tool = shutil.which("vmware-rpctool")
@@ -358,6 +365,7 @@ def vmware(runner: Runner) -> Found | None:
         done = runner.run([tool, f"info-get guestinfo.{key}"], timeout=PROBE_TIMEOUT)
         if not done.ok:
             return None
+        budget.answered()
         value = done.output.rstrip("\n")
         encoding = runner.run([tool, f"info-get guestinfo.{key}.encoding"],
                               timeout=PROBE_TIMEOUT)
@@ -418,11 +426,22 @@ CDROM_FILES = {"cdrom": ("user-data", "config"), "config-drive": ("openstack/lat
 CDROM_LABELS = {"cdrom": "cidata", "config-drive": "config-2"}
 
 
-def cdrom_devices(runner: Runner, kind: str) -> list[str]:
+BLKID_TIMEOUT = 10.0  # seconds for the one scan of every device's labels
+MOUNT_TIMEOUT = 30.0  # seconds for mounting (and for unmounting) a drive
+
+
+def _left(deadline: float) -> float:
+    import time
+
+    return deadline - time.monotonic()
+
+
+def cdrom_devices(runner: Runner, kind: str, deadline: float) -> list[str]:
     """Devices labelled cidata (config-2 for a config drive), then /dev/sr*.
 
     As yip, loop and ram devices are not considered (a live image's own
     loop mounts are not datasources); tests set STAGE_EXECUTOR_DATASOURCE_LOOP.
+    The label scan ends by `deadline` (a time.monotonic() instant).
     """
     import glob
     import shutil
@@ -430,12 +449,15 @@ def cdrom_devices(runner: Runner, kind: str) -> list[str]:
     label = CDROM_LABELS[kind]
     found: list[str] = []
     blkid = shutil.which("blkid")
-    if blkid is None:
+    if _left(deadline) <= 0:
+        log.warning("datasource %s: out of time, labelled drives not looked for", kind)
+    elif blkid is None:
         log.warning("datasource %s: blkid is not installed, labelled drives cannot be found",
                     kind)
     else:
         # One scan of every device (exit 2: no device has any tag at all).
-        done = runner.run([blkid, "-c", "/dev/null", "-o", "export"], timeout=10)
+        done = runner.run([blkid, "-c", "/dev/null", "-o", "export"],
+                          timeout=min(BLKID_TIMEOUT, _left(deadline)))
         for device, tags in blkid_devices(done.output if done.ok else ""):
             if tags.get("LABEL") in (label.upper(), label.lower()):
                 found.append(device)
@@ -456,52 +478,71 @@ def blkid_devices(export: str) -> list[tuple[str, dict[str, str]]]:
     return devices
 
 
-def read_cdrom(runner: Runner, kind: str, device: str) -> bytes | None:
+def read_cdrom(runner: Runner, kind: str, device: str, deadline: float) -> bytes | None:
     """The first user-data file on `device`: read in place from an ISO 9660
-    filesystem, else mounted read-only (vfat) as yip mounts every drive."""
+    filesystem, else mounted read-only (vfat) as yip mounts every drive.
+
+    Done by `deadline`: the in-place read runs in a thread that is abandoned
+    (a drive that hangs a read cannot be interrupted) when time runs out; the
+    mount gets what is left, its umount always MOUNT_TIMEOUT.
+    """
+    import threading
+
     from executor.modules import iso9660
 
-    try:
+    outcome: list[bytes | Exception | None] = []
+
+    def read() -> None:
+        try:
+            outcome.append(next((data for name in CDROM_FILES[kind]
+                                 if (data := iso9660.read_file(device, name))), None))
+        except Exception as exc:  # handed to the caller: a thread must not print it
+            outcome.append(exc)
+
+    left = _left(deadline)
+    if left <= 0:
+        log.warning("datasource %s: out of time, %s not read", kind, device)
+        return None
+    reader = threading.Thread(target=read, name=f"read {device}", daemon=True)
+    reader.start()
+    reader.join(left)
+    if not outcome:
+        log.warning("datasource %s: reading %s did not end by the datasource deadline;"
+                    " given up", kind, device)
+        return None
+    result = outcome[0]
+    if isinstance(result, iso9660.NotIso):
+        return _read_mounted(runner, kind, device, deadline)
+    if isinstance(result, Exception):  # unreadable, or not a well-formed ISO 9660
+        reason = result.strerror if isinstance(result, OSError) else None
+        log.warning("datasource %s: cannot read %s: %s", kind, device, reason or result)
+        return None
+    return result
+
+
+def _read_mounted(runner: Runner, kind: str, device: str, deadline: float) -> bytes | None:
+    from executor.modules.mounts import in_temporary_mount
+
+    def first_file(where: str) -> bytes | None:
         for name in CDROM_FILES[kind]:
-            data = iso9660.read_file(device, name)
+            try:
+                with open(os.path.join(where, name), "rb") as f:
+                    data = f.read(16 << 20)
+            except OSError:
+                continue
             if data:
                 return data
         return None
-    except iso9660.NotIso:
-        return _read_mounted(runner, kind, device)
-    except OSError as exc:
-        log.warning("datasource %s: cannot read %s: %s", kind, device, exc.strerror or exc)
+
+    left = min(MOUNT_TIMEOUT, _left(deadline))
+    if left <= 0:
+        log.warning("datasource %s: out of time, %s not mounted", kind, device)
         return None
-
-
-def _read_mounted(runner: Runner, kind: str, device: str) -> bytes | None:
-    import shutil
-    import tempfile
-
-    mount, umount = shutil.which("mount"), shutil.which("umount")
-    if mount is None or umount is None:
-        log.warning("datasource %s: mount is not installed, %s cannot be read", kind, device)
-        return None
-    where = tempfile.mkdtemp(prefix="stage-executor-cd.")
     try:
-        if not runner.run([mount, "-t", "vfat", "-o", "ro", device, where], timeout=30).ok:
-            log.warning("datasource %s: %s is neither ISO 9660 nor mountable as vfat",
-                        kind, device)
-            return None
-        try:
-            for name in CDROM_FILES[kind]:
-                try:
-                    with open(os.path.join(where, name), "rb") as f:
-                        data = f.read(16 << 20)
-                except OSError:
-                    continue
-                if data:
-                    return data
-            return None
-        finally:
-            runner.run([umount, where], timeout=30)
-    finally:
-        try:
-            os.rmdir(where)
-        except OSError:
-            pass
+        return in_temporary_mount(runner, device, first_file, prefix="stage-executor-cd.",
+                                  timeout=left, options=("-t", "vfat", "-o", "ro"),
+                                  why="(it is not ISO 9660) as vfat",
+                                  umount_timeout=MOUNT_TIMEOUT)
+    except StepError as exc:
+        log.warning("datasource %s: %s", kind, exc)
+        return None
