@@ -1,4 +1,4 @@
-"""Boot-time budget benchmark (issues 8 and 16). Prints figures; asserts nothing.
+"""Boot-time budget benchmark. Prints figures; asserts nothing.
 
 Run from the repository root:
 
