@@ -12,8 +12,9 @@ from executor.record import dataclass
 
 CREATE, UPDATE, REMOVE, NONE, RUN = "create", "update", "remove", "none", "run"
 
-# Action kinds that act on the running kernel, not the root (modules/live.py).
-LIVE_KINDS = frozenset({"sysctl", "sethostname"})
+# Action kinds that act on the running kernel or its devices, not the root
+# (modules/live.py).
+LIVE_KINDS = frozenset({"sysctl", "sethostname", "layout"})
 
 
 @dataclass

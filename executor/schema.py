@@ -288,8 +288,6 @@ DOWNLOAD = Obj(
     required=("url", "path"),
 )
 
-# Recognised so that a step using them fails loudly instead of silently
-# doing nothing; typed so that validation still checks their shape.
 DATASOURCE = Obj(
     "datasource",
     {"providers": Field(STR_LIST), "path": Field(STR), "userdata_name": Field(STR)},
@@ -299,6 +297,7 @@ LAYOUT = Obj(
     {
         "device": Field(Obj("layout device", {
             "label": Field(STR), "path": Field(STR), "init_disk": Field(BOOL),
+            "disk_name": Field(STR),
         })),
         "expand_partition": Field(Obj("expand_partition", {"size": Field(INT)})),
         "add_partitions": Field(ListOf(Obj("partition", {
@@ -307,6 +306,8 @@ LAYOUT = Obj(
         }))),
     },
 )
+# Recognised so that a step using them fails loudly instead of silently
+# doing nothing; typed so that validation still checks their shape.
 GIT = Obj(
     "git",
     {
@@ -340,8 +341,8 @@ MODULE_KEYS: dict[str, Field] = {
     "timesyncd": Field(STR_MAP, "[Time] settings of timesyncd"),
     "systemd_firstboot": Field(STR_MAP, "systemd-firstboot settings"),
     "downloads": Field(ListOf(DOWNLOAD), "files to download"),
-    "datasource": Field(DATASOURCE, "cloud datasource providers (not supported)"),
-    "layout": Field(LAYOUT, "disk layout (not supported)"),
+    "datasource": Field(DATASOURCE, "user-data from the first cloud provider that answers"),
+    "layout": Field(LAYOUT, "grow the last partition, add partitions"),
     "git": Field(GIT, "git checkout (not supported)"),
     "packages": Field(PACKAGES, "packages to install (not supported)"),
     "package_pins": Field(STR_MAP, "package version pins (not supported)"),
@@ -350,8 +351,7 @@ MODULE_KEYS: dict[str, Field] = {
 }
 
 # Modules that are recognised but not implemented: a step using one fails.
-UNSUPPORTED_MODULES = ("datasource", "layout", "git", "packages", "package_pins",
-                       "unpack_images")
+UNSUPPORTED_MODULES = ("git", "packages", "package_pins", "unpack_images")
 
 STEP = Obj(
     "step",

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -299,61 +298,23 @@ def read_url(url: str, *, timeout: float = URL_TIMEOUT, attempts: int = URL_ATTE
     return group
 
 
-class _Retry(Exception):
-    """A failure worth another attempt (refused, timed out, 5xx)."""
-
-
 def fetch_url(url: str, *, timeout: float, attempts: int = URL_ATTEMPTS,
               backoff: float = URL_BACKOFF) -> bytes:
-    """The body at `url`. Bounded: at most `attempts` tries, each with `timeout`
-    for the connection and for every read, and the body read by chunks against
-    a deadline, so a server that drips bytes cannot hold the boot either.
+    """The body at `url`, through the one fetcher (modules/fetch.py). Bounded:
+    at most `attempts` tries, each with `timeout` for the connection, for every
+    read and for the whole body, so a server that drips bytes cannot hold the
+    boot either.
     """
-    reason = ""
-    for attempt in range(max(1, attempts)):
-        if attempt:
-            time.sleep(backoff * 2 ** (attempt - 1))
-        try:
-            return _fetch_once(url, timeout)
-        except _Retry as exc:
-            reason = str(exc)
-    tries = "1 attempt" if attempts <= 1 else f"{attempts} attempts"
-    raise SourceError(f"{reason} (gave up after {tries})")
+    from executor.modules import fetch  # only when a URL is given: boot time
 
-
-def _fetch_once(url: str, timeout: float) -> bytes:
-    # urllib (and http.client, ssl) only when a URL is actually given: boot time.
-    import http.client
-    import urllib.error
-    import urllib.request
-
-    from executor import __version__
-
-    request = urllib.request.Request(url, headers={"User-Agent": f"stage-executor/{__version__}"})
-    deadline = time.monotonic() + timeout
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            chunks: list[bytes] = []
-            total = 0
-            while chunk := response.read(1 << 16):
-                total += len(chunk)
-                if total > MAX_SOURCE_BYTES:
-                    raise SourceError(f"refused: larger than {MAX_SOURCE_BYTES} bytes")
-                chunks.append(chunk)
-                if time.monotonic() > deadline:
-                    raise _Retry(f"reading took longer than {timeout:g}s")
-            return b"".join(chunks)
-    except urllib.error.HTTPError as exc:
-        message = f"HTTP {exc.code} {exc.reason}"
-        if exc.code >= 500 or exc.code == 429:
-            raise _Retry(message) from None
-        raise SourceError(message) from None
-    except urllib.error.URLError as exc:
-        raise _Retry(str(exc.reason)) from None
-    except ValueError as exc:  # a malformed URL: no point in trying again
-        raise SourceError(str(exc)) from None
-    except (TimeoutError, OSError, http.client.HTTPException) as exc:
-        raise _Retry(str(exc) or type(exc).__name__) from None
+        return fetch.fetch(url, timeout=timeout, retries=max(1, attempts) - 1, backoff=backoff,
+                           attempt_limit=timeout, limit=MAX_SOURCE_BYTES)
+    except fetch.FetchError as exc:
+        if not exc.exhausted:
+            raise SourceError(exc.reason) from None
+        tries = "1 attempt" if exc.attempts <= 1 else f"{exc.attempts} attempts"
+        raise SourceError(f"{exc.reason} (gave up after {tries})") from None
 
 
 # -- the kernel command line ----------------------------------------------------------

@@ -69,24 +69,21 @@ def test_dry_run_of_the_kairos_configs_is_clean(
     assert code == 0, [(s["name"], s["reason"]) for s in steps(report)
                        if s["status"] == "failed"]
     assert report["errors"] == []
-    # The only warning: 00_rootfs's `layout` (another stage) is not supported.
-    assert [w["path"] for w in report["warnings"]] == [  # type: ignore[attr-defined]
-        "stages.rootfs.after[1].layout"]
+    assert report["warnings"] == []
     assert {s["status"] for s in steps(report)} <= {"planned", "unchanged", "skipped"}
     assert steps(report)
 
 
-def test_rootfs_is_clean_except_the_unsupported_layout_step(
+def test_rootfs_plans_the_layout_step_without_inspecting_a_device(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = kairos_root(tmp_path / "r")
     code, report = dry_run(root, "rootfs", capsys)
-    failed = [s for s in steps(report) if s["status"] == "failed"]
-    assert code == 1
-    assert [(s["name"], s["reason"]) for s in failed] == [
-        ("Grow the persistent partition", "module layout is not supported by this executor")]
-    (warning,) = report["warnings"]  # type: ignore[misc]
-    assert "module layout is not supported" in warning["message"]
+    assert code == 0 and report["warnings"] == []
+    grow = next(s for s in steps(report) if s["name"] == "Grow the persistent partition")
+    assert grow["status"] == "planned"
+    assert [a["detail"] for a in grow["actions"]] == [  # type: ignore[attr-defined]
+        "device not inspected: the root is not the running system"]
     layout = next(s for s in steps(report) if s["name"] == "Layout for the active and passive"
                   " systems")
     assert layout["status"] == "planned"

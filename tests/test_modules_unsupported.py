@@ -11,8 +11,6 @@ from executor.load import load_text
 from tests.modhelp import run_config, tree
 
 CASES = {
-    "datasource": "{providers: [cdrom, aws], path: /oem/95_userdata}",
-    "layout": "{device: {label: COS_PERSISTENT}, expand_partition: {size: 0}}",
     "git": "{url: 'https://example.com/r.git', path: /opt/r}",
     "packages": "{install: [vim]}",
     "package_pins": "{vim: '9.0'}",
@@ -42,6 +40,12 @@ def test_unsupported_module_fails_its_step_only(tmp_path: Path, module: str) -> 
 
 
 def test_a_badly_shaped_unsupported_module_is_a_validation_error() -> None:
+    result = load_text("stages:\n  t:\n    - git: {auth: [x]}\n", "c.yaml")
+    errors = [p for p in result.problems if p.severity == "error"]
+    assert errors and errors[0].path == "stages.t[0].git.auth"
+
+
+def test_a_badly_shaped_layout_is_a_validation_error() -> None:
     result = load_text("stages:\n  t:\n    - layout: {device: [x]}\n", "c.yaml")
     errors = [p for p in result.problems if p.severity == "error"]
     assert errors and errors[0].path == "stages.t[0].layout.device"

@@ -43,6 +43,8 @@ _PLANNER_TABLE: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "systemctl": ("systemctl", "plan_systemctl", ("systemctl",)),
     "environment": ("environment", "plan_environment", ("environment", "environment_file")),
     "systemd_firstboot": ("firstboot", "plan_firstboot", ("systemd_firstboot",)),
+    "datasource": ("datasource", "plan_datasource", ("modules",)),
+    "layout": ("layout", "plan_layout", ("modules",)),
 }
 
 

@@ -26,6 +26,10 @@ def apply_live(ctx: RunContext, action: Action) -> None:
         write_kernel_parameter(ctx.root.host_path(action.path), action.data or b"")
     elif action.kind == "sethostname":
         set_kernel_hostname((action.data or b"").decode())
+    elif action.kind == "layout":
+        from executor.modules.layout import apply_layout  # only a layout step needs it
+
+        apply_layout(ctx, action)
 
 
 def write_kernel_parameter(path: str, value: bytes) -> None:
