@@ -35,22 +35,10 @@ from yaml.resolver import Resolver
 
 from executor import cloudconfig, validate
 from executor import schema as S
+from executor.build import INVALID, ObjData, if_files_spec, plain
 from executor.errors import Problem
-from executor.model import (
-    Config,
-    DirectorySpec,
-    DnsSpec,
-    DownloadSpec,
-    EntitySpec,
-    FileSpec,
-    IfFiles,
-    OverrideSpec,
-    Position,
-    Step,
-    SystemctlSpec,
-    UserSpec,
-)
-from executor.record import dataclass, field, replace
+from executor.model import Config, Position, Step
+from executor.record import dataclass, replace
 
 _OPENING = (MappingStartEvent, SequenceStartEvent)
 _CLOSING = (MappingEndEvent, SequenceEndEvent)
@@ -81,27 +69,6 @@ MAX_TEXT = 16 << 20
 
 _TAG = "tag:yaml.org,2002:"
 _SCALARS = yaml.constructor.SafeConstructor()
-
-
-class _Invalid:
-    """Marker for a value that failed conversion (its problem is recorded)."""
-
-
-INVALID: Any = _Invalid()
-
-
-@dataclass
-class ObjData:
-    """A converted mapping: its values, where it was, and where each key was."""
-
-    values: dict[str, Any]
-    pos: Position
-    key_pos: dict[str, Position] = field(default_factory=dict)
-    value_pos: dict[str, Position] = field(default_factory=dict)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        value = self.values.get(key, default)
-        return default if value is INVALID else value
 
 
 @dataclass
@@ -492,9 +459,15 @@ class _Converter:
             a for a in d.get("after", [])
             if isinstance(a, ObjData) and a.values.get("name") is not INVALID
         ]
-        modules = {
-            k: _plain(d.get(k)) for k in S.MODULE_KEYS if k in d.values and d.get(k) is not None
-        }
+        attrs: dict[str, Any] = {}
+        modules: dict[str, Any] = {}
+        for key, value in d.values.items():  # a key left out keeps the Step's default
+            m = S.MODULES_BY_KEY.get(key)
+            if m is None or value is None or value is INVALID:
+                continue
+            if m.build is not None:  # the step's table says which attribute, built how
+                attrs[m.attr] = m.build(value)
+            modules[key] = plain(value)
         for key in S.UNSUPPORTED_MODULES:
             if key in modules:
                 self.problems.append(Problem(
@@ -507,7 +480,7 @@ class _Converter:
             index=index,
             name=d.get("name", ""),
             if_=d.get("if", ""),
-            if_files=_if_files(d.get("if_files")),
+            if_files=if_files_spec(d.get("if_files")),
             only_os=d.get("only_os", ""),
             only_os_version=d.get("only_os_version", ""),
             only_arch=d.get("only_arch", ""),
@@ -515,29 +488,9 @@ class _Converter:
             node=d.get("node", ""),
             after=tuple(a.get("name", "") for a in afters),
             after_pos=tuple(a.value_pos.get("name", a.pos) for a in afters),
-            directories=tuple(_directory(x) for x in d.get("directories", []) if _ok(x)),
-            files=tuple(_file(x) for x in d.get("files", []) if _ok(x)),
-            commands=tuple(c for c in d.get("commands", []) if isinstance(c, str)),
-            systemctl=_systemctl(d.get("systemctl")),
-            environment=_str_map(d.get("environment")),
-            environment_file=d.get("environment_file", ""),
-            sysctl=_str_map(d.get("sysctl")),
-            hostname=d.get("hostname", ""),
-            dns=_dns(d.get("dns")),
-            kernel_modules=tuple(m for m in d.get("modules", []) if isinstance(m, str)),
-            users=tuple(_user(name, u) for name, u in (d.get("users") or {}).items() if _ok(u)),
-            authorized_keys={
-                user: tuple(k for k in keys if isinstance(k, str))
-                for user, keys in (d.get("authorized_keys") or {}).items()
-                if isinstance(keys, list)
-            },
-            ensure_entities=_entities(d.get("ensure_entities")),
-            delete_entities=_entities(d.get("delete_entities")),
-            timesyncd=_str_map(d.get("timesyncd")),
-            systemd_firstboot=_str_map(d.get("systemd_firstboot")),
-            downloads=tuple(_download(x) for x in d.get("downloads", []) if _ok(x)),
             modules=modules,
             pos=d.pos,
+            **attrs,
         )
 
 
@@ -680,125 +633,6 @@ def parse_mode_string(text: str) -> int | None:
         return None
     value = int(digits, 8)
     return value if value <= 0o7777 else None
-
-
-def _ok(value: Any) -> bool:
-    return isinstance(value, ObjData) and all(v is not INVALID for v in value.values.values())
-
-
-def _directory(d: ObjData) -> DirectorySpec:
-    return DirectorySpec(
-        path=d.get("path"),
-        permissions=d.get("permissions"),
-        owner=d.get("owner"),
-        group=d.get("group"),
-        pos=d.pos,
-    )
-
-
-def _file(d: ObjData) -> FileSpec:
-    return FileSpec(
-        path=d.get("path"),
-        content=d.get("content", ""),
-        encoding=d.get("encoding", ""),
-        permissions=d.get("permissions"),
-        owner=d.get("owner"),
-        group=d.get("group"),
-        owner_string=d.get("owner_string", "") or d.get("ownerstring", ""),
-        pos=d.pos,
-    )
-
-
-def _plain(value: Any) -> Any:
-    """Converted data without loader types, for Step.modules."""
-    if isinstance(value, ObjData):
-        return {k: _plain(v) for k, v in value.values.items() if v is not INVALID}
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v is not INVALID}
-    if isinstance(value, list):
-        return [_plain(v) for v in value if v is not INVALID]
-    return value
-
-
-def _str_map(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict):
-        return {}
-    return {k: v for k, v in value.items() if isinstance(v, str)}
-
-
-def _dns(d: ObjData | None) -> DnsSpec | None:
-    if not isinstance(d, ObjData):
-        return None
-    return DnsSpec(
-        nameservers=tuple(d.get("nameservers", [])),
-        search=tuple(d.get("search", [])),
-        options=tuple(d.get("options", [])),
-        path=d.get("path", ""),
-        pos=d.pos,
-    )
-
-
-def _user(name: str, d: ObjData) -> UserSpec:
-    return UserSpec(
-        name=name,
-        passwd=d.get("passwd", ""),
-        lock_passwd=bool(d.get("lock_passwd", False)),
-        uid=d.get("uid", "").strip(),
-        gid=d.get("gid", "").strip(),
-        primary_group=d.get("primary_group", ""),
-        groups=tuple(d.get("groups", [])),
-        gecos=d.get("gecos", ""),
-        homedir=d.get("homedir", ""),
-        no_create_home=bool(d.get("no_create_home", False)),
-        shell=d.get("shell", ""),
-        ssh_authorized_keys=tuple(d.get("ssh_authorized_keys", [])),
-        pos=d.pos,
-    )
-
-
-def _entities(items: Any) -> tuple[EntitySpec, ...]:
-    if not isinstance(items, list):
-        return ()
-    return tuple(
-        EntitySpec(e.get("entity", ""), e.get("path", ""), e.pos) for e in items if _ok(e)
-    )
-
-
-def _download(d: ObjData) -> DownloadSpec:
-    return DownloadSpec(
-        url=d.get("url"),
-        path=d.get("path"),
-        permissions=d.get("permissions"),
-        owner=d.get("owner"),
-        group=d.get("group"),
-        owner_string=d.get("owner_string", "") or d.get("ownerstring", ""),
-        timeout=d.get("timeout", 0),
-        pos=d.pos,
-    )
-
-
-def _systemctl(d: ObjData | None) -> SystemctlSpec:
-    if not isinstance(d, ObjData):
-        return SystemctlSpec()
-    overrides = tuple(
-        OverrideSpec(o.get("service"), o.get("name", ""), o.get("content", ""), o.pos)
-        for o in d.get("overrides", [])
-        if _ok(o)
-    )
-    return SystemctlSpec(
-        enable=tuple(d.get("enable", [])),
-        disable=tuple(d.get("disable", [])),
-        mask=tuple(d.get("mask", [])),
-        unmask=tuple(d.get("unmask", [])),
-        start=tuple(d.get("start", [])),
-        overrides=overrides,
-    )
-
-
-def _if_files(d: ObjData | None) -> IfFiles | None:
-    if not isinstance(d, ObjData):
-        return None
-    return IfFiles(tuple(d.get("any", [])), tuple(d.get("all", [])), tuple(d.get("none", [])))
 
 
 def _scalar_value(node: ScalarNode) -> Any:
