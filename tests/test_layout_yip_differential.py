@@ -19,7 +19,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_modules_layout import MIB, MISSING, ext4_bytes, host_run, loop_disk, sh, table
+from tests.test_modules_layout import (
+    MIB,
+    MISSING,
+    ext4_bytes,
+    host_run,
+    loop_disk,
+    probe,
+    sh,
+    table,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 YIP = next((p for p in (REPO.parent / "shared/tools/yip", REPO.parent.parent / "shared/tools/yip")
@@ -44,14 +53,18 @@ GROW = """stages:
 """
 
 
-def run_yip(tmp_path: Path, device: str) -> str:
+def run_yip(tmp_path: Path, device: str, config: str = "") -> str:
     assert YIP is not None
     root = tmp_path / "yip-root"
-    for d in ("dev", "sys", "proc", "tmp"):
+    for d in ("dev", "sys", "proc", "tmp", "usr"):
         (root / d).mkdir(parents=True)
+    for link in ("bin", "sbin", "lib", "lib64"):  # merged /usr, as the host's
+        (root / link).symlink_to(f"usr/{link}")
     shutil.copy(YIP, root / "yip")
-    (root / "cfg.yaml").write_text(GROW.replace("DEV", device))
+    (root / "cfg.yaml").write_text(config or GROW.replace("DEV", device))
+    # The host's /usr, read-only, for the mkfs tools yip runs.
     script = (f"mount --bind /dev {root}/dev && mount --bind /sys {root}/sys"
+              f" && mount --bind -o ro /usr {root}/usr && mount -t proc proc {root}/proc"
               f" && chroot {root} /yip -s test /cfg.yaml")
     done = subprocess.run(["unshare", "-m", "-p", "-f", "-n", "--mount-proc", "sh", "-c", script],
                           capture_output=True, text=True, timeout=120, check=False)
@@ -85,3 +98,38 @@ def test_grow_persistent_matches_yip_except_the_backup_table(tmp_path: Path) -> 
         assert "overlaps the last partition" in sh("sgdisk", "-v", theirs)
         assert "overlaps" not in sh("sgdisk", "-v", ours)
         assert ext4_bytes(f"{ours}p1") > before * 6
+
+
+ADD = """stages:
+  test:
+    - name: add
+      layout:
+        device:
+          path: DEV
+        add_partitions:
+          - {fsLabel: COS_EXTRA, size: 16, pLabel: extra, filesystem: ext4}
+          - {fsLabel: XDATA, size: 0, pLabel: xdata, filesystem: xfs}
+"""
+
+
+def test_add_partitions_matches_yip_up_to_alignment(tmp_path: Path) -> None:
+    parts = [(8, "oem", "ext4", "")]
+    with loop_disk(tmp_path / "yip.img", table="gpt", size=400, parts=parts) as theirs, \
+            loop_disk(tmp_path / "ours.img", table="gpt", size=400, parts=parts) as ours:
+        output = run_yip(tmp_path, theirs, ADD.replace("DEV", theirs))
+        run = host_run(ADD.replace("DEV", ours))
+        assert run.statuses == ["applied"], run.reasons()
+        sh("partx", "-u", theirs)
+        real, mine = table(theirs)["partitions"], table(ours)["partitions"]
+        assert isinstance(real, list) and isinstance(mine, list)
+        assert [p.get("name") for p in mine] == [p.get("name") for p in real], output
+        for i, (r, m) in enumerate(zip(real, mine, strict=True), 1):
+            assert r["type"] == m["type"]
+            assert abs(int(r["size"]) - int(m["size"])) <= 2048 * 2, (i, r, m)
+            fs_real, fs_mine = probe(f"{theirs}p{i}"), probe(f"{ours}p{i}")
+            assert (fs_real.get("TYPE"), fs_real.get("LABEL")) == (
+                fs_mine.get("TYPE"), fs_mine.get("LABEL")), (i, output)
+        # A second run of yip adds nothing either.
+        before = table(theirs)
+        run_yip(tmp_path / "again", theirs, ADD.replace("DEV", theirs))
+        assert table(theirs)["partitions"] == before["partitions"]

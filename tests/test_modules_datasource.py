@@ -470,3 +470,29 @@ esac
     assert (root / "run/config/metadata").read_bytes() == b"local-hostname: vm-1"
     assert not (root / "run/config/vendordata").exists()
     assert (root / "oem/95_userdata/userdata.yaml").read_bytes() == USERDATA
+
+
+def test_a_hanging_provider_listed_first_does_not_hold_the_one_that_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, serve: Serve
+) -> None:
+    serve(AWS)
+    release = threading.Event()
+
+    def hangs(budget: P.Budget) -> P.Found | None:
+        release.wait()
+        return None
+
+    monkeypatch.setitem(P.HTTP_PROVIDERS, "gcp", hangs)
+    monkeypatch.setattr(D, "PROBE_WINDOW", 0.2)
+    monkeypatch.setattr(D, "DEADLINE", 3600.0)
+    result: list[P.Found | None] = []
+    ctx = RunContext(root=Root(str(node_root(tmp_path / "r"))))
+    worker = threading.Thread(
+        target=lambda: result.append(D.first_answer(ctx, ["gcp", "aws"], "", 1e12)),
+        daemon=True)
+    worker.start()
+    worker.join(120)  # liveness, not timing: waiting for gcp would take an hour
+    release.set()
+    assert not worker.is_alive()
+    (found,) = result
+    assert found is not None and found.provider == "aws"

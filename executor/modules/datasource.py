@@ -103,22 +103,26 @@ def first_answer(
         try:
             answers[name] = found = ask_one(ctx, name, path, budget)
             if found is not None:
-                budget.answered.set()
+                budget.answered_by.add(name)
         except Exception as exc:  # a provider bug must not kill the step's other providers
             log.warning("datasource %s: %s", name, exc)
             answers[name] = None
 
-    threads = [threading.Thread(target=ask, args=(n,), daemon=True) for n in names]
+    # Each thread is named after its provider: an answer marks the provider
+    # as one worth waiting for (providers.Http).
+    threads = [threading.Thread(target=ask, args=(n,), name=n, daemon=True) for n in names]
     for thread in threads:
         thread.start()
     probes_end = time.monotonic() + PROBE_WINDOW
-    for thread in threads:
+    for name, thread in zip(names, threads, strict=True):
+        # In the given order: once one has answered, those listed after it
+        # need not be waited for; one that has not answered anything within
+        # the probe window is not waited for either.
         while thread.is_alive():
             now = time.monotonic()
-            if now >= deadline or (now >= probes_end and not budget.answered.is_set()):
+            if now >= deadline or (now >= probes_end and name not in budget.answered_by):
                 break
             thread.join(min(0.05, deadline - now))
-    for name in names:
         found = answers.get(name)
         if found is not None:
             return found

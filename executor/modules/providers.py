@@ -71,14 +71,13 @@ def metadata_base(url: str) -> str:
 
 class Budget:
     """The time a datasource run may take, shared by its providers: an overall
-    deadline, and a flag raised by the first answer from any of them (until
-    then, the run waits only for the probes, not for the deadline)."""
+    deadline, and the providers that have answered anything (the others are
+    waited for only as long as a probe takes, not until the deadline). Each
+    provider runs in a thread named after it."""
 
     def __init__(self, deadline: float) -> None:
-        import threading
-
         self.deadline = deadline
-        self.answered = threading.Event()
+        self.answered_by: set[str] = set()
 
 
 class Http:
@@ -98,7 +97,9 @@ class Http:
         except StepError as exc:
             log.debug("%s", exc)
             return None
-        self.budget.answered.set()
+        import threading
+
+        self.budget.answered_by.add(threading.current_thread().name)
         return body
 
     def save(self, found: Found, url: str, name: str) -> None:
