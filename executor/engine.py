@@ -10,7 +10,7 @@ from executor.actions import Action
 from executor.apply import apply_action
 from executor.conditions import ConditionResult, check_step
 from executor.context import RunContext
-from executor.errors import Problem, ProblemList, RootError, StepError
+from executor.errors import EntryErrors, Problem, ProblemList, RootError, StepError
 from executor.load import LoadResult, load_node, load_text
 from executor.log import INFO, WARNING, log
 from executor.model import Config
@@ -221,6 +221,9 @@ def _run_modules(ctx: RunContext, planned: PlannedStep, done: list[Action]) -> l
             continue
         try:
             actions = planner(ctx, planned.step)
+        except EntryErrors as exc:  # the entries that did not fail are still applied
+            actions = exc.actions
+            failures += [f"{module}: {message}" for message in exc.messages]
         except (StepError, RootError) as exc:
             failures.append(f"{module}: {exc}")
             continue

@@ -5,7 +5,12 @@ Library code raises these; only the CLI turns them into messages and exit codes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from executor.record import dataclass
+
+if TYPE_CHECKING:
+    from executor.actions import Action
 
 
 class ExecutorError(Exception):
@@ -26,6 +31,19 @@ class RootError(ExecutorError):
 
 class StepError(ExecutorError):
     """A step (or one of its modules) failed; the message says why."""
+
+
+class EntryErrors(StepError):
+    """Some entries of a module failed, the others did not (yip acts per entry).
+
+    `actions` are those of the entries that succeeded, still to be applied;
+    `messages` say which entries failed and why. The step fails.
+    """
+
+    def __init__(self, messages: list[str], actions: list[Action]) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = messages
+        self.actions = actions
 
 
 class SourceError(ExecutorError):

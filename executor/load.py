@@ -306,12 +306,17 @@ class _Converter:
                 return INVALID
             text = node.value.replace("_", "")
             if len(text) >= 3 and text[0] != "0" and all(c in "01234567" for c in text):
+                # yip converts the number to a Go FileMode, which keeps only its
+                # permission bits (644 = 0o1204 -> 0204); the same mode is applied
+                # here, so an image is the same whichever executor made it.
+                applied = value & 0o777
                 self.warning(
                     node,
                     path,
-                    f"mode {text} is a decimal number, so mode {value:04o} will be applied;"
-                    f" write 0{text} for octal",
+                    f"mode {text} is a decimal number, so mode {applied:04o} will be applied"
+                    f" (its permission bits, as yip applies them); write 0{text} for octal",
                 )
+                return applied
             return value
         if isinstance(node, ScalarNode) and node.tag == _TAG + "str":
             parsed = parse_mode_string(node.value)

@@ -169,7 +169,9 @@ def _read_root_file(root: Root, group: SourceGroup, path: str, kind: str) -> Non
     except RootError as exc:
         _error(group, path, f"cannot read: {exc}")
         return
-    group.documents.append(Document(path, _decode(data), path))
+    text = decode_source(group, path, data)
+    if text is not None:
+        group.documents.append(Document(path, text, path))
 
 
 # -- on the host -------------------------------------------------------------------
@@ -260,7 +262,9 @@ def _read_host_file(group: SourceGroup, path: str) -> None:
     if len(data) > MAX_SOURCE_BYTES:
         _error(group, path, f"refused: larger than {MAX_SOURCE_BYTES} bytes")
         return
-    group.documents.append(Document(path, _decode(data), os.path.abspath(path)))
+    text = decode_source(group, path, data)
+    if text is not None:
+        group.documents.append(Document(path, text, os.path.abspath(path)))
 
 
 def read_stdin(stream: BinaryIO) -> SourceGroup:
@@ -274,12 +278,55 @@ def read_stdin(stream: BinaryIO) -> SourceGroup:
     if len(data) > MAX_SOURCE_BYTES:
         _error(group, STDIN_NAME, f"refused: larger than {MAX_SOURCE_BYTES} bytes")
         return group
-    group.documents.append(Document(STDIN_NAME, _decode(data), STDIN_NAME))
+    text = decode_source(group, STDIN_NAME, data)
+    if text is not None:
+        group.documents.append(Document(STDIN_NAME, text, STDIN_NAME))
     return group
 
 
-def _decode(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace")
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def decode_source(group: SourceGroup, name: str, data: bytes) -> str | None:
+    """A document's text, or None with an error in `group` when it is not text.
+
+    UTF-8, as yip's YAML parser reads it: a byte that is not UTF-8 is an error
+    at its FILE:LINE:COLUMN (never silently replaced, which would alter the
+    content written to disk). Like yip, a UTF-16 file with a byte-order mark
+    is read as UTF-16; without one it is named as UTF-16, not parsed.
+    """
+    if data[:2] in UTF16_BOMS:
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            _not_text(group, name, data, exc.start, "is UTF-16 (it starts with a byte-order "
+                      "mark) but does not decode as UTF-16")
+            return None
+    if _utf16_without_bom(data):
+        _not_text(group, name, data, 0, "looks like UTF-16 without a byte-order mark; save it "
+                  "as UTF-8")
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        _not_text(group, name, data, exc.start, f"byte 0x{data[exc.start]:02x} is not valid "
+                  "UTF-8; the config must be UTF-8 text")
+        return None
+
+
+def _utf16_without_bom(data: bytes) -> bool:
+    """ASCII text saved as UTF-16: a NUL in every other byte of its start."""
+    head = data[:64]
+    if len(head) < 4:
+        return False
+    return not any(head[0::2]) or not any(head[1::2])
+
+
+def _not_text(group: SourceGroup, name: str, data: bytes, offset: int, message: str) -> None:
+    line = data.count(b"\n", 0, offset) + 1
+    start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[start:offset].decode("utf-8", errors="replace")) + 1
+    group.problems.append(Problem("error", _shown(name), line, column, "", message))
 
 
 # -- URLs ------------------------------------------------------------------------
@@ -294,7 +341,9 @@ def read_url(url: str, *, timeout: float = URL_TIMEOUT, attempts: int = URL_ATTE
     except SourceError as exc:
         _error(group, url, f"cannot fetch: {exc}")
         return group
-    group.documents.append(Document(url, _decode(data), url))
+    text = decode_source(group, url, data)
+    if text is not None:
+        group.documents.append(Document(url, text, url))
     return group
 
 

@@ -117,12 +117,20 @@ def check_regex(pattern: str) -> list[Finding]:
 
 
 def check_condition(expr: str) -> list[Finding]:
-    """An `if` must be valid shell.
+    """An `if` must be a valid template (yip renders it first) and valid shell.
 
     Only a real syntax error is a problem: an expression outside the native
-    subset (NotNative) is valid shell that will run in /bin/sh.
+    subset (NotNative) is valid shell that will run in /bin/sh. The shell
+    check reads each `{{ ... }}` action as one word, as rendered text would be.
     """
-    return list(_condition_findings(expr))
+    if "{{" not in expr:
+        return list(_condition_findings(expr))
+    found = check_template(expr)
+    if any(f.severity == ERROR for f in found):
+        return found
+    import re
+
+    return found + list(_condition_findings(re.sub(r"\{\{.*?\}\}", "x", expr, flags=re.S)))
 
 
 @functools.lru_cache(maxsize=512)

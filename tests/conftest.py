@@ -16,6 +16,26 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def find_shared() -> Path | None:
+    """The shared directory (the real yip, the Kairos configs, the seed):
+    $STAGE_EXECUTOR_SHARED, else the first `shared/` beside the checkout or one
+    of its ancestors (CI clones the repository with `shared/` beside it)."""
+    env = os.environ.get("STAGE_EXECUTOR_SHARED")
+    if env:
+        return Path(env) if Path(env).is_dir() else None
+    for parent in REPO.parents:
+        candidate = parent / "shared"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+SHARED = find_shared()
+# The cloud-configs Kairos ships; $KAIROS_CLOUDCONFIGS overrides.
+KAIROS_CONFIGS = Path(os.environ["KAIROS_CLOUDCONFIGS"]) if "KAIROS_CLOUDCONFIGS" in os.environ \
+    else (SHARED / "kairos-cloudconfigs" if SHARED else REPO / "no-kairos-cloudconfigs")
 CONFIGS = REPO / "configs"
 SEED = CONFIGS / "sysext-opt.yaml"
 SYSEXT_UNIT = """[Unit]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import struct
 import types
@@ -143,7 +144,8 @@ def test_node_reads_the_roots_hostname(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "root", {"/etc/hostname": "# set by the installer\nedge-01\n"})
     assert verdict(root, node="^edge-")[0] is True
     run, why = verdict(root, node="^core-")
-    assert run is False and why == "node: '^core-' does not match hostname='edge-01'"
+    assert run is False and why == (
+        "node: '^core-' does not match hostname (from /etc/hostname)='edge-01'")
 
 
 def test_node_never_uses_the_live_hostname_for_another_root(tmp_path: Path) -> None:
@@ -152,14 +154,23 @@ def test_node_never_uses_the_live_hostname_for_another_root(tmp_path: Path) -> N
     assert run is False and why == "node: '.*' does not match nothing"
 
 
-def test_node_falls_back_to_the_live_hostname_on_the_host(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    if Path("/etc/hostname").is_file() and Path("/etc/hostname").read_text().strip():
-        expected = Path("/etc/hostname").read_text().split()[0]
-    else:
-        expected = socket.gethostname()
-    assert verdict(Path("/"), node=f"^{expected}$")[0] is True
+def test_node_on_the_running_system_is_the_kernels_hostname(tmp_path: Path) -> None:
+    """Root `/` (the initramfs chroot too): the running kernel's name, as yip's
+    sysinfo reads it, whatever /etc/hostname says; the reason says which."""
+    expected = socket.gethostname()
+    assert verdict(Path("/"), node=f"^{re.escape(expected)}$")[0] is True
+    run, why = verdict(Path("/"), node="^no-such-host$")
+    assert run is False and why == (
+        f"node: '^no-such-host$' does not match hostname (from the running kernel)={expected!r}")
+
+
+def test_one_reading_of_etc_hostname() -> None:
+    """systemd's reading: the first line neither blank nor a comment, stripped."""
+    from executor.hostnames import parse_etc_hostname
+
+    assert parse_etc_hostname(b"# installer\n\n  edge-01  \nother\n") == "edge-01"
+    assert parse_etc_hostname(b"#only a comment\n") == ""
+    assert parse_etc_hostname(None) == ""
 
 
 def test_go_regex_matches_search_semantics() -> None:

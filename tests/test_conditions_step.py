@@ -27,7 +27,7 @@ from executor.load import load_text
 from executor.model import IfFiles, Step
 from executor.root import DryRunRoot, Root
 from executor.runner import Completed, Runner
-from tests.conftest import REPO, SEED, have, make_tree
+from tests.conftest import KAIROS_CONFIGS, REPO, SEED, have, make_tree
 
 FIXTURE = REPO / "tests/fixtures/conditions/kairos-style.yaml"
 SHELL_ONLY = {"9"}
@@ -268,7 +268,7 @@ def test_seed_stage_spawns_no_process_under_strace(
 
 # -- the configs Kairos ships (local copies, never committed) -----------------------------
 
-KAIROS_DIR = Path(os.environ.get("KAIROS_CLOUDCONFIGS", "/tmp/research/kairos-cloudconfigs"))
+KAIROS_DIR = KAIROS_CONFIGS
 
 
 def _kairos_conditions() -> list[tuple[str, str]]:
@@ -285,7 +285,8 @@ def _kairos_conditions() -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.skipif(not list(KAIROS_DIR.glob("*.yaml")), reason="no local Kairos configs")
+@pytest.mark.skipif(not list(KAIROS_DIR.glob("*.yaml")),
+                    reason=f"no Kairos configs in {KAIROS_DIR} (../shared beside the checkout)")
 def test_every_shipped_kairos_condition_in_the_subset_is_native(tmp_path: Path) -> None:
     """Native unless the text needs the shell: `$(...)` or `[[`."""
     shutil.rmtree(tmp_path)

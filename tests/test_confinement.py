@@ -153,9 +153,15 @@ CASES = [
          files_step("/etc/a/secret"), "inside", {"/outside/secret": "pwned"}),
     # -- file targets that are symlinks out ---------------------------------------------
     Case("target-abs-link-out", {"/etc/motd": "{outside}/motd"}, files_step("/etc/motd"),
-         "inside", {"{outside}/motd": "pwned"}),
+         "inside", {"{outside}/motd": "pwned"}, files={"{outside}/keep": ""}),
     Case("target-rel-link-out", {"/etc/issue": "../../../outside/motd"},
-         files_step("/etc/issue"), "inside", {"/outside/motd": "pwned"}),
+         files_step("/etc/issue"), "inside", {"/outside/motd": "pwned"},
+         files={"/outside/keep": ""}),
+    # the link's target directory is missing in the root: ENOENT, as in yip
+    Case("target-abs-link-out-no-dir", {"/etc/motd": "{outside}/motd"},
+         files_step("/etc/motd"), "failed", reason="No such file or directory"),
+    Case("target-rel-link-out-no-dir", {"/etc/issue": "../../../outside/motd"},
+         files_step("/etc/issue"), "failed", reason="No such file or directory"),
     Case("target-link-to-host-etc", {"/etc/hostname": "/etc/hostname-host"},
          files_step("/etc/hostname"), "inside", {"/etc/hostname-host": "pwned"},
          files={"/etc/keep": "k"}),
@@ -246,7 +252,7 @@ def build(base: Path, case: Case) -> tuple[Path, Path]:
     root = base / "root"
     root.mkdir()
     for rel, text in case.files.items():
-        path = root / rel.lstrip("/")
+        path = root / rel.replace("{outside}", str(outside)).lstrip("/")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     for rel, target in case.links.items():

@@ -29,7 +29,7 @@ from executor.engine import Report, load_groups, run_stages
 from executor.errors import Problem, RootError
 from executor.load import load_text
 from executor.root import DryRunRoot, Root
-from executor.sources import Document, SourceGroup, _decode
+from executor.sources import Document, SourceGroup, decode_source
 from tests.conftest import make_tree
 
 EXAMPLES = int(os.environ.get("SE_FUZZ_EXAMPLES", "200"))
@@ -62,7 +62,13 @@ def test_loader_never_raises_on_any_text(text: str) -> None:
 @FUZZ
 @given(st.binary())
 def test_loader_never_raises_on_any_bytes(data: bytes) -> None:
-    check_loaded(_decode(data))
+    group = SourceGroup("fuzz")
+    text = decode_source(group, "/fuzz.yaml", data)
+    if text is None:  # not text: an error with its position, never a traceback
+        (problem,) = group.problems
+        assert problem.severity == "error" and problem.line >= 1 and problem.column >= 1
+        return
+    check_loaded(text)
 
 
 YAML_PIECES = st.sampled_from([

@@ -171,7 +171,7 @@ def test_hostname_dry_run_parity(tmp_path: Path) -> None:
     ("{nameservers: [1.1.1.1], search: ['.']}", "nameserver 1.1.1.1\n"),
 ])
 def test_dns_writes_resolv_conf(tmp_path: Path, dns: str, expected: str) -> None:
-    root = tree(tmp_path / "r", {})
+    root = tree(tmp_path / "r", {"/etc/hostname": "node\n"})
     assert run_config(root, f"stages:\n  test:\n    - dns: {dns}\n").statuses == ["applied"]
     assert (root / "etc/resolv.conf").read_text() == expected
 
@@ -184,6 +184,16 @@ def test_dns_replaces_the_target_of_a_stub_link_inside_the_root(tmp_path: Path) 
     run_config(root, "stages:\n  test:\n    - dns: {nameservers: [10.0.0.1]}\n")
     assert (root / "run/systemd/resolve/stub-resolv.conf").read_text() == "nameserver 10.0.0.1\n"
     assert os.path.islink(root / "etc/resolv.conf")
+
+
+def test_dns_in_a_missing_directory_fails_as_in_yip(tmp_path: Path) -> None:
+    """yip writes with os.WriteFile, which makes no directory: ENOENT."""
+    root = tree(tmp_path / "r", {"/etc/hostname": "node\n"})
+    run = run_config(root, "stages:\n  test:\n    - dns: {nameservers: [10.0.0.1], "
+                           "path: /etc/nowhere/resolv.conf}\n")
+    assert run.statuses == ["failed"]
+    assert "/etc/nowhere/resolv.conf: No such file or directory" in run.reasons()
+    assert not (root / "etc/nowhere").exists()
 
 
 def test_dns_without_nameservers_does_nothing(tmp_path: Path) -> None:

@@ -17,7 +17,8 @@ OS_RELEASE = 'PRETTY_NAME="Kairos 3.2"\nID=kairos\nVERSION_ID=3.2\n'
 
 
 def test_file_content_is_rendered_with_the_roots_facts(tmp_path: Path) -> None:
-    root = tree(tmp_path / "r", {"/etc/os-release": OS_RELEASE, "/etc/hostname": "edge-1\n"})
+    root = tree(tmp_path / "r", {"/etc/os-release": OS_RELEASE,
+                                 "/etc/hostname": "# set by the installer\nedge-1\n"})
     run = run_config(root, """
 stages:
   test:
@@ -91,3 +92,36 @@ def test_env_merge_reads_back_what_was_set_and_keeps_the_rest(
     merged = merge_env(text, second)
     assert parse_env(merged) == {**first, **second}
     assert merge_env(merged, second) == merged  # idempotent
+
+
+def test_if_is_rendered_before_it_is_evaluated(tmp_path: Path) -> None:
+    """yip renders `if` with the system data, then runs it."""
+    root = tree(tmp_path / "r", {"/etc/os-release": OS_RELEASE})
+    run = run_config(root, """
+stages:
+  test:
+    - if: '[ "{{ .Values.os.vendor }}" = "kairos" ]'
+      files: [{path: /yes, content: "y"}]
+    - if: '[ "{{ .Values.os.vendor }}" = "debian" ]'
+      files: [{path: /no, content: "n"}]
+    - if: '[ "{{ .Values.nothing.here }}" = "" ]'
+      files: [{path: /never, content: "n"}]
+""")
+    assert run.statuses == ["applied", "skipped", "failed"], run.reasons()
+    assert (root / "yes").is_file() and not (root / "no").exists()
+    assert run.steps[0].condition is not None
+    assert run.steps[0].condition.expr == '[ "kairos" = "kairos" ]'
+    assert run.steps[0].condition.by == "native"
+    assert 'if: `[ "debian" = "kairos" ]`' not in run.reasons()
+    assert '`[ "kairos" = "debian" ]` is false' in run.steps[1].reason
+    assert "condition: if: template" in run.steps[2].reason and not (root / "never").exists()
+
+
+def test_validate_checks_the_template_and_the_shell_of_an_if() -> None:
+    from executor.validate import check_condition
+
+    assert check_condition('[ "{{ .Values.os.vendor }}" = "kairos" ]') == []
+    (bad,) = check_condition('[ "{{ .Values.os.vendor " = "kairos" ]')
+    assert bad.severity == "error" and bad.message.startswith("template:")
+    (shell,) = check_condition('[ "{{ .Values.os.vendor }}" = x ] &&')
+    assert shell.severity == "error" and "not valid shell" in shell.message

@@ -1,8 +1,8 @@
-"""Local check against the cloud-configs Kairos ships (kairos-init
-pkg/bundled/cloudconfigs), when a copy is present on this machine.
+"""Check against the cloud-configs Kairos ships (kairos-init
+pkg/bundled/cloudconfigs), read from ../shared/kairos-cloudconfigs beside the
+checkout (tests/conftest.py: KAIROS_CONFIGS; $KAIROS_CLOUDCONFIGS overrides).
 
-Their text is not part of this repository: the test is skipped unless
-KAIROS_CLOUDCONFIGS (default /tmp/research/kairos-cloudconfigs) holds them.
+Their text is not part of this repository: the test is skipped without them.
 Each set of files found there (the directory itself and every subdirectory
 holding .yaml files) is put in a root's /system/oem; then every file must
 load without error, and `run-stage initramfs --dry-run` must list every
@@ -14,7 +14,6 @@ the order is file order, then step order).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -23,8 +22,9 @@ import yaml
 
 from executor.cli import main
 from executor.load import load_text
+from tests.conftest import KAIROS_CONFIGS
 
-REFERENCE = Path(os.environ.get("KAIROS_CLOUDCONFIGS", "/tmp/research/kairos-cloudconfigs"))
+REFERENCE = KAIROS_CONFIGS
 STAGES = ("initramfs.before", "initramfs", "initramfs.after")
 
 

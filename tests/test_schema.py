@@ -43,11 +43,21 @@ def schema_errors(instance: object) -> list[str]:
 
 
 def schema_files() -> list[Path]:
-    """configs/ and every fixture but the broken ones (tests/fixtures/broken/)."""
+    """configs/ and every fixture but the broken ones (tests/fixtures/broken/) and
+    those of the encoding cases (not UTF-8 text)."""
     fixtures = [
-        p for p in FIXTURES.rglob("*.yaml") if "broken" not in p.relative_to(FIXTURES).parts
+        p for p in FIXTURES.rglob("*.yaml")
+        if "broken" not in p.relative_to(FIXTURES).parts and _utf8(p)
     ]
     return sorted(CONFIGS.glob("*.yaml")) + sorted(fixtures)
+
+
+def _utf8(path: Path) -> bool:
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def valid_files() -> list[Path]:

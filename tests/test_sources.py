@@ -336,3 +336,45 @@ def test_a_server_that_never_answers_fails_within_the_timeout(black_hole: str) -
 def test_only_http_and_https_urls_are_sources(tmp_path: Path) -> None:
     group = S.read_source_arg("ftp://example.com/x.yaml")
     assert group.problems[0].message.startswith("unsupported URL scheme")
+
+
+# -- text encodings ------------------------------------------------------------------
+
+CONFIG_BYTES = "stages:\n  boot:\n    - files: [{path: /x, content: \"h\u00e9\"}]\n".encode()
+
+
+def test_a_byte_that_is_not_utf8_is_an_error_at_its_position(tmp_path: Path) -> None:
+    """Never replaced with U+FFFD (that would change what is written to disk)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(CONFIG_BYTES.replace(b"h\xc3\xa9", b"h\xe9"))
+    ok = tmp_path / "ok.yaml"
+    ok.write_bytes(CONFIG_BYTES)
+    group = S.read_host_source(str(tmp_path))
+    assert [d.name for d in group.documents] == [str(ok)]
+    (problem,) = group.problems
+    assert problem.format() == (
+        f"{bad}:3:37: error: byte 0xe9 is not valid UTF-8; the config must be UTF-8 text")
+
+
+def test_utf16_with_a_byte_order_mark_is_read_as_yip_reads_it(tmp_path: Path) -> None:
+    path = tmp_path / "wide.yaml"
+    path.write_bytes(CONFIG_BYTES.decode().encode("utf-16"))
+    group = S.read_host_source(str(path))
+    assert not group.problems and group.documents[0].text == CONFIG_BYTES.decode()
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_is_named(tmp_path: Path, codec: str) -> None:
+    path = tmp_path / "wide.yaml"
+    path.write_bytes(CONFIG_BYTES.decode().encode(codec))
+    group = S.read_host_source(str(path))
+    assert not group.documents
+    (problem,) = group.problems
+    assert problem.format() == (
+        f"{path}:1:1: error: looks like UTF-16 without a byte-order mark; save it as UTF-8")
+
+
+def test_stdin_that_is_not_utf8_is_refused() -> None:
+    group = S.read_stdin(io.BytesIO(b"stages:\n  boot: []\n# \xff\n"))
+    assert not group.documents
+    assert group.problems[0].format().startswith("<STDIN>:3:3: error: byte 0xff")

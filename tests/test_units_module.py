@@ -29,15 +29,16 @@ SEED_LINK = f"{E}/sysinit.target.wants/systemd-sysext.service"
 
 
 class FakeRunner(Runner):
-    """Records argv instead of starting anything; every call succeeds."""
+    """Records argv instead of starting anything; the calls in `fail` exit 1."""
 
-    def __init__(self) -> None:
+    def __init__(self, fail: set[tuple[str, ...]] | None = None) -> None:
         super().__init__()
         self.calls: list[tuple[str, ...]] = []
+        self.fail = fail or set()
 
     def run(self, argv: Sequence[str], **kwargs: object) -> Completed:  # type: ignore[override]
         self.calls.append(tuple(argv))
-        return Completed(tuple(argv), 0, "")
+        return Completed(tuple(argv), 1 if tuple(argv) in self.fail else 0, "")
 
 
 class NoRunner(Runner):
@@ -84,7 +85,9 @@ def test_seed_enable_on_the_running_system_calls_systemctl_once(tmp_path: Path) 
     assert actions[0].exit == 0
 
 
-def test_live_system_makes_one_call_per_verb_with_all_units(tmp_path: Path) -> None:
+def test_live_system_makes_one_call_per_unit(tmp_path: Path) -> None:
+    """As yip (one `systemctl VERB UNIT` per unit): a unit that fails does not
+    keep the others of its list from being acted on."""
     runner = FakeRunner()
     ctx = RunContext(root=Root(str(tmp_path)), runner=runner, _live=True)
     spec = SystemctlSpec(enable=("a", "b.timer"), disable=("c",), mask=("d", "e"),
@@ -94,10 +97,27 @@ def test_live_system_makes_one_call_per_verb_with_all_units(tmp_path: Path) -> N
     for action in plan_systemctl(ctx, spec):
         apply_action(ctx, action)
     assert runner.calls == [
-        ("systemctl", "enable", "a", "b.timer"), ("systemctl", "disable", "c"),
-        ("systemctl", "mask", "d", "e"), ("systemctl", "unmask", "f"),
-        ("systemctl", "start", "g", "h i"),
+        ("systemctl", "enable", "a"), ("systemctl", "enable", "b.timer"),
+        ("systemctl", "disable", "c"), ("systemctl", "mask", "d"), ("systemctl", "mask", "e"),
+        ("systemctl", "unmask", "f"), ("systemctl", "start", "g"), ("systemctl", "start", "h i"),
     ]
+
+
+def test_live_system_a_failing_unit_fails_the_step_and_the_others_run(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("stages:\n  boot:\n    - name: units\n      systemctl:\n"
+                      "        enable: [a, missing, b]\n")
+    groups, _ = load_groups([read_host_source(str(config))])
+    runner = FakeRunner(fail={("systemctl", "enable", "missing")})
+    ctx = RunContext(root=Root(str(tmp_path)), runner=runner, _live=True)
+    report = Report("apply", "boot", str(tmp_path), False)
+    run_stages(ctx, report, ["boot"], groups)
+    (step,) = report.steps
+    assert runner.calls == [("systemctl", "enable", "a"), ("systemctl", "enable", "missing"),
+                            ("systemctl", "enable", "b")]
+    assert step.status == "failed"
+    assert "systemctl enable missing" in step.reason and "systemctl enable a`" not in step.reason
+    assert [a.exit for a in step.actions] == [0, 1, 0]
 
 
 def test_start_outside_the_running_system_is_skipped_with_the_reason(tmp_path: Path) -> None:
@@ -107,13 +127,15 @@ def test_start_outside_the_running_system_is_skipped_with_the_reason(tmp_path: P
     assert "running service manager" in action.detail
 
 
-def test_a_failing_enable_fails_the_step_and_applies_nothing(tmp_path: Path) -> None:
+def test_a_missing_unit_fails_the_step_and_the_others_are_enabled(tmp_path: Path) -> None:
+    """yip runs `systemctl enable` once per unit: the unit that exists is
+    enabled, the missing one is an error of the step, naming it."""
     root = make_tree(tmp_path / "r", {f"{U}/a.service": "[Install]\nWantedBy=x.target\n",
                                       "/usr/bin/systemctl": ""})
     config = tmp_path / "c.yaml"
     config.write_text("stages:\n  boot:\n    - name: units\n      systemctl:\n"
                       "        overrides: [{service: a, content: \"[Service]\\n\"}]\n"
-                      "        enable: [a, missing]\n")
+                      "        enable: [missing, a]\n")
     groups, _ = load_groups([read_host_source(str(config))])
     ctx = RunContext(root=Root(str(root)), runner=NoRunner(), _live=False)
     report = Report("apply", "boot", str(root), False)
@@ -122,7 +144,9 @@ def test_a_failing_enable_fails_the_step_and_applies_nothing(tmp_path: Path) -> 
     assert step.status == "failed"
     assert "missing.service does not exist" in step.reason and "/usr/lib/systemd/system" in \
         step.reason
-    assert not (root / "etc").exists()
+    assert "cannot enable a" not in step.reason
+    assert links(root) == {"/etc/systemd/system/x.target.wants/a.service": f"{U}/a.service"}
+    assert (root / "etc/systemd/system/a.service.d/override-yip.conf").is_file()
 
 
 # -- overrides --------------------------------------------------------------------

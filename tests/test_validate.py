@@ -234,7 +234,8 @@ CASES = [
                   permissions: 755
         """,
         (5, 24, W, "stages.boot[0].directories[0].permissions",
-         "mode 755 is a decimal number, so mode 1363 will be applied; write 0755 for octal"))),
+         "mode 755 is a decimal number, so mode 0363 will be applied (its permission bits, as"
+         " yip applies them); write 0755 for octal"))),
     # -- unknown keys, at every level --------------------------------------------------------
     Case("unknown key: top level", *one("""
         name: x

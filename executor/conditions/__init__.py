@@ -89,9 +89,14 @@ def check_step(ctx: RunContext, step: Step) -> Verdict:
         return Verdict(False, reason, None)
     if not step.if_.strip():
         return Verdict(True, "", None)
-    cond = evaluate_if(ctx, step.if_, fs)
+    expr = step.if_
+    if "{{" in expr:  # yip renders `if` as a template before running it
+        from executor.modules.templating import render_text
+
+        expr = render_text(ctx, expr, where="if")  # StepError: the step fails, naming it
+    cond = evaluate_if(ctx, expr, fs)
     if cond.result is None:
         return Verdict(None, f"condition undecided: {cond.detail}", cond)
     if not cond.result:
-        return Verdict(False, f"if: `{step.if_}` is false ({cond.by})", cond)
+        return Verdict(False, f"if: `{expr}` is false ({cond.by})", cond)
     return Verdict(True, "", cond)

@@ -182,20 +182,16 @@ def _arch(ctx: RunContext, step: Step, fs: CondFS) -> str:
     return _regex_filter("only_arch", step.only_arch, values)
 
 
-def hostname(ctx: RunContext, fs: CondFS) -> str:
-    """The root's /etc/hostname; the running system's only when the root is `/`."""
-    data = _read(fs, "/etc/hostname")
-    if data is not None:
-        for line in data.decode("utf-8", errors="replace").splitlines():
-            line = line.strip()
-            if line and not line.startswith("#"):
-                return line
-    if ctx.root.is_host_root:
-        return os.uname().nodename
-    return ""
+def hostname(ctx: RunContext, fs: CondFS) -> tuple[str, str]:
+    """(hostname, where from): the running kernel's when the root is `/`, else
+    the root's /etc/hostname (hostnames.node_hostname)."""
+    from executor.hostnames import node_hostname
+
+    return node_hostname(ctx.root.is_host_root, lambda: _read(fs, "/etc/hostname"))
 
 
 def _node(ctx: RunContext, step: Step, fs: CondFS) -> str:
     if not step.node:
         return ""
-    return _regex_filter("node", step.node, [("hostname", hostname(ctx, fs))])
+    name, where = hostname(ctx, fs)
+    return _regex_filter("node", step.node, [(f"hostname (from {where})", name)])

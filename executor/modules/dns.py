@@ -2,7 +2,8 @@
 
 `search` (unless it is just "."), one `nameserver` line each, then `options`.
 Nothing is written without a nameserver. A symlinked resolv.conf (systemd's
-stub) has its target replaced, inside the root.
+stub) has its target replaced, inside the root; a path whose directory does
+not exist is an error, as in yip.
 """
 
 from __future__ import annotations
@@ -30,5 +31,6 @@ def resolv_conf(spec: DnsSpec) -> str:
 def plan_dns(ctx: RunContext, spec: DnsSpec | None) -> list[Action]:
     if spec is None or not spec.nameservers:
         return []
+    # Its directory must exist (yip writes with os.WriteFile, which makes none).
     return plan_file(ctx, spec.path or DEFAULT_PATH, resolv_conf(spec).encode(), mode=None,
-                     uid=None, gid=None, kind="dns")
+                     uid=None, gid=None, kind="dns", parents=False)

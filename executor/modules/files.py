@@ -10,7 +10,7 @@ from executor.actions import Action
 from executor.context import RunContext
 from executor.errors import StepError
 from executor.model import FileSpec
-from executor.modules.fsplan import plan_file
+from executor.modules.fsplan import plan_each, plan_file
 
 # yip's spellings: base64 alone, gzip alone, or base64 then gzip.
 B64 = {"b64", "base64"}
@@ -37,21 +37,23 @@ def decode_content(content: str, encoding: str) -> bytes:
 
 
 def plan_files(ctx: RunContext, specs: tuple[FileSpec, ...]) -> list[Action]:
-    actions: list[Action] = []
-    for spec in specs:
-        uid, gid = spec.owner, spec.group
-        if spec.owner_string:
-            from executor.accounts import owner_string_ids  # reads passwd: only when named
+    return plan_each(specs, lambda spec: _plan_one(ctx, spec), lambda spec: spec.path)
 
-            u, g = owner_string_ids(ctx.root, spec.owner_string)
-            uid = u if u >= 0 else uid
-            gid = g if g >= 0 else gid
-        data = decode_content(spec.content, spec.encoding)
-        if b"{{" in data:  # content is templated after decoding, as in yip
-            from executor.modules.templating import render_text
 
-            text = render_text(ctx, data.decode("utf-8", errors="surrogateescape"),
-                               where=f"files: {spec.path}: content")
-            data = text.encode("utf-8", errors="surrogateescape")
-        actions += plan_file(ctx, spec.path, data, mode=spec.permissions, uid=uid, gid=gid)
-    return actions
+def _plan_one(ctx: RunContext, spec: FileSpec) -> list[Action]:
+    """The actions of one file entry (its owner, content and template resolved)."""
+    uid, gid = spec.owner, spec.group
+    if spec.owner_string:
+        from executor.accounts import owner_string_ids  # reads passwd: only when named
+
+        u, g = owner_string_ids(ctx.root, spec.owner_string)
+        uid = u if u >= 0 else uid
+        gid = g if g >= 0 else gid
+    data = decode_content(spec.content, spec.encoding)
+    if b"{{" in data:  # content is templated after decoding, as in yip
+        from executor.modules.templating import render_text
+
+        text = render_text(ctx, data.decode("utf-8", errors="surrogateescape"),
+                           where=f"files: {spec.path}: content")
+        data = text.encode("utf-8", errors="surrogateescape")
+    return plan_file(ctx, spec.path, data, mode=spec.permissions, uid=uid, gid=gid)

@@ -9,14 +9,42 @@ from __future__ import annotations
 
 import errno as E
 import os
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from executor.actions import CREATE, NONE, UPDATE, Action
 from executor.context import RunContext
-from executor.errors import RootError, StepError
+from executor.errors import EntryErrors, RootError, StepError
 from executor.root import Node, Resolved, Root
+
+Entry = TypeVar("Entry")
 
 DEFAULT_FILE_MODE = 0o644
 DEFAULT_DIR_MODE = 0o755
+
+
+def plan_each(
+    entries: Iterable[Entry], plan_one: Callable[[Entry], list[Action]],
+    name: Callable[[Entry], str],
+) -> list[Action]:
+    """The actions of every entry; an entry that fails does not stop the others.
+
+    yip writes a module's entries one by one and reports the ones that fail;
+    here the entries that plan are kept and EntryErrors names the others (the
+    step fails, the engine still applies the kept actions).
+    """
+    actions: list[Action] = []
+    errors: list[str] = []
+    for entry in entries:
+        try:
+            actions += plan_one(entry)
+        except (StepError, RootError) as exc:
+            label = name(entry)
+            message = str(exc)
+            errors.append(message if message.startswith(label) else f"{label}: {message}")
+    if errors:
+        raise EntryErrors(errors, actions)
+    return actions
 
 
 def parent_mode(mode: int) -> int:
@@ -75,16 +103,23 @@ def plan_file(
     uid: int | None,
     gid: int | None,
     kind: str = "file",
+    parents: bool = True,
 ) -> list[Action]:
     """Actions that leave `data` at `path` with the given mode and owner.
 
     Omitted mode/owner keep an existing file's; a new file gets 0644 and the
-    process's owner. Unchanged content is not rewritten.
+    process's owner. Unchanged content is not rewritten. Missing parents are
+    created unless `parents` is false, or `path` is a dangling symlink: as in
+    yip, writing through a link whose target directory is missing is ENOENT.
     """
     root = ctx.root
     r, node = resolve_target(root, path)
     actions: list[Action] = []
     if node is None:
+        if r.errno == E.ENOENT and (not parents or _is_link(root, path)):
+            link = f" (a symlink to {r.path})" if _is_link(root, path) else ""
+            raise StepError(f"{path}{link}: {os.strerror(E.ENOENT)}: its directory does "
+                            "not exist")
         own_uid, own_gid = default_owner()
         new_mode = DEFAULT_FILE_MODE if mode is None else mode
         new_uid = own_uid if uid is None else uid
@@ -119,6 +154,11 @@ def plan_file(
             old=None if same_content else old,
         )
     ]
+
+
+def _is_link(root: Root, path: str) -> bool:
+    node = root.lookup(path, follow=False)
+    return node is not None and node.kind == "link"
 
 
 def plan_directory(

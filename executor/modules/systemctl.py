@@ -1,12 +1,16 @@
 """`systemctl`: overrides, enable, disable, mask, unmask and start.
 
+Each unit of a list is its own action, as yip's one `systemctl VERB UNIT`
+per unit: a unit that does not exist (or fails) is an error of the step and
+the other units are still enabled, disabled or masked.
+
 Where the root is the running system under systemd (RunContext.live_system)
-the real systemctl is called, one call per verb with all its units.
-Everywhere else (an image root, the initramfs chroot) the links are planned
-natively, link for link as `systemctl --root` makes them; `start` needs a
-running manager and is reported as skipped with the reason. When the root's
-service manager is OpenRC (only `openrc` found in its bin dirs), enable and
-disable are `rc-update add|del NAME default`.
+the real systemctl is called, once per unit. Everywhere else (an image root,
+the initramfs chroot) the links are planned natively, link for link as
+`systemctl --root` makes them; `start` needs a running manager and is
+reported as skipped with the reason. When the root's service manager is
+OpenRC (only `openrc` found in its bin dirs), enable and disable are
+`rc-update add|del NAME default`.
 
 Drop-in overrides are written first, so a unit enabled or started by the
 same step already has them (yip writes them last).
@@ -14,15 +18,19 @@ same step already has them (yip writes them last).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from executor import openrc, units
 from executor.actions import NONE, RUN, Action
 from executor.conditions import cond_fs
 from executor.conditions.filters import service_managers
 from executor.context import RunContext
-from executor.errors import StepError
+from executor.errors import EntryErrors, StepError
 from executor.model import OverrideSpec, SystemctlSpec
 from executor.modules.fsplan import plan_file
 from executor.units.names import UnitNameError
+
+UnitPlanner = Callable[[units.Plan, list[str]], list[str]]
 
 VERBS = ("enable", "disable", "mask", "unmask")
 DEFAULT_OVERRIDE = "override-yip.conf"
@@ -69,15 +77,37 @@ def plan_systemctl(ctx: RunContext, spec: SystemctlSpec) -> list[Action]:
         "unmask": units.plan_unmask,
     }
     notes: list[str] = []
+    errors: list[str] = []
     for verb in VERBS:
-        names = list(getattr(spec, verb))
-        if names:
-            notes += planners[verb](plan, names)
+        notes += _per_unit(plan, planners[verb], list(getattr(spec, verb)), errors)
     actions = plan.actions + [Action("unit", "", NONE, detail=note) for note in notes]
     for name in spec.start:
         actions.append(Action("unit", _shown_name(name), NONE,
                               command=_command_line(["systemctl", "start", name]), detail=NOT_LIVE))
+    if errors:
+        raise EntryErrors(errors, actions)
     return actions
+
+
+def _per_unit(plan: units.Plan, planner: UnitPlanner, names: list[str],
+              errors: list[str]) -> list[str]:
+    """Plan a verb for each unit on its own; returns notes, appends failures to `errors`.
+
+    Each unit is planned on a view of the plan so far and its actions are
+    kept only when it succeeds, so a unit that fails leaves nothing behind
+    and the next units still see the links of the ones before.
+    """
+    notes: list[str] = []
+    for name in names:
+        trial = units.Plan(plan.ctx)
+        try:
+            notes += planner(trial, [name])
+        except StepError as exc:
+            errors.append(str(exc))
+            continue
+        for action in trial.actions:
+            plan.record(action)
+    return notes
 
 
 def openrc_root(ctx: RunContext) -> bool:
@@ -104,12 +134,13 @@ def _plan_override(plan: units.Plan, spec: OverrideSpec) -> None:
 
 
 def _plan_live(spec: SystemctlSpec) -> list[Action]:
+    """One `systemctl VERB UNIT` per unit: each one fails (or not) on its own."""
     actions = []
     for verb in (*VERBS, "start"):
-        names = [name.strip() for name in getattr(spec, verb) if name.strip()]
-        if names:
-            argv = ["systemctl", verb, *names]
-            actions.append(Action("unit", " ".join(names), RUN, command=_command_line(argv)))
+        for name in (name.strip() for name in getattr(spec, verb)):
+            if name:
+                argv = ["systemctl", verb, name]
+                actions.append(Action("unit", name, RUN, command=_command_line(argv)))
     return actions
 
 
@@ -118,7 +149,9 @@ def _plan_openrc(plan: units.Plan, spec: SystemctlSpec) -> list[Action]:
         if getattr(spec, verb):
             raise StepError(f"{verb} has no OpenRC equivalent (the root's service manager is "
                             "OpenRC)")
-    notes = openrc.plan_add(plan, list(spec.enable)) + openrc.plan_del(plan, list(spec.disable))
+    errors: list[str] = []
+    notes = _per_unit(plan, openrc.plan_add, list(spec.enable), errors)
+    notes += _per_unit(plan, openrc.plan_del, list(spec.disable), errors)
     actions = plan.actions + [Action("unit", "", NONE, detail=note) for note in notes]
     live = openrc.openrc_running(plan)
     for name in spec.start:
@@ -128,6 +161,8 @@ def _plan_openrc(plan: units.Plan, spec: SystemctlSpec) -> list[Action]:
         else:
             actions.append(Action("unit", name.strip(), NONE, command=_command_line(argv),
                                   detail=NOT_LIVE))
+    if errors:
+        raise EntryErrors(errors, actions)
     return actions
 
 

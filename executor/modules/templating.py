@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 from executor.context import RunContext
 from executor.errors import StepError
+from executor.hostnames import node_hostname
 from executor.osinfo import go_arch, root_os_release
 from executor.root import Root
 
@@ -88,7 +89,7 @@ def system_values(root: Root) -> dict[str, object]:
 def _collect(root: Root) -> dict[str, object]:
     live = root.is_host_root
     node: dict[str, object] = {}
-    hostname = _first_line(root, "/proc/sys/kernel/hostname" if live else "/etc/hostname")
+    hostname = node_hostname(live, lambda: root.read_text_or_empty("/etc/hostname").encode())[0]
     if hostname:
         node["hostname"] = hostname
     mid = _first_line(root, "/etc/machine-id") or _first_line(root, "/var/lib/dbus/machine-id")

@@ -2,9 +2,10 @@
 
 Each function plans one verb over all its units, the way one
 `systemctl --root=DIR VERB UNIT...` call works, recording symlink, remove
-and directory actions in a Plan. Problems systemctl reports as errors make
-the step fail, and then nothing of the step's systemctl part is applied;
-what systemctl only warns about comes back as notes.
+and directory actions in a Plan. Problems systemctl reports as errors raise
+StepError (the systemctl module calls these once per unit, as yip does, so
+a unit that fails leaves the others done); what systemctl only warns about
+comes back as notes.
 """
 
 from __future__ import annotations
