@@ -8,6 +8,8 @@ themselves for free.
 
 from __future__ import annotations
 
+import re
+
 from executor.record import dataclass
 
 CREATE, UPDATE, REMOVE, NONE, RUN = "create", "update", "remove", "none", "run"
@@ -15,6 +17,13 @@ CREATE, UPDATE, REMOVE, NONE, RUN = "create", "update", "remove", "none", "run"
 # Action kinds that act on the running kernel or its devices, not the root
 # (modules/live.py).
 LIVE_KINDS = frozenset({"sysctl", "sethostname", "layout"})
+
+
+# How a module says, in `detail`, that an action was not done (and why): a
+# start with no service manager, sysctl or a module load in a root that is
+# not /, an enable of a unit without [Install], a masked unit, a key or a
+# download not fetched. One pattern here rather than a flag in every module.
+_NOT_DONE = re.compile(r"\bskipped\b|not enabled|nothing to enable|nothing disabled|not fetched")
 
 
 @dataclass
@@ -32,10 +41,17 @@ class Action:
     detail: str = ""  # a short note for humans (why, what was skipped)
     exit: int | None = None  # after a real run of a command
     output: str | None = None
+    duration: float | None = None  # seconds the command took, after a real run
+    timed_out: bool = False  # the command hit --timeout and was killed (exit is then -9)
 
     @property
     def changes(self) -> bool:
         return self.change != NONE
+
+    @property
+    def skipped(self) -> bool:
+        """Not done, for the reason in `detail` (as opposed to kept: already as wanted)."""
+        return self.change == NONE and bool(_NOT_DONE.search(self.detail))
 
     def as_json(self) -> dict[str, object]:
         out: dict[str, object] = {"kind": self.kind}
@@ -58,4 +74,7 @@ class Action:
             out["exit"] = self.exit
         if self.output is not None:
             out["output"] = self.output
+        if self.duration is not None:
+            out["duration"] = round(self.duration, 3)
+            out["timed_out"] = self.timed_out
         return out

@@ -74,6 +74,7 @@ def _run(ctx: RunContext, action: Action) -> None:
     done = ctx.runner.run(argv, timeout=ctx.timeout, chroot=chroot, label=action.command)
     action.exit = done.returncode
     action.output = _tail(done.output)
+    action.duration, action.timed_out = done.duration, done.timed_out
     if not done.ok:
         raise StepError(f"`{action.command}` failed: {done.describe()}")
 

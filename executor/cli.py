@@ -13,11 +13,19 @@ import argparse
 import gc
 import os
 import sys
+import time
 from collections.abc import Sequence
 
 from executor import __version__
 from executor.context import RunContext
-from executor.engine import Report, load_groups, run_stages, strict_problem
+from executor.engine import (
+    LoadedGroup,
+    Report,
+    WhatIfs,
+    load_groups,
+    run_stages,
+    strict_problem,
+)
 from executor.errors import ExecutorError, Problem
 from executor.lock import DEFAULT_WAIT, run_lock
 from executor.log import DEBUG, WARNING, log
@@ -33,10 +41,87 @@ from executor.sources import (
     read_source_arg,
 )
 
-COMMANDS = ("run-stage", "apply", "validate", "analyze", "schema")
+COMMANDS = ("run-stage", "apply", "validate", "analyze", "schema", "status")
 REPORT_DIR = "/run/stage-executor"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+RUNS = ("run-stage", "apply")
+READERS = ("run-stage", "apply", "validate", "analyze")  # commands that read sources
 
+# Which commands each option means something to (by argparse dest). An option
+# given to another command would be silently ignored, so it is a usage error
+# (check_options); the per-command help lists only these.
+OPTION_COMMANDS: dict[str, tuple[str, ...]] = {
+    "stage": ("apply",),
+    "root": (*READERS, "status"),
+    "dry_run": READERS,  # validate and analyze never write: --dry-run agrees with them
+    "json": (*READERS, "status"),
+    "marker": RUNS,
+    "cmdline": RUNS,
+    "timeout": READERS,  # validate and analyze fetch URL sources with it
+    "lock_timeout": RUNS,
+    "fail_fast": RUNS,
+    "strict": READERS,
+    "no_cmdline": READERS,
+    "show_secrets": RUNS,
+    "verbose": COMMANDS,
+}
+# Per-command help: usage, what it does, examples. Options come from the
+# parser (those OPTION_COMMANDS gives the command); exit codes are shared.
+COMMAND_HELP: dict[str, tuple[str, str, str]] = {
+    "run-stage": (
+        "stage-executor run-stage STAGE [SOURCE ...] [options]",
+        "Run STAGE.before, STAGE and STAGE.after, each over all sources (Kairos semantics).\n"
+        "Without SOURCE: /system/oem, /oem, /usr/local/cloud-config in the root, then\n"
+        "the root's /proc/cmdline. A real run keeps its report in\n"
+        "/run/stage-executor/STAGE.json (see `stage-executor status`).",
+        "  stage-executor run-stage initramfs\n"
+        "  stage-executor run-stage boot --root /tmp/root --dry-run --marker live_mode\n"
+        "  stage-executor run-stage network /oem/90_custom.yaml --json",
+    ),
+    "apply": (
+        "stage-executor apply -s STAGE SOURCE ... [options]",
+        "Run exactly STAGE over the given sources (yip semantics).",
+        "  stage-executor apply -s initramfs.after configs/sysext-opt.yaml --root /tmp/root"
+        " --dry-run\n"
+        "  cat cfg.yaml | stage-executor apply -s boot -",
+    ),
+    "validate": (
+        "stage-executor validate [SOURCE ...] [options]",
+        "Check every source as a run would, print every problem as FILE:LINE:COLUMN;\n"
+        "run nothing. With --root, also what the root must provide (units to enable).",
+        "  stage-executor validate /oem\n"
+        "  stage-executor validate --root /tmp/root --strict --json",
+    ),
+    "analyze": (
+        "stage-executor analyze STAGE [SOURCE ...] [options]",
+        "Print the order `run-stage STAGE` would use (the DAG's layers); evaluate nothing.",
+        "  stage-executor analyze initramfs --root /tmp/root -v",
+    ),
+    "schema": (
+        "stage-executor schema",
+        "Print the JSON Schema of the config format (for editors).",
+        "  stage-executor schema > ~/.config/stage-executor.schema.json",
+    ),
+    "status": (
+        "stage-executor status [STAGE] [options]",
+        "What the runs of this boot did, from the reports kept in /run/stage-executor:\n"
+        "one line per stage, or with STAGE its steps, reasons, durations and the\n"
+        "slowest steps and commands (-v: every command).",
+        "  stage-executor status\n"
+        "  stage-executor status initramfs\n"
+        "  stage-executor status boot --json",
+    ),
+}
+EXIT_HELP = {
+    "status": "exit codes: 0 no kept report shows a failure; 1 one does (or no report for\n"
+              "STAGE); 2 usage error",
+    "validate": "exit codes: 0 no error (warnings allowed, unless --strict); 1 an error;\n"
+                "2 usage error",
+}
+DEFAULT_EXIT_HELP = "exit codes: 0 success; 1 a step failed or a source was invalid; 2 usage error"
+
+# Option values that mean "not given" besides None, False and [].
+_UNSET: dict[str, object] = {"root": "/", "timeout": DEFAULT_TIMEOUT, "lock_timeout": DEFAULT_WAIT}
 
 
 class UsageError(Exception):
@@ -52,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="stage-executor",
         description="Run yip/Kairos cloud-config stages in a root, for real or as a dry-run.",
+        epilog="`stage-executor COMMAND --help` shows a command's options and examples.\n"
+               + DEFAULT_EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("command", choices=COMMANDS, help="what to do")
     p.add_argument("args", nargs="*", help="STAGE and/or SOURCE arguments")
@@ -71,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="warnings count as errors")
     p.add_argument("--no-cmdline", action="store_true",
                    help="do not read sources from /proc/cmdline")
+    p.add_argument("--show-secrets", action="store_true",
+                   help="dry-run diffs show the content of files others may not read")
     p.add_argument("-v", "--verbose", action="store_true", help="show conditions and output")
     p.add_argument("--version", action="version", version=f"stage-executor {__version__}")
     return p
@@ -83,11 +173,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # frees nearly all of it anyway.
     gc.set_threshold(50_000, 20, 20)
     args_list = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in args_list if a in COMMANDS), None)
     try:
+        if command and ("-h" in args_list or "--help" in args_list):
+            sys.stdout.write(command_help(command))
+            return EXIT_OK
         args = build_parser().parse_intermixed_args(args_list)
         return dispatch(args)
     except UsageError as exc:
-        sys.stderr.write(f"stage-executor: {exc}\nTry 'stage-executor --help'.\n")
+        where = f"stage-executor {command} --help" if command else "stage-executor --help"
+        sys.stderr.write(f"stage-executor: {exc}\nTry '{where}'.\n")
         return EXIT_USAGE
     except ExecutorError as exc:
         sys.stderr.write(f"stage-executor: {exc}\n")
@@ -96,14 +191,93 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def command_help(command: str) -> str:
+    """`stage-executor COMMAND --help`: usage, description, its options, examples, exit codes.
+
+    The options are the main parser's own actions, filtered by OPTION_COMMANDS,
+    so the help cannot list an option the command refuses, or miss one.
+    """
+    usage, description, examples = COMMAND_HELP[command]
+    sub = argparse.ArgumentParser(
+        prog=f"stage-executor {command}", usage=usage, description=description,
+        epilog=f"examples:\n{examples}\n\n{EXIT_HELP.get(command, DEFAULT_EXIT_HELP)}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for action in build_parser()._actions:  # argparse has no public list of them
+        if action.dest in OPTION_COMMANDS and command in OPTION_COMMANDS[action.dest]:
+            sub._add_action(action)
+    return sub.format_help()
+
+
+def option_given(args: argparse.Namespace, dest: str) -> bool:
+    value = getattr(args, dest, None)
+    return value not in (None, False, []) and value != _UNSET.get(dest)
+
+
+def option_flag(dest: str) -> str:
+    return {"stage": "-s/--stage", "verbose": "-v/--verbose"}.get(
+        dest, "--" + dest.replace("_", "-")
+    )
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Usage errors the parser cannot see: options the command would ignore, what-ifs.
+
+    Takes the parsed namespace, so it holds whichever parser produced it.
+    """
+    for dest, commands in OPTION_COMMANDS.items():
+        if args.command not in commands and option_given(args, dest):
+            raise UsageError(f"{option_flag(dest)} does not apply to `{args.command}`"
+                             f" (it is an option of {', '.join(commands)})")
+    if args.command == "schema" and args.args:
+        raise UsageError(f"`schema` takes no arguments (got {' '.join(args.args)})")
+    if option_given(args, "show_secrets") and not args.dry_run:
+        raise UsageError("--show-secrets only makes sense with --dry-run (a real run shows"
+                         " no content)")
+    what_ifs = [option_flag(d) for d in ("marker", "cmdline") if option_given(args, d)]
+    if what_ifs and not args.dry_run:
+        # SPEC §4: what-ifs are for a dry-run's conditions; on a real run they
+        # would make a boot act on a marker or command line the node does not have
+        verb = "makes" if len(what_ifs) == 1 else "make"
+        raise UsageError(f"{' and '.join(what_ifs)} only {verb} sense with --dry-run"
+                         " (they pretend, for conditions, on a run that changes nothing)")
+
+
+def check_stage(stage: str, stages: list[str], groups: list[LoadedGroup]) -> None:
+    """A stage nobody knows and no source has is a typo: a usage error with a hint.
+
+    Known: the stages yip and Kairos run (validate.KNOWN_STAGES) and every stage
+    named in a loaded source. `stages` are the substages the command runs.
+    """
+    from executor.validate import KNOWN_STAGES
+
+    in_sources = {name for g in groups for c in g.configs for name in c.stages}
+    if stage in KNOWN_STAGES or in_sources.intersection(stages):
+        return
+    known = sorted(KNOWN_STAGES | in_sources)
+    raise UsageError(f"unknown stage `{stage}`: no source has it and yip/Kairos do not"
+                     f" run it{_stage_hint(stage, known)}")
+
+
+def _stage_hint(stage: str, known: list[str]) -> str:
+    import difflib  # only on the error path
+
+    same_case = [k for k in known if k.lower() == stage.lower()]
+    close = same_case or difflib.get_close_matches(stage, known, n=1, cutoff=0.6)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
 def dispatch(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
+    check_options(args)
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
     if args.lock_timeout < 0:
         raise UsageError("--lock-timeout must not be negative")
     if args.command == "schema":
         return cmd_schema(args)
+    if args.command == "status":
+        return cmd_status(args)
     if args.command == "validate":
         return cmd_validate(args, args.args)
     if args.command == "apply":
@@ -133,6 +307,41 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """The reports the runs of this boot kept in the root; exit 1 if one failed."""
+    from executor import status
+
+    if len(args.args) > 1:
+        raise UsageError(f"status takes at most one STAGE (got {' '.join(args.args)})")
+    if not os.path.isdir(args.root):
+        raise UsageError(f"--root {args.root}: not a directory")
+    root = DryRunRoot(args.root)  # reads only
+    if args.args:
+        stage = args.args[0]
+        if stage not in status.report_names(root):
+            kept = ", ".join(status.report_names(root)) or "none"
+            raise status.StatusError(f"no report for stage {stage} in {root.path}"
+                                     f"{status.REPORT_DIR} (kept: {kept})")
+        doc = status.read_report(root, stage)
+        if args.json:
+            sys.stdout.write(json_dumps(doc))
+        else:
+            status.write_stage(doc, sys.stdout, verbose=args.verbose)
+        return EXIT_FAILED if status.failed(doc) else EXIT_OK
+    docs = status.read_reports(root)
+    if args.json:
+        sys.stdout.write(status.overview_json(root, docs))
+    else:
+        status.write_overview(root, docs, sys.stdout)
+    return EXIT_FAILED if any(status.failed(d) for d in docs) else EXIT_OK
+
+
+def json_dumps(doc: object) -> str:
+    import json
+
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
 def cmd_validate(args: argparse.Namespace, sources: list[str]) -> int:
     """Check every source as a run would, print every problem, run nothing."""
     from executor.report import validation_json, write_validation
@@ -142,7 +351,10 @@ def cmd_validate(args: argparse.Namespace, sources: list[str]) -> int:
         raise UsageError(f"--root {args.root}: not a directory")
     root = DryRunRoot(args.root)  # reads only; a dry-run Root cannot write anyway
     read = collect_sources(root, sources, args)
-    problems = check_sources(read, strict=args.strict)
+    # units are looked for only in a root named with --root: on a workstation
+    # the host's units say nothing about the node's
+    units_in = root if option_given(args, "root") else None
+    problems = check_sources(read, strict=args.strict, root=units_in)
     documents = [doc.source or doc.name for group in read for doc in group.documents]
     if args.json:
         sys.stdout.write(validation_json(root.path, documents, problems))
@@ -203,16 +415,24 @@ def run_in_root(
         verbose=args.verbose,
     )
     report = Report(args.command, stage_arg, root.path, root.dry_run)
+    report.what_ifs = WhatIfs(tuple(args.marker), args.cmdline)
+    report.started = time.time()
     try:
-        groups, problems = load_groups(collect_sources(root, sources, args), strict=args.strict)
+        read = collect_sources(root, sources, args)
+        report.sources = [doc.source or doc.name for group in read for doc in group.documents]
+        groups, problems = load_groups(read, strict=args.strict)
+        if not any(p.severity == "error" for p in problems):  # else it may be in a bad one
+            check_stage(stage_arg, stages, groups)
         report.problems += problems
         run_stages(ctx, report, stages, groups)
         report.problems = _strict(report.problems, args.strict)
+        report.finished = time.time()
+        shown = _warnings_shown_this_boot(root, report, args)
         if not root.dry_run:
             _keep_report(root, report, stage_arg)
     finally:
         root.sync()  # the directory entries of the run's writes, once each
-    _print(report, args)
+    _print(report, args, hide_warnings=shown)
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
@@ -225,6 +445,8 @@ def cmd_analyze(args: argparse.Namespace, stage: str, sources: list[str]) -> int
         raise UsageError(f"--root {args.root}: not a directory")
     root = DryRunRoot(args.root)  # reads only; a dry-run Root cannot write anyway
     groups, problems = load_groups(collect_sources(root, sources, args), strict=args.strict)
+    if not any(p.severity == "error" for p in problems):
+        check_stage(stage, substages(stage), groups)
     plan = plan_run(groups, substages(stage))
     analysis = Analysis(stage, root.path, plan, _strict(problems + plan.problems, args.strict))
     if args.json:
@@ -253,13 +475,33 @@ def _keep_report(root: Root, report: Report, stage: str) -> None:
         log.warning("cannot keep the report at %s: %s", path, exc)
 
 
-def _print(report: Report, args: argparse.Namespace) -> None:
+def _warnings_shown_this_boot(
+    root: Root, report: Report, args: argparse.Namespace
+) -> frozenset[tuple[object, ...]]:
+    """Warnings a real run of this boot already printed (the kept reports hold them).
+
+    Read before this run's report replaces its stage's, and only when there
+    is a warning to print: most runs have none and skip the JSON reading.
+    """
+    if root.dry_run or args.json or not report.warnings:
+        return frozenset()
+    from executor.status import warnings_shown
+
+    return frozenset(warnings_shown(root))
+
+
+def _print(
+    report: Report, args: argparse.Namespace,
+    hide_warnings: frozenset[tuple[object, ...]] = frozenset(),
+) -> None:
     from executor.report import dumps, write_human
 
     if args.json:
         sys.stdout.write(dumps(report, pretty=sys.stdout.isatty()))
     else:
-        write_human(report, sys.stdout, verbose=args.verbose)
+        write_human(report, sys.stdout, verbose=args.verbose,
+                    show_secrets=getattr(args, "show_secrets", False),
+                    hide_warnings=hide_warnings)
 
 
 def _setup_logging(verbose: bool) -> None:

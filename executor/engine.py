@@ -6,6 +6,8 @@ it returns a Report and raises nothing for bad input.
 
 from __future__ import annotations
 
+import time
+
 from executor.actions import Action
 from executor.apply import apply_action
 from executor.conditions import ConditionResult, check_step
@@ -34,6 +36,8 @@ class StepReport:
     reason: str = ""
     condition: ConditionResult | None = None
     actions: list[Action] = field(default_factory=list)
+    started: float | None = None  # wall-clock time (time.time()) the step began
+    duration: float | None = None  # seconds, conditions included
 
 
 @dataclass
@@ -48,6 +52,26 @@ class LoadedGroup:
     strict: bool = False  # warnings count as errors: a document with one does not run
 
 
+@dataclass(frozen=True)
+class WhatIfs:
+    """A dry-run's pretend inputs for conditions (SPEC §4), kept in its report."""
+
+    markers: tuple[str, ...] = ()
+    cmdline: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.markers) or self.cmdline is not None
+
+    def as_json(self) -> dict[str, object]:
+        return {"markers": list(self.markers), "cmdline": self.cmdline}
+
+    def describe(self) -> str:
+        bits = [f"/run/cos/{m} exists" for m in self.markers]
+        if self.cmdline is not None:
+            bits.append(f"/proc/cmdline is {self.cmdline!r}")
+        return "what-if: " + ", ".join(bits)
+
+
 @dataclass
 class Report(ProblemList):
     command: str
@@ -56,6 +80,10 @@ class Report(ProblemList):
     dry_run: bool
     steps: list[StepReport] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    what_ifs: WhatIfs = field(default_factory=WhatIfs)
+    started: float | None = None  # wall-clock time the run began (time.time())
+    finished: float | None = None
+    sources: list[str] = field(default_factory=list)  # documents read, in run order
 
     @property
     def failed(self) -> bool:
@@ -183,6 +211,14 @@ def _not_run(planned: PlannedStep, failed: str) -> StepReport:
 
 
 def run_step(ctx: RunContext, planned: PlannedStep) -> StepReport:
+    """Decide, plan and apply one step; its report says when and how long."""
+    started, clock = time.time(), time.monotonic()
+    report = _run_step(ctx, planned)
+    report.started, report.duration = started, time.monotonic() - clock
+    return report
+
+
+def _run_step(ctx: RunContext, planned: PlannedStep) -> StepReport:
     step = planned.step
     report = StepReport(
         stage=step.stage,
@@ -208,6 +244,10 @@ def run_step(ctx: RunContext, planned: PlannedStep) -> StepReport:
         report.status, report.reason = FAILED, "; ".join(failures)
     elif any(a.changes for a in report.actions):
         report.status = PLANNED if ctx.dry_run else APPLIED
+    elif report.actions and all(a.skipped for a in report.actions):
+        # "unchanged" would say the root is as the step wants; nothing was done
+        # (each action's `detail` says why; the human output lists them)
+        report.status, report.reason = SKIPPED, "every action was skipped"
     return report
 
 

@@ -160,9 +160,7 @@ class _Converter:
             )
             return LoadResult(None, self.problems)
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-            what = exc.problem or exc.context or "invalid YAML"
+            line, column, what = _syntax_error(exc, self.lines)
             self.problems.append(
                 Problem("error", self.source, line, column, "", f"YAML syntax: {what}")
             )
@@ -275,21 +273,45 @@ class _Converter:
             )
 
     def conv_str(self, node: Node, t: S.Type, path: str) -> Any:
+        condition = isinstance(t, S.Str) and t.check == S.CONDITION
         if isinstance(node, ScalarNode):
             if node.tag == _TAG + "binary":
                 self.error(node, path, "expected a string, got binary data")
                 return INVALID
             value = "" if _is_null(node) else str(node.value)
+            if condition and node.tag in (_TAG + "int", _TAG + "float"):
+                self.warning(node, path, f"`if: {value}` is a number, run as the command"
+                             f" `{value}`, which does not exist: the step never runs; write"
+                             " true, false or a quoted shell condition")
             if isinstance(t, S.Str) and t.check:
                 self.findings(node, path, validate.check_value(t.check, value))
             return value
-        self.error(node, path, f"expected a string, got {_describe(node)}")
+        hint = ""
+        if condition and isinstance(node, SequenceNode):
+            # `if: [ -e /x ]` is a YAML flow list, not the shell's `[`
+            written = self.source_text(node) or "[ ... ]"
+            hint = f"; unquoted, `{written}` is a YAML list: quote it, if: '{written}'"
+        self.error(node, path, f"expected a string, got {_describe(node)}{hint}")
         return INVALID
+
+    def source_text(self, node: Node) -> str:
+        """The text of `node` as written, when it is on one line; else ''."""
+        start, end = node.start_mark, node.end_mark
+        if start.line != end.line or start.line >= len(self.lines):
+            return ""
+        return self.lines[start.line][start.column:end.column]
 
     def conv_int(self, node: Node, t: S.Type, path: str) -> Any:
         if isinstance(node, ScalarNode) and node.tag == _TAG + "int":
             return _SCALARS.construct_yaml_int(node)
-        self.error(node, path, f"expected an integer, got {_describe(node)}")
+        hint = ""
+        key = path.rsplit(".", 1)[-1]
+        if isinstance(node, ScalarNode) and key in ("owner", "group") and ".files[" in path:
+            # owner/group are numeric ids, as in yip; names go in owner_string
+            example = node.value if key == "owner" else f"USER:{node.value}"
+            hint = (f"; for a name use owner_string: {example} (resolved in the root's"
+                    " /etc/passwd and /etc/group)")
+        self.error(node, path, f"expected an integer, got {_describe(node)}{hint}")
         return INVALID
 
     def conv_bool(self, node: Node, t: S.Type, path: str) -> Any:
@@ -501,6 +523,42 @@ class _Converter:
 
 class _TooLarge(Exception):
     pass
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, lines: list[str]) -> tuple[int, int, str]:
+    """LINE, COLUMN and message of a YAML syntax error, with both of PyYAML's marks.
+
+    The problem mark says where the parser gave up, which for an unclosed
+    `[` or `{` is the end of the file (a line past the last one); the context
+    mark says what it was parsing and where that started. Both are kept.
+    """
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+    what = exc.problem or exc.context or "invalid YAML"
+    if mark is not None and _at_end(mark.line, mark.column, lines):
+        last = len(lines) - 1
+        while last > 0 and not lines[last].strip():
+            last -= 1
+        line, column = last + 1, len(lines[last]) + 1
+        if "end of stream" in what:
+            what = what.replace("end of stream", "end of the file")
+        else:
+            what += " before the end of the file"
+    context = exc.context_mark
+    if exc.context and context is not None and context is not mark \
+            and not _at_end(context.line, context.column, lines):
+        what += f" ({exc.context} that starts at line {context.line + 1},"
+        what += f" column {context.column + 1})"
+    return line, column, what
+
+
+def _at_end(line: int, column: int, lines: list[str]) -> bool:
+    """True when (line, column), 0-based, is past the last non-blank text."""
+    if line >= len(lines):
+        return True
+    if lines[line][column:].strip():
+        return False
+    return not any(rest.strip() for rest in lines[line + 1:])
 
 
 class LimitExceeded(yaml.YAMLError):

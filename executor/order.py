@@ -221,29 +221,45 @@ def _layers(graph: _Graph) -> list[list[_Node]] | None:
 
 
 def _cycles(graph: _Graph) -> list[list[_Node]]:
-    """Every elementary cycle found by a depth-first walk (each reported once)."""
-    state: dict[int, int] = {}  # 1 on the stack, 2 done
-    stack: list[int] = []
+    """Every cycle closed by a back edge of a depth-first walk (each reported once).
+
+    Iterative, with an explicit stack of (node, next dependency to look at):
+    a chain of thousands of `after` steps is a path that deep, and Python's
+    recursion limit (1000) is not a limit the config format has.
+    """
+    state: dict[int, int] = {}  # 1 on the path, 2 done
+    path: list[int] = []
+    on_path: dict[int, int] = {}  # node -> its position in `path`
     found: list[list[_Node]] = []
     seen: set[frozenset[int]] = set()
-
-    def visit(i: int) -> None:
-        state[i] = 1
-        stack.append(i)
-        for d in graph.nodes[i].deps:
+    for node in graph.nodes:
+        if node.index in state:
+            continue
+        work: list[tuple[int, int]] = [(node.index, 0)]
+        state[node.index] = 1
+        on_path[node.index] = 0
+        path.append(node.index)
+        while work:
+            i, k = work[-1]
+            deps = graph.nodes[i].deps
+            if k == len(deps):
+                work.pop()
+                path.pop()
+                del on_path[i]
+                state[i] = 2
+                continue
+            work[-1] = (i, k + 1)
+            d = deps[k]
             if state.get(d) == 1:
-                loop = stack[stack.index(d):]
+                loop = path[on_path[d]:]
                 if frozenset(loop) not in seen:
                     seen.add(frozenset(loop))
-                    found.append([graph.nodes[k] for k in loop])
+                    found.append([graph.nodes[j] for j in loop])
             elif d not in state:
-                visit(d)
-        stack.pop()
-        state[i] = 2
-
-    for node in graph.nodes:
-        if node.index not in state:
-            visit(node.index)
+                state[d] = 1
+                on_path[d] = len(path)
+                path.append(d)
+                work.append((d, 0))
     return found
 
 
@@ -254,7 +270,7 @@ def _cycle_problems(graph: _Graph) -> None:
         ordered = list(reversed(loop))
         start = ordered.index(min(ordered, key=lambda n: n.index))
         ordered = ordered[start:] + ordered[:start]
-        chain = " -> ".join(n.name for n in [*ordered, ordered[0]])
+        chain = _chain([n.name for n in ordered])
         for k, node in enumerate(loop):
             # a node waits for the next one of the loop: point at the `after`
             # entry that says so, when it is one (else at the step)
@@ -268,6 +284,18 @@ def _cycle_problems(graph: _Graph) -> None:
                 at=_after_pos(node.step, j) if j >= 0 else None,
             ))
             graph.bad.add(node.config_index)
+
+
+def _chain(names: list[str], keep: int = 6) -> str:
+    """`a -> b -> ... -> a`; a long loop keeps its ends and counts the middle.
+
+    Every step of the loop gets the message, so printing a 3000-step loop in
+    full would print it 3000 times.
+    """
+    if len(names) > keep + 1:
+        middle = len(names) - keep
+        names = [*names[: keep // 2], f"... ({middle} more)", *names[-(keep // 2):]]
+    return " -> ".join([*names, names[0]])
 
 
 def plan_stage(configs: Sequence[Config], stage: str, group: str = "") -> tuple[

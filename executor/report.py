@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import TextIO
 
+from executor import __version__
 from executor.actions import Action
 from executor.engine import (
     APPLIED,
@@ -37,7 +39,25 @@ def as_json(report: Report) -> dict[str, object]:
         "errors": [p.as_json() for p in report.errors],
         "warnings": [p.as_json() for p in report.warnings],
         "summary": summary,
+        "what_ifs": report.what_ifs.as_json(),
+        "version": __version__,
+        "started": timestamp(report.started),
+        "finished": timestamp(report.finished),
+        "duration": _seconds(report.started, report.finished),
+        "sources": report.sources,
     }
+
+
+def timestamp(when: float | None) -> str | None:
+    """UTC, ISO 8601 with milliseconds: `2026-12-06T03:05:30.123Z`."""
+    if when is None:
+        return None
+    # time.strftime, not datetime: one import less on a boot's path
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + f".{int(when % 1 * 1000):03d}Z"
+
+
+def _seconds(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else round(end - start, 3)
 
 
 def _step_json(step: StepReport) -> dict[str, object]:
@@ -53,6 +73,8 @@ def _step_json(step: StepReport) -> dict[str, object]:
         "reason": step.reason,
         "condition": condition,
         "actions": [a.as_json() for a in step.actions],
+        "started": timestamp(step.started),
+        "duration": None if step.duration is None else round(step.duration, 3),
     }
 
 
@@ -96,17 +118,34 @@ def _paint(text: str, code: str, colour: bool) -> str:
     return f"\033[{code}m{text}\033[0m" if colour else text
 
 
-def write_human(report: Report, stream: TextIO = sys.stdout, *, verbose: bool = False) -> None:
-    """One line per step, with what changed below it; diffs in a dry-run."""
+def write_human(
+    report: Report, stream: TextIO = sys.stdout, *, verbose: bool = False,
+    show_secrets: bool = False, hide_warnings: frozenset[tuple[object, ...]] = frozenset(),
+) -> None:
+    """One line per step, with what changed below it; diffs in a dry-run.
+
+    The diff of a file others may not read (a 0600 key, /etc/shadow) is
+    replaced by a note unless `show_secrets`: a dry-run's output ends up in
+    terminals, CI logs and bug reports. Warnings in `hide_warnings` (keys as
+    status.warning_key makes them) were shown earlier this boot: counted, not repeated.
+    """
     colour = use_colour(stream)
+    hidden = 0
     for problem in report.problems:
+        if problem.severity == "warning" and _warning_key(problem) in hide_warnings:
+            hidden += 1
+            continue
         stream.write(format_problem(problem, colour) + "\n")
+    if hidden:
+        stream.write(f"({_plural(hidden, 'warning')} not repeated: an earlier run of this boot"
+                     " showed them; `stage-executor validate` lists all)\n")
     for step in report.steps:
         stream.write(step_line(step, colour) + "\n")
         if verbose:
             stream.write(_indent(condition_details(step), "    "))
         for action in step.actions:
-            stream.write(_action_lines(report, action, colour, verbose=verbose))
+            stream.write(_action_lines(report, action, colour, verbose=verbose,
+                                       show_secrets=show_secrets))
     stream.write(summary_line(report) + "\n")
 
 
@@ -130,16 +169,27 @@ def condition_details(step: StepReport) -> str:
     return line + "\n"
 
 
-def _action_lines(report: Report, action: Action, colour: bool, *, verbose: bool) -> str:
+def _action_lines(
+    report: Report, action: Action, colour: bool, *, verbose: bool, show_secrets: bool = False
+) -> str:
     out = ""
-    if action.changes or verbose:
+    if action.changes or action.skipped or verbose:  # what was not done, and why
         out += f"    {describe_action(action)}\n"
     if report.dry_run and action.data is not None and action.old is not None:
-        out += _indent(_paint_diff(content_diff(action), colour), "    ")
+        if is_secret(action) and not show_secrets:
+            out += f"    {secret_note(action)}\n"
+        else:
+            out += _indent(_paint_diff(content_diff(action), colour), "    ")
     failed = action.exit is not None and action.exit != 0
     if action.output and (verbose or failed):  # a failed command's output is why it failed
         out += _indent(action.output, "    | ")
     return out
+
+
+def _warning_key(problem: Problem) -> tuple[object, ...]:
+    from executor.status import warning_key
+
+    return warning_key(problem.as_json())
 
 
 def summary_line(report: Report) -> str:
@@ -149,6 +199,8 @@ def summary_line(report: Report) -> str:
     parts = [f"{n} {status}" for status, n in counts.items() if n]
     problems = [_plural(len(report.errors), "config error")] if report.errors else []
     dry = " (dry-run)" if report.dry_run else ""
+    if report.what_ifs:
+        dry = f" (dry-run; {report.what_ifs.describe()})"
     return f"{report.command} {report.stage}: {', '.join(parts + problems) or 'no steps'}{dry}"
 
 
@@ -164,7 +216,7 @@ def format_problem(problem: Problem, colour: bool = False) -> str:
 
 def describe_action(action: Action) -> str:
     # "none" is the JSON's word; in a sentence the action keeps what is there.
-    verb = action.change if action.changes else "keep"
+    verb = action.change if action.changes else "skip" if action.skipped else "keep"
     # "remove remove PATH" says nothing twice: a remove action is its own verb.
     bits = [verb] if verb == action.kind else [verb, action.kind]
     if action.path:
@@ -182,6 +234,26 @@ def describe_action(action: Action) -> str:
     if action.detail:
         bits.append(f"({action.detail})")
     return " ".join(bits)
+
+
+# Files whose content is secret whatever their mode says.
+SECRET_PATHS = frozenset({"/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-"})
+
+
+def is_secret(action: Action) -> bool:
+    """Content others may not read: a mode without the world-read bit, or a shadow file."""
+    if action.path in SECRET_PATHS:
+        return True
+    return action.mode is not None and not action.mode & 0o004
+
+
+def secret_note(action: Action) -> str:
+    old, new = len(action.old or b""), len(action.data or b"")
+    why = f"mode {action.mode:04o}" if action.mode is not None else "a secret file"
+    if old == new and action.old == action.data:
+        return f"(content not shown: {why}, others may not read it)"
+    return (f"(content not shown: {why}, others may not read it; {old} -> {new} bytes;"
+            " --show-secrets shows it)")
 
 
 def content_diff(action: Action) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import subprocess
+    import threading
 
 # subprocess, threading and shlex are imported by Runner.run, not here: a boot
 # stage that starts no process (the seed stage in a root) does not pay for them.
@@ -33,6 +34,8 @@ JOB_ENV = "STAGE_EXECUTOR_JOB"  # marks every process a run starts, for the kill
 KILL_ROUNDS = 5  # sweeps for stragglers forked while we were killing
 OUTPUT_LIMIT = 1 << 20  # bytes of output kept in memory per process
 PROGRESS_EVERY = 10.0  # seconds between "still running" lines
+DRAIN_AFTER_EXIT = 0.2  # seconds of output read after the command exits (see _drain)
+_EOF = b""  # appended by _drain when the output pipe was read to its end
 
 
 @dataclass(frozen=True)
@@ -42,16 +45,23 @@ class Completed:
     output: str  # stdout and stderr interleaved, capped at OUTPUT_LIMIT
     timed_out: bool = False
     duration: float = 0.0
+    start_error: str = ""  # why the process could not be started (returncode is then 127)
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out
 
     def describe(self) -> str:
+        if self.start_error:  # not the command's status: it never ran
+            return f"cannot start {self.argv[0] if self.argv else 'it'}: {self.start_error}"
         if self.timed_out:
             return f"timed out after {self.duration:.0f}s"
         if self.returncode < 0:
             return f"killed by signal {-self.returncode}"
+        if self.returncode == 127:  # the shell's (and POSIX's) "command not found"
+            return "exit status 127: command not found"
+        if self.returncode == 126:
+            return "exit status 126: found but not executable"
         return f"exit status {self.returncode}"
 
 
@@ -97,19 +107,38 @@ class Runner:
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
             # ValueError: a NUL byte in an argument or the environment
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            log.error("cannot start %s%s: %s", shown, where, why)
-            return Completed(argv, 127, f"{why}\n", False, 0.0)
+            log.error("cannot start %s: %s", pasteable(argv, chroot), why)
+            return Completed(argv, 127, f"{why}\n", False, 0.0, start_error=why)
         chunks: list[bytes] = []
-        reader = threading.Thread(target=_drain, args=(proc, chunks, stdin), daemon=True)
+        exited = threading.Event()
+        reader = threading.Thread(target=_drain, args=(proc, chunks, stdin, exited), daemon=True)
         reader.start()
         timed_out = _wait(proc, timeout, shown, start, token)
-        reader.join(timeout=5)
+        exited.set()
+        reader.join(timeout=DRAIN_AFTER_EXIT + 1)
+        if not chunks or chunks[-1] is not _EOF:
+            # `cmd &` leaves a process holding our pipe: its output is not the
+            # command's, and waiting for its end would hold the boot up
+            log.info("not waiting for output after the command exited (a background"
+                     " process still holds its stdout/stderr): %s", shown)
+        assert proc.stdout is not None
+        proc.stdout.close()
         duration = time.monotonic() - start
-        output = b"".join(chunks)[:OUTPUT_LIMIT].decode("utf-8", errors="replace")
+        data = b"".join(c for c in chunks if c is not _EOF)[:OUTPUT_LIMIT]
+        output = data.decode("utf-8", errors="replace")
         result = Completed(argv, proc.returncode, output, timed_out, duration)
         if not result.ok:
-            log.warning("failed (%s): %s%s", result.describe(), shown, where)
+            log.warning("failed (%s): %s", result.describe(), pasteable(argv, chroot))
         return result
+
+
+def pasteable(argv: Sequence[str], chroot: str | None) -> str:
+    """The command as a shell line an operator can paste to run it again."""
+    import shlex
+
+    if chroot and chroot != "/":
+        return shlex.join(["chroot", chroot, *argv])
+    return shlex.join(argv)
 
 
 def _wait(
@@ -185,7 +214,21 @@ def _kill(pid: int) -> None:
         pass
 
 
-def _drain(proc: subprocess.Popen[bytes], chunks: list[bytes], stdin: bytes | None) -> None:
+def _drain(
+    proc: subprocess.Popen[bytes], chunks: list[bytes], stdin: bytes | None,
+    exited: threading.Event,
+) -> None:
+    """Read the command's output until EOF, or until it exited and the pipe went quiet.
+
+    A process the command left in the background (`cmd &`) inherits the pipe,
+    so EOF may come only when that process ends. Once the command itself has
+    exited, what it wrote is already in the pipe: read while data is ready,
+    stop at the first DRAIN_AFTER_EXIT of quiet (or after DRAIN_AFTER_EXIT in
+    all, for a background writer that never pauses). `_EOF` appended: the
+    pipe was read to its end.
+    """
+    import select
+
     if stdin is not None and proc.stdin is not None:
         try:
             proc.stdin.write(stdin)
@@ -195,10 +238,25 @@ def _drain(proc: subprocess.Popen[bytes], chunks: list[bytes], stdin: bytes | No
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     kept = 0
-    while chunk := os.read(fd, 65536):
+    stop_at: float | None = None
+    while True:
+        if stop_at is None and exited.is_set():
+            stop_at = time.monotonic() + DRAIN_AFTER_EXIT
+        wait = 0.05 if stop_at is None else max(0.0, min(0.05, stop_at - time.monotonic()))
+        ready, _, _ = select.select([fd], [], [], wait)
+        if not ready:
+            if stop_at is not None:
+                return
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            chunks.append(_EOF)
+            return
         if kept < OUTPUT_LIMIT:  # keep draining past the limit so the child never blocks
             chunks.append(chunk)
             kept += len(chunk)
+        if stop_at is not None and time.monotonic() >= stop_at:
+            return
 
 
 def _chroot_into(directory: str) -> Callable[[], None]:

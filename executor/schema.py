@@ -30,6 +30,7 @@ class Type:
 REGEX, CONDITION, TEMPLATE, ENCODING, UNIT, DROPIN, SERVICE_MANAGER, STAGE = (
     "regex", "condition", "template", "encoding", "unit", "dropin", "service_manager", "stage",
 )
+ABSPATH = "abspath"  # a path the run writes: absolute, inside the root
 
 # A unit name as systemd accepts it (unit_name_is_valid): these characters,
 # an optional instance after `@`; a missing suffix means `.service`.
@@ -182,7 +183,7 @@ UNIT_LIST = ListOf(Str(UNIT))
 DIRECTORY = Obj(
     "directory",
     {
-        "path": Field(STR, "absolute path inside the root"),
+        "path": Field(Str(ABSPATH), "absolute path inside the root"),
         "permissions": Field(MODE, "mode; a new directory gets 0755 when omitted"),
         "owner": Field(INT, "numeric uid"),
         "group": Field(INT, "numeric gid"),
@@ -193,7 +194,7 @@ DIRECTORY = Obj(
 FILE = Obj(
     "file",
     {
-        "path": Field(STR, "absolute path inside the root"),
+        "path": Field(Str(ABSPATH), "absolute path inside the root"),
         "content": Field(STR, "file content, encoded as `encoding` says (templated)"),
         "encoding": Field(Str(ENCODING), "b64, base64, gz, gzip, gz+b64, gzip+base64, ..."),
         "permissions": Field(MODE, "mode; a new file gets 0644 when omitted"),
@@ -452,7 +453,7 @@ STEP = Obj(
 WRITE_FILE = Obj(
     "write_files entry",
     {
-        "path": Field(STR, "absolute path inside the root"),
+        "path": Field(Str(ABSPATH), "absolute path inside the root"),
         "content": Field(STR, "file content, encoded as `encoding` says"),
         "encoding": Field(STR, "b64, base64, gz, gzip, gz+b64, gzip+base64, ..."),
         "owner": Field(STR, "user or user:group, resolved in the root"),

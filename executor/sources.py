@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO
 
 from executor.errors import Problem, RootError, SourceError
+from executor.log import log
 from executor.record import dataclass, field
 from executor.root import Root
 
@@ -123,6 +124,8 @@ def read_root_source(root: Root, path: str, *, missing_ok: bool = False) -> Sour
         return group
     for file_path, kind in sorted(_walk_root(root, path, group)):
         _read_root_file(root, group, file_path, kind)
+    if not missing_ok:  # named on purpose (cos.setup=DIR): an empty one is a mistake
+        _no_documents(group, path)
     return group
 
 
@@ -154,7 +157,21 @@ def _walk_root(root: Root, directory: str, group: SourceGroup) -> list[tuple[str
                 todo.append(child)
             elif _is_config_name(child):
                 out.append((child, "dangling" if node is None else node.kind))
+            else:
+                _not_config(child)
     return out
+
+
+def _no_documents(group: SourceGroup, directory: str) -> None:
+    if not group.documents and not group.problems:
+        _warn(group, directory, "0 documents: no *.yaml or *.yml file in this directory"
+                                " (other files are skipped; -v names them)")
+
+
+def _not_config(path: str) -> None:
+    # -v: a file someone dropped in /oem as `.yam` or `.conf` is not read,
+    # and the operator looking at the log should see why
+    log.debug("%s: skipped: not named *.yaml or *.yml", path)
 
 
 def _read_root_file(root: Root, group: SourceGroup, path: str, kind: str) -> None:
@@ -202,6 +219,7 @@ def read_host_source(spec: str) -> SourceGroup:
     if stat.S_ISDIR(st.st_mode):
         for path in sorted(_walk_host(spec)):
             _read_host_file(group, path)
+        _no_documents(group, spec)
     else:
         _read_host_file(group, spec)
     return group
@@ -231,6 +249,8 @@ def _walk_host(directory: str) -> list[str]:
                 todo.append(entry.path)
             elif _is_config_name(entry.name):
                 out.append(entry.path)
+            else:
+                _not_config(entry.path)
     return out
 
 

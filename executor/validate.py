@@ -25,6 +25,7 @@ from executor.record import dataclass
 if TYPE_CHECKING:
     from executor.errors import Problem
     from executor.model import Config
+    from executor.root import Root
     from executor.sources import SourceGroup
 
 ERROR, WARNING = "error", "warning"
@@ -37,8 +38,16 @@ KAIROS_STAGES = (
     "after-install", "after-install-chroot", "after-upgrade", "after-upgrade-chroot",
     "after-reset", "after-reset-chroot", "before-install", "before-upgrade", "before-reset",
 )
+# The hooks kairos-agent runs around install, upgrade and reset (UKI or not);
+# run as stages, each with its .before and .after substages.
+KAIROS_HOOKS = tuple(
+    f"kairos-{uki}{action}.{when}"
+    for uki in ("", "uki-") for action in ("install", "upgrade", "reset")
+    for when in ("pre", "after")
+)
 KNOWN_STAGES = frozenset(
-    [f"{s}{sub}" for s in BOOT_STAGES for sub in ("", ".before", ".after")] + list(KAIROS_STAGES)
+    [f"{s}{sub}" for s in (*BOOT_STAGES, *KAIROS_HOOKS) for sub in ("", ".before", ".after")]
+    + list(KAIROS_STAGES)
 )
 SERVICE_MANAGERS = ("systemd", "openrc")
 UNIT_NAME_MAX = 255  # systemd's UNIT_NAME_MAX without the NUL
@@ -71,7 +80,9 @@ def check_object(kind: str, values: Mapping[str, object]) -> list[Finding]:
 # -- whole sources -----------------------------------------------------------------
 
 
-def check_sources(read: list[SourceGroup], *, strict: bool = False) -> list[Problem]:
+def check_sources(
+    read: list[SourceGroup], *, strict: bool = False, root: Root | None = None
+) -> list[Problem]:
     """Every problem of the sources, in document order, then line order.
 
     What a run would report before running anything (each document checked
@@ -90,8 +101,65 @@ def check_sources(read: list[SourceGroup], *, strict: bool = False) -> list[Prob
             valid = {c.source for c in group.configs}
             found += [p for p in _order_problems(parsed, group.label) if p.source not in valid]
         problems += [strict_problem(p, strict) for p in found if p not in problems]
+    if root is not None:  # a unit file written by any source counts
+        found = unit_problems([c for g in groups for c in g.configs], root)
+        problems += [strict_problem(p, strict) for p in found]
     rank = {doc.source or doc.name: i for i, doc in enumerate(d for g in read for d in g.documents)}
     return sorted(problems, key=lambda p: (rank.get(p.source, -1), p.line, p.column))
+
+
+def unit_problems(configs: list[Config], root: Root) -> list[Problem]:
+    """Units to enable that neither the root nor any source provides.
+
+    The run fails such a step (systemctl enable of a unit that does not
+    exist). A warning, not an error: the root checked may not be the root
+    the boot will see, and a command of an earlier step may install the unit.
+    A unit file written by a `files` entry of any source counts as provided.
+    """
+    import posixpath
+
+    from executor.errors import Problem
+    from executor.units import UNIT_PATHS
+    from executor.units.names import INSTANCE, UnitNameError, classify, mangle, template_of
+
+    written = {
+        posixpath.basename(f.path) for c in configs for steps in c.stages.values()
+        for step in steps for f in step.files if posixpath.dirname(f.path) in UNIT_PATHS
+    }
+    found: list[Problem] = []
+    for config in configs:
+        for steps in config.stages.values():
+            for step in steps:
+                for i, unit in enumerate(step.systemctl.enable):
+                    try:
+                        name = mangle(unit)
+                    except UnitNameError:
+                        continue  # reported by check_unit
+                    names = [name, template_of(name)] if classify(name) == INSTANCE else [name]
+                    if written.intersection(names) or _unit_in_root(root, names, UNIT_PATHS):
+                        continue
+                    pos = step.pos
+                    found.append(Problem(
+                        "warning", config.source, pos.line if pos else 0,
+                        pos.column if pos else 0,
+                        f"stages.{step.stage}[{step.index}].systemctl.enable[{i}]",
+                        f"unit {name} is not in {root.path}'s unit paths and no source writes"
+                        " it: enabling it will fail there",
+                    ))
+    return found
+
+
+def _unit_in_root(root: Root, names: list[str], directories: tuple[str, ...]) -> bool:
+    from executor.errors import RootError
+
+    for name in names:
+        for directory in directories:
+            try:
+                if root.lookup(f"{directory}/{name}") is not None:
+                    return True
+            except RootError:
+                continue
+    return False
 
 
 def _order_problems(configs: list[Config], label: str) -> list[Problem]:
@@ -140,13 +208,19 @@ def _condition_findings(expr: str) -> tuple[Finding, ...]:
 
     if not expr.strip():
         return ()
+    from executor.conditions.native import test_usage_errors
+
     try:
-        parse(expr)
+        node = parse(expr)
     except ShellSyntaxError as exc:
         return (Finding(ERROR, f"`if` is not valid shell: {exc}"),)
     except (NotNative, RecursionError):
-        pass
-    return ()
+        return ()
+    return tuple(
+        Finding(ERROR, f"`if` has a broken test: {message} (dash exits 2 for it: a usage"
+                       " error, not a false condition)")
+        for message in test_usage_errors(node)
+    )
 
 
 def check_encoding(text: str) -> list[Finding]:
@@ -205,6 +279,28 @@ def _did_you_mean(word: str, choices: list[str], *, cutoff: float = 0.7) -> str:
 
 
 # -- files ----------------------------------------------------------------------------
+
+
+def check_abspath(text: str) -> list[Finding]:
+    """A path a step writes: the run refuses a relative one; `..` is allowed but odd.
+
+    `..` cannot leave the root (it stops at the root's `/`, SPEC §4), so
+    `/etc/../../x` writes `/x`: most likely not what was meant.
+    """
+    if not text.startswith("/"):
+        return [Finding(ERROR, f"`{text}` is not an absolute path: the step would fail")]
+    if ".." in text.split("/"):
+        return [Finding(WARNING, f"`..` in `{text}`: it cannot leave the root, so the path"
+                                 f" written is `{_inside_root(text)}`")]
+    return []
+
+
+def _inside_root(path: str) -> str:
+    """`path` with `.` and `..` resolved lexically, `..` stopping at `/`."""
+    import posixpath
+
+    return posixpath.normpath("/" + path).replace("//", "/", 1)
+
 
 
 def check_file(values: Mapping[str, object]) -> list[Finding]:
@@ -420,4 +516,5 @@ _VALUE_CHECKS: dict[str, Callable[[str], list[Finding]]] = {
     S.DROPIN: check_dropin,
     S.SERVICE_MANAGER: check_service_manager,
     S.STAGE: check_stage,
+    S.ABSPATH: check_abspath,
 }

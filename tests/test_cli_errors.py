@@ -23,7 +23,7 @@ stages:
 @pytest.mark.parametrize(
     ("text", "line", "column", "fragment"),
     [
-        ("stages:\n  boot:\n    - files: [\n", 4, 1, "YAML syntax"),
+        ("stages:\n  boot:\n    - files: [\n", 3, 15, "YAML syntax"),  # not past the end
         ("stages:\n  boot:\n    - files:\n        - path: /x\n          permissions: [1]\n",
          5, 24, "expected a file mode"),
         ("stages:\n  boot:\n    - commands: yes-please\n", 3, 17, "expected a list"),
@@ -72,7 +72,7 @@ def test_no_traceback_and_exit_codes(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "Traceback" not in done.stdout + done.stderr
-    assert f"{bad}:2:1: error: YAML syntax" in done.stdout
+    assert f"{bad}:1:10: error: YAML syntax" in done.stdout
     usage = subprocess.run([sys.executable, "-m", "executor", "apply"], capture_output=True,
                            text=True)
     assert usage.returncode == 2

@@ -75,7 +75,7 @@ class Case:
     name: str
     links: dict[str, str]  # in-root path -> link target; "{outside}" is the sentinel's path
     config: str  # steps of stage `boot`, YAML, indented for `  boot:`
-    outcome: str  # "failed", "inside", "skipped", "unchanged"
+    outcome: str  # "failed", "invalid", "inside", "skipped", "unchanged"
     expect: dict[str, str] = field(default_factory=dict)  # in-root path -> content
     reason: str = ""  # a fragment of the failed step's reason
     files: dict[str, str] = field(default_factory=dict)  # in-root files to make first
@@ -234,8 +234,9 @@ CASES = [
          files={"/etc/keep": "k"}),
     Case("name-too-long", {}, files_step("/etc/" + "n" * 300), "failed",
          reason="File name too long"),
-    Case("relative-path", {}, files_step("etc/relative"), "failed",
-         reason="not an absolute path"),
+    # refused before anything runs since validate checks write paths (issue 14)
+    Case("relative-path", {}, files_step("etc/relative"), "invalid",
+         reason="is not an absolute path"),
 ]
 
 
@@ -300,6 +301,9 @@ def run_case(
         assert rc == 0, report
         assert steps[0]["status"] == "skipped", steps
         assert not (root / "ran").exists()
+    elif case.outcome == "invalid":  # a config error: the document does not run
+        assert rc == 1 and not steps, report
+        assert any(case.reason in e["message"] for e in report["errors"]), report["errors"]
     elif case.outcome == "inside":
         assert rc == 0, report
         assert steps[0]["status"] == "applied", steps

@@ -31,7 +31,7 @@ stages:
 def test_sysctl_in_a_fake_root_is_planned_but_never_written(tmp_path: Path) -> None:
     root = tree(tmp_path / "r", {})
     run = run_config(root, SYSCTL)
-    assert run.statuses == ["unchanged"]
+    assert run.statuses == ["skipped"]  # nothing was done (issue 14)
     actions = run.actions()[0]
     assert [a["path"] for a in actions] == ["/proc/sys/net/core/rmem_max",
                                             "/proc/sys/vm/max_map_count"]

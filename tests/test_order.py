@@ -475,3 +475,72 @@ def test_yip_executor_cases_with_real_commands(tmp_path: Path, case: str) -> Non
     make_tree(root, {f"/some/yip/{name}": text for name, text in files.items()})
     assert run(root, "apply", "-s", "test", str(root / "some/yip")) == code
     assert (root / "tmp/test/bar").read_text() == final + "\n"
+
+
+# -- long chains: no recursion limit, graphlib as the oracle for cycles -------------
+
+
+def _chain_source(n: int, closes_at: int | None) -> str:
+    """n steps, each after the one before; step 0 after step `closes_at` when given."""
+    lines = ["name: c", "stages:", "  boot:"]
+    for i in range(n):
+        target = i - 1 if i else closes_at
+        lines.append(f"  - name: s{i}")
+        if target is not None:
+            lines.append(f"    after: [{{name: c.s{target}}}]")
+        lines.append(f"    files: [{{path: /etc/s{i % 3}, content: x}}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("command", ["validate", "apply", "analyze"])
+def test_a_3000_step_cycle_is_an_error_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    source = tmp_path / "chain.yaml"
+    source.write_text(_chain_source(3000, closes_at=2999))
+    (tmp_path / "root").mkdir()
+    args = {"validate": ["validate", str(source)], "analyze": ["analyze", "boot", str(source)],
+            "apply": ["apply", "-s", "boot", str(source)]}[command]
+    assert run(tmp_path / "root", *args) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert "cycle in the step order: c.s0 -> c.s1 -> c.s2 -> ... (2994 more) -> " in (
+        captured.out + captured.err
+    )
+    assert not (tmp_path / "root/etc").exists()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1500, 4000), st.data())
+def test_long_chains_are_ordered_or_their_cycle_found_as_graphlib_says(
+    n: int, data: st.DataObject
+) -> None:
+    import graphlib
+
+    closes_at = data.draw(st.one_of(st.none(), st.integers(0, n - 1)))
+    # a few extra `after` edges at random, pointing backwards or forwards
+    extra = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)),
+                               max_size=5))
+    afters: dict[int, set[int]] = {i: ({i - 1} if i else set()) for i in range(n)}
+    if closes_at is not None:
+        afters[0].add(closes_at)
+    for a, b in extra:
+        afters[a].add(b)
+    steps = [_step("boot", i, f"s{i}", tuple(f"c.s{d}" for d in sorted(afters[i])))
+             for i in range(n)]
+    configs = [_config("c", {"boot": steps})]
+    has_cycle = False
+    try:
+        graphlib.TopologicalSorter({i: afters[i] for i in range(n)}).prepare()
+    except graphlib.CycleError:
+        has_cycle = True
+    plan, problems, bad = plan_stage(configs, "boot")
+    assert bool(bad) == has_cycle
+    if has_cycle:
+        assert any("cycle in the step order" in p.message for p in problems)
+        return
+    position = {s.full_name: i for i, s in enumerate(plan.steps)}
+    assert len(position) == n
+    for i in range(n):
+        for d in afters[i]:
+            assert position[f"c.s{d}"] < position[f"c.s{i}"]

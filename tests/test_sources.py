@@ -231,7 +231,7 @@ def test_bad_yaml_on_stdin_is_positioned(
 ) -> None:
     monkeypatch.setattr(sys, "stdin", _Stdin(b"stages:\n  boot: [\n"))
     assert main(["apply", "-s", "boot", "-", "--root", str(tmp_path), "--no-cmdline"]) == 1
-    assert "<STDIN>:3:1: error: YAML syntax" in capsys.readouterr().out
+    assert "<STDIN>:2:10: error: YAML syntax" in capsys.readouterr().out
 
 
 # -- URLs ----------------------------------------------------------------------------------

@@ -161,7 +161,9 @@ def test_cmdline_steps_run_after_the_default_dirs_and_are_named_by_it(tmp_path: 
     ]
 
 
-def test_no_cmdline_and_the_cmdline_what_if(tmp_path: Path) -> None:
+def test_no_cmdline_and_the_cmdline_what_if(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = make_tree(tmp_path, {
         "/proc/cmdline": "stages.boot[0].files[0].path=/etc/real\n",
     })
@@ -169,9 +171,14 @@ def test_no_cmdline_and_the_cmdline_what_if(tmp_path: Path) -> None:
     assert not (root / "etc").exists()
     # --cmdline is a what-if for conditions only (SPEC §4): the sources still
     # come from the root's /proc/cmdline
+    # (and a dry-run's only: a real run refuses it, see test_cli_usage.py)
     what_if = "stages.boot[0].files[0].path=/etc/what-if"
-    assert main(["run-stage", "boot", "--root", str(root), "--cmdline", what_if]) == 0
-    assert (root / "etc/real").exists() and not (root / "etc/what-if").exists()
+    args = ["run-stage", "boot", "--root", str(root), "--dry-run", "--json"]
+    capsys.readouterr()
+    assert main([*args, "--cmdline", what_if]) == 0
+    planned = json.loads(capsys.readouterr().out)["steps"][0]["actions"]
+    assert [a["path"] for a in planned] == ["/etc", "/etc/real"]
+    assert main(["run-stage", "boot", "--root", str(root), "--cmdline", what_if]) == 2
 
 
 def test_cos_setup_names_a_file_in_the_root(tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ CASES = [
     # -- YAML syntax ------------------------------------------------------------------------
     Case("syntax: unclosed flow sequence", *one(
         "stages:\n  boot:\n    - files: [\n",
-        (4, 1, E, "", "YAML syntax"))),
+        (3, 15, E, "", "YAML syntax"))),  # at the end of the last line, not past it
     Case("syntax: tab indentation", *one(
         "stages:\n\tboot: []\n",
         (2, 1, E, "", "YAML syntax: found character that cannot start any token"))),

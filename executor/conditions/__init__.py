@@ -78,6 +78,8 @@ def _shell_fallback(ctx: RunContext, expr: str, why: str) -> ConditionResult:
     )
     if done.timed_out:  # its process group is killed; the step fails, the next one runs
         raise StepError(f"`{expr}` {done.describe()}")
+    if done.start_error:  # no shell to ask (a root without /bin/sh): neither true nor false
+        raise StepError(f"`{expr.strip()}`: {done.describe()}")
     return ConditionResult(expr, done.returncode == 0, "shell", why)
 
 
@@ -94,9 +96,27 @@ def check_step(ctx: RunContext, step: Step) -> Verdict:
         from executor.modules.templating import render_text
 
         expr = render_text(ctx, expr, where="if")  # StepError: the step fails, naming it
+    _refuse_broken_test(expr)
     cond = evaluate_if(ctx, expr, fs)
     if cond.result is None:
         return Verdict(None, f"condition undecided: {cond.detail}", cond)
     if not cond.result:
-        return Verdict(False, f"if: `{expr}` is false ({cond.by})", cond)
+        # one line: a block-scalar `if: |` ends in a newline, and the step line is one line
+        return Verdict(False, f"if: `{' '.join(expr.split())}` is false ({cond.by})", cond)
     return Verdict(True, "", cond)
+
+
+def _refuse_broken_test(expr: str) -> None:
+    """A `test`/`[` that dash rejects (status 2) fails the step, naming the problem.
+
+    `if` would read status 2 as false (or, under `!`, as true): a silent wrong
+    answer to a typo. validate reports the same (validate.check_condition), so
+    a loaded document never has one; this covers any other way in.
+    """
+    try:
+        broken = native.test_usage_errors(parse(expr))
+    except (NotNative, ShellSyntaxError, RecursionError):
+        return  # not for us to judge here: evaluate_if reports these as it always did
+    if broken:
+        raise StepError(f"if: `{expr.strip()}`: {'; '.join(broken)}"
+                        " (a usage error of test: exit status 2 in the shell)")

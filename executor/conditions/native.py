@@ -21,7 +21,7 @@ from executor.conditions.shell import (
     NotNative,
     Pipeline,
 )
-from executor.conditions.testcmd import run_test
+from executor.conditions.testcmd import run_test, usage_error
 
 
 def evaluate(node: Node, fs: CondFS) -> int:
@@ -44,6 +44,22 @@ def evaluate(node: Node, fs: CondFS) -> int:
     for item in node.items:
         status = evaluate(item, fs)
     return status
+
+
+def test_usage_errors(node: Node) -> list[str]:
+    """dash's messages for every `test`/`[` in `node` that is a usage error (status 2)."""
+    if isinstance(node, Command):
+        name = node.argv[0] if node.argv else ""
+        found = usage_error(name, list(node.argv[1:])) if name in ("test", "[") else None
+        return [found] if found else []
+    if isinstance(node, Group):
+        return test_usage_errors(node.body)
+    if isinstance(node, Pipeline):
+        return [e for c in node.commands for e in test_usage_errors(c)]
+    if isinstance(node, AndOr):
+        return [e for n in (node.first, *(item for _, item in node.rest))
+                for e in test_usage_errors(n)]
+    return [e for n in node.items for e in test_usage_errors(n)]
 
 
 def negate(status: int) -> int:

@@ -74,6 +74,37 @@ def run_test(name: str, args: list[str], fs: CondFS) -> int:
     return 0 if truth else 1
 
 
+def usage_error(name: str, args: list[str]) -> str | None:
+    return _usage_error(name, tuple(args))
+
+
+@functools.lru_cache(maxsize=512)
+def _usage_error(name: str, words: tuple[str, ...]) -> str | None:
+    """What dash prints when `test`/`[` with these words is a usage error, else None.
+
+    Decided by the words alone, by dash's reading: a `[` without `]`, an
+    unknown operator (`[ -q f ]`), an illegal number, a misplaced `-a`. dash
+    is /bin/sh on Debian and Ubuntu, and our reading of it equals dash's on
+    every list the differential test tries (bash accepts a few of them, such
+    as `test -a FILE`, which are not portable anyway). A broken test is a
+    mistake in the config, not a false condition: validate reports it.
+    """
+    if name == "[":
+        if not words or not words[-1].startswith("]"):
+            return "[: missing ]"
+        if words[-1] != "]":
+            return None
+        words = words[:-1]
+    try:
+        _posix_short_form(words)
+        dash_test(list(words))
+    except UsageError as exc:
+        return f"{name}: {exc}"
+    except (NotNative, RecursionError):
+        return None
+    return None
+
+
 # -- compiled expressions ------------------------------------------------------
 
 # A tree is ("c", bool) | ("u", op, path) | ("!", tree) | ("&", tree, tree) | ("|", tree, tree);
