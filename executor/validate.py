@@ -338,16 +338,13 @@ def _on(finding: Finding, key: str) -> Finding:
 
 # -- templates ------------------------------------------------------------------------
 
-# Actions that open a block closed by {{ end }}.
-_BLOCKS = frozenset({"if", "range", "with", "define", "block"})
-_SPACE = " \t\r\n"
-
 
 def check_template(text: str) -> list[Finding]:
     """A template's syntax errors (errors), else what the renderer refuses (a warning).
 
-    The syntax is Go's text/template, as yip parses it: unclosed `{{`, empty
-    actions, quotes, parentheses, empty pipeline stages, comments, and
+    The syntax is Go's text/template, as yip parses it (`template.syntax_error`,
+    the same lexer the renderer reads with): unclosed `{{`, empty actions,
+    quotes, parentheses, empty pipeline stages, comments, and
     if/range/with/define/block matched with end. A template that is valid Go
     but outside the subset `executor.template` renders (other functions,
     `if`, variables, ...) fails its step at run time, as SPEC §2 says: a
@@ -355,156 +352,17 @@ def check_template(text: str) -> list[Finding]:
     """
     if "{{" not in text:
         return []
-    problem = _TemplateScanner(text).scan()
-    if problem is not None:
-        return [problem]
-    from executor.template import TemplateError, parse
+    from executor.template import TemplateError, parse, syntax_error
 
+    problem = syntax_error(text)
+    if problem is not None:
+        return [Finding(ERROR, f"template: {problem.message}", offset=problem.offset)]
     try:
         parse(text)
     except TemplateError as exc:
         return [Finding(WARNING, f"template: {exc.message}; this executor does not render it,"
                                  " so this step will fail", offset=exc.offset)]
     return []
-
-
-class _TemplateScanner:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.blocks: list[tuple[str, int]] = []  # open block keyword, offset of its {{
-
-    def scan(self) -> Finding | None:
-        text, i = self.text, 0
-        while (start := text.find("{{", i)) >= 0:
-            j = start + 2
-            if text.startswith("-", j) and text[j + 1 : j + 2] in tuple(_SPACE):
-                j += 2  # left trim marker `{{- `
-            comment = text.startswith("/*", j)
-            end = self._comment(start, j) if comment else self._action(start, j)
-            if isinstance(end, Finding):
-                return end
-            i = end
-        if self.blocks:
-            keyword, offset = self.blocks[-1]
-            return _tmpl(f"`{{{{{keyword}}}}}` is never closed by `{{{{end}}}}`", offset)
-        return None
-
-    def _comment(self, start: int, j: int) -> int | Finding:
-        text = self.text
-        close = text.find("*/", j + 2)
-        if close < 0:
-            return _tmpl("unclosed comment", start)
-        after = close + 2
-        if text.startswith("}}", after):
-            return after + 2
-        if text[after : after + 1] in tuple(_SPACE) and text.startswith("-}}", after + 1):
-            return after + 4
-        return _tmpl("comment ends before the closing `}}`", start)
-
-    def _action(self, start: int, i: int) -> int | Finding:
-        """Scan one action from `i` (just past `{{`); return the index past `}}`."""
-        text, n = self.text, len(self.text)
-        words: list[str] = []  # the top-level words, to spot keywords
-        filled = [False]  # per parenthesis level: the current command has a value
-        after_pipe = False
-        while True:
-            if i >= n:
-                return _tmpl("unclosed action: `{{` without `}}`", start)
-            c = text[i]
-            closing = 2 if text.startswith("}}", i) else 0
-            if c in _SPACE and text.startswith("-}}", i + 1):
-                closing = 4
-            elif text.startswith("-}}", i) and text[i - 1] in _SPACE:
-                closing = 3  # ` -}}` whose space the left marker `{{- ` took
-            if closing:
-                if len(filled) > 1:
-                    return _tmpl("unclosed `(` in action", start)
-                if not filled[0]:
-                    what = "missing command after `|`" if after_pipe else "empty action"
-                    return _tmpl(what, start)
-                return self._keyword(words, start) or i + closing
-            if c in _SPACE:
-                i += 1
-            elif c in "\"'`":
-                end = _quoted_end(text, i)
-                if end < 0:
-                    return _tmpl(f"unterminated {_QUOTES[c]} in action", i)
-                filled[-1] = True
-                words.append(text[i:end])
-                i = end
-            elif c == "(":
-                filled[-1] = True
-                filled.append(False)
-                i += 1
-            elif c == ")":
-                if len(filled) == 1:
-                    return _tmpl("unexpected `)` in action", i)
-                if not filled.pop():
-                    return _tmpl("empty parentheses in action", i)
-                i += 1
-            elif c == "|":
-                if not filled[-1]:
-                    return _tmpl("missing command before `|`", i)
-                filled[-1], after_pipe = False, True
-                i += 1
-            elif c == "=" or text.startswith(":=", i):
-                filled[-1] = False  # `$x := pipeline`: a new pipeline starts
-                i += 1 if c == "=" else 2
-            else:
-                end = i
-                while end < n and text[end] not in _WORD_END and not text.startswith("}}", end) \
-                        and not text.startswith(":=", end):
-                    end += 1
-                if len(filled) == 1:
-                    words.append(text[i:end])
-                filled[-1] = True
-                i = end
-
-    def _keyword(self, words: list[str], start: int) -> Finding | None:
-        """Track if/range/with/define/block ... end nesting."""
-        keyword = words[0] if words else ""
-        if keyword in _BLOCKS:
-            if keyword == "define" and self.blocks:
-                return _tmpl("`{{define}}` is only allowed at the top level", start)
-            self.blocks.append((keyword, start))
-        elif keyword == "end":
-            if not self.blocks:
-                return _tmpl("`{{end}}` without an open if/range/with", start)
-            self.blocks.pop()
-        elif keyword == "else":
-            if not self.blocks or self.blocks[-1][0] not in ("if", "range", "with"):
-                return _tmpl("`{{else}}` outside if/range/with", start)
-        elif keyword in ("break", "continue") and all(b != "range" for b, _ in self.blocks):
-            return _tmpl(f"`{{{{{keyword}}}}}` outside `{{{{range}}}}`", start)
-        return None
-
-
-_QUOTES = {'"': "quoted string", "'": "character constant", "`": "raw string"}
-_WORD_END = frozenset(_SPACE + "\"'`()|=")
-
-
-def _quoted_end(text: str, i: int) -> int:
-    """Index past the string or character constant starting at `i`, or -1."""
-    quote = text[i]
-    if quote == "`":
-        end = text.find("`", i + 1)
-        return end + 1 if end >= 0 else -1
-    j = i + 1
-    while j < len(text):
-        c = text[j]
-        if c == "\\":
-            j += 2
-            continue
-        if c == "\n":
-            return -1  # Go's interpreted strings end at the line
-        if c == quote:
-            return j + 1
-        j += 1
-    return -1
-
-
-def _tmpl(message: str, offset: int) -> Finding:
-    return Finding(ERROR, f"template: {message}", offset=offset)
 
 
 _VALUE_CHECKS: dict[str, Callable[[str], list[Finding]]] = {
