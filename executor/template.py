@@ -173,6 +173,7 @@ class _Parser:
         # the blocks still open (keyword, offset of its {{), in order.
         self.syntax_only = syntax_only
         self.blocks: list[tuple[str, int]] = []
+        self.lexed: list[_Token] = []  # the tokens of the action being lexed
 
     def error(self, message: str, pos: int) -> TemplateError:
         return TemplateError(message, self.text, pos)
@@ -220,7 +221,12 @@ class _Parser:
             if not text.startswith(RIGHT, after):
                 raise self.error("comment ends before the closing `}}`", start)
             return after + len(RIGHT), trim, None
-        tokens, end, trim = self.lex(inner, start)
+        try:
+            tokens, end, trim = self.lex(inner, start)
+        except TemplateError:
+            if self.syntax_only:  # Go parses as it lexes: it names the earlier mistake
+                self.check_action(self.lexed, start, complete=False)
+            raise
         if self.syntax_only:
             self.check_action(tokens, start)
             return end, trim, None
@@ -235,6 +241,7 @@ class _Parser:
     def lex(self, pos: int, start: int) -> tuple[list[_Token], int, bool]:
         text = self.text
         tokens: list[_Token] = []
+        self.lexed = tokens
         while True:
             if pos >= len(text):
                 raise self.error("unclosed action: `{{` without `}}`", start)
@@ -310,8 +317,11 @@ class _Parser:
             else:
                 raise self.error(f"unexpected {c!r} in action", pos)
 
-    def check_action(self, tokens: list[_Token], start: int) -> None:
-        """Go's rules for one action: its pipelines, parentheses and block keyword."""
+    def check_action(self, tokens: list[_Token], start: int, *, complete: bool = True) -> None:
+        """Go's rules for one action: its pipelines, parentheses and block keyword.
+
+        Not `complete`: the tokens before a lexing error, checked one by one.
+        """
         filled = [False]  # per parenthesis level: the current command has a value
         after_pipe = False
         for i, tok in enumerate(tokens):
@@ -336,6 +346,8 @@ class _Parser:
                     raise self.error("unexpected `,` in action", tok.pos)
             else:
                 filled[-1] = True
+        if not complete:
+            return
         if len(filled) > 1:
             raise self.error("unclosed `(` in action", start)
         if not filled[0]:
