@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import subprocess
-    import threading
 
 # subprocess, threading and shlex are imported by Runner.run, not here: a boot
 # stage that starts no process (the seed stage in a root) does not pay for them.
@@ -34,7 +33,8 @@ JOB_ENV = "STAGE_EXECUTOR_JOB"  # marks every process a run starts, for the kill
 KILL_ROUNDS = 5  # sweeps for stragglers forked while we were killing
 OUTPUT_LIMIT = 1 << 20  # bytes of output kept in memory per process
 PROGRESS_EVERY = 10.0  # seconds between "still running" lines
-DRAIN_AFTER_EXIT = 0.2  # seconds of output read after the command exits (see _drain)
+DRAIN_AFTER_EXIT = 0.2  # at most, seconds of output read after the command exits (_drain)
+DRAIN_QUIET = 0.02  # seconds without output after the exit that end the reading
 _EOF = b""  # appended by _drain when the output pipe was read to its end
 
 
@@ -110,12 +110,16 @@ class Runner:
             log.error("cannot start %s: %s", pasteable(argv, chroot), why)
             return Completed(argv, 127, f"{why}\n", False, 0.0, start_error=why)
         chunks: list[bytes] = []
-        exited = threading.Event()
-        reader = threading.Thread(target=_drain, args=(proc, chunks, stdin, exited), daemon=True)
+        wake_r, wake_w = os.pipe()  # tells the reader the command has exited
+        reader = threading.Thread(target=_drain, args=(proc, chunks, stdin, wake_r), daemon=True)
         reader.start()
-        timed_out = _wait(proc, timeout, shown, start, token)
-        exited.set()
-        reader.join(timeout=DRAIN_AFTER_EXIT + 1)
+        try:
+            timed_out = _wait(proc, timeout, shown, start, token)
+        finally:
+            os.write(wake_w, b"x")
+            reader.join(timeout=DRAIN_AFTER_EXIT + 1)
+            os.close(wake_w)
+            os.close(wake_r)
         if not chunks or chunks[-1] is not _EOF:
             # `cmd &` leaves a process holding our pipe: its output is not the
             # command's, and waiting for its end would hold the boot up
@@ -215,17 +219,16 @@ def _kill(pid: int) -> None:
 
 
 def _drain(
-    proc: subprocess.Popen[bytes], chunks: list[bytes], stdin: bytes | None,
-    exited: threading.Event,
+    proc: subprocess.Popen[bytes], chunks: list[bytes], stdin: bytes | None, wake: int
 ) -> None:
     """Read the command's output until EOF, or until it exited and the pipe went quiet.
 
     A process the command left in the background (`cmd &`) inherits the pipe,
     so EOF may come only when that process ends. Once the command itself has
-    exited, what it wrote is already in the pipe: read while data is ready,
-    stop at the first DRAIN_AFTER_EXIT of quiet (or after DRAIN_AFTER_EXIT in
-    all, for a background writer that never pauses). `_EOF` appended: the
-    pipe was read to its end.
+    exited (`wake` becomes readable), what it wrote is already in the pipe:
+    read while data is ready, stop at the first DRAIN_QUIET without any (or
+    after DRAIN_AFTER_EXIT in all, for a background writer that never
+    pauses). `_EOF` appended: the pipe was read to its end.
     """
     import select
 
@@ -240,12 +243,15 @@ def _drain(
     kept = 0
     stop_at: float | None = None
     while True:
-        if stop_at is None and exited.is_set():
-            stop_at = time.monotonic() + DRAIN_AFTER_EXIT
-        wait = 0.05 if stop_at is None else max(0.0, min(0.05, stop_at - time.monotonic()))
-        ready, _, _ = select.select([fd], [], [], wait)
-        if not ready:
-            if stop_at is not None:
+        if stop_at is None:
+            ready, _, _ = select.select([fd, wake], [], [])
+            if wake in ready:
+                stop_at = time.monotonic() + DRAIN_AFTER_EXIT
+        else:
+            left = stop_at - time.monotonic()
+            ready, _, _ = select.select([fd], [], [], max(0.0, min(DRAIN_QUIET, left)))
+        if fd not in ready:
+            if stop_at is not None and (not ready or time.monotonic() >= stop_at):
                 return
             continue
         chunk = os.read(fd, 65536)
