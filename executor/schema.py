@@ -90,7 +90,7 @@ class Mode(Type):
     label = "a file mode"
 
     def json_schema(self) -> dict[str, object]:
-        # The string forms load.parse_mode_string accepts: "0644", "644", "0o644".
+        # The string forms convert.parse_mode_string accepts: "0644", "644", "0o644".
         return {
             "anyOf": [
                 {"type": "integer", "minimum": 0, "maximum": 0o7777},
