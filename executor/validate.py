@@ -255,12 +255,12 @@ def check_template(text: str) -> list[Finding]:
         return []
     from executor.template import TemplateError, parse, syntax_error
 
-    problem = syntax_error(text)
-    if problem is not None:
-        return [Finding(ERROR, f"template: {problem.message}", offset=problem.offset)]
     try:
-        parse(text)
+        parse(text)  # what it renders Go accepts too: one pass for the common case
     except TemplateError as exc:
+        problem = syntax_error(text)
+        if problem is not None:
+            return [Finding(ERROR, f"template: {problem.message}", offset=problem.offset)]
         return [Finding(WARNING, f"template: {exc.message}; this executor does not render it,"
                                  " so this step will fail", offset=exc.offset)]
     return []
