@@ -276,7 +276,7 @@ def json_dumps(doc: object) -> str:
 def cmd_validate(args: argparse.Namespace, sources: list[str]) -> int:
     """Check every source as a run would, print every problem, run nothing."""
     from executor.report import validation_json, write_validation
-    from executor.validate import check_sources
+    from executor.sourcecheck import check_sources
 
     if not os.path.isdir(args.root):
         raise UsageError(f"--root {args.root}: not a directory")

@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from executor.convert import parse_mode_string
 from executor.errors import Problem
 from executor.record import dataclass, field
 
@@ -135,8 +136,6 @@ def _files(value: Node, source: str, pairs: Pairs, problems: list[Problem]) -> N
 
 def _octal(node: Node, path: str, source: str, problems: list[Problem]) -> Node | None:
     """cloud-init permissions are octal text, even when YAML reads `644` as a number."""
-    from executor.load import parse_mode_string  # load imports this module
-
     if not isinstance(node, ScalarNode) or _is_null(node) or node.value == "":
         return None
     mode = parse_mode_string(node.value)

@@ -29,7 +29,6 @@ from yaml.resolver import Resolver
 
 from executor.errors import Problem
 from executor.record import dataclass, field
-from executor.sources import CMDLINE_PATH
 
 SOURCE_KEYS = ("cos.setup", "kairos.config_url")
 STAGES_PREFIX = "stages"
@@ -253,8 +252,12 @@ def _set_child(node: _Map | _List, part: str | int, child: _Tree) -> None:
 # -- entry ---------------------------------------------------------------------
 
 
-def parse_cmdline(text: str, source: str = CMDLINE_PATH) -> CmdlineConfig:
-    """Sources and the dot-notation document of one kernel command line."""
+def parse_cmdline(text: str, *, source: str) -> CmdlineConfig:
+    """Sources and the dot-notation document of one kernel command line.
+
+    `source` names it in problems (sources.CMDLINE_PATH; the caller owns the
+    path, so reading a root without a command line never imports this module).
+    """
     out = CmdlineConfig()
     tree = _Map(0)
     for token in tokenize(text):

@@ -1,110 +1,30 @@
 """YAML text -> typed Config, keeping file:line:column for every problem.
 
-PyYAML's composer gives nodes that carry their marks; we convert those nodes
-by walking the type tree of `schema`, so every type error points at the exact
-node that caused it.
-
-Input is untrusted (configs come from user-writable places), so every stage
-is bounded: the text's length (MAX_TEXT), the nesting depth (MAX_DEPTH) and
-the number of nodes (MAX_NODES) while composing, and the nodes visited with
-aliases and merge keys expanded while converting (MAX_NODES again, so alias
-bombs and merge-key bombs are refused). Composing runs PyYAML's Python
-composer over libyaml's events, with a depth guard: libyaml's own composer
-recurses in C and crashes the interpreter (SIGSEGV) on a 100,000-deep
-document, which fits easily in a few hundred kilobytes.
+The steps, each its own module: `compose` turns the text into YAML nodes
+within bounds (the text's length, MAX_TEXT, is checked here), `convert`
+converts the nodes by the type tree of `schema` (every problem placed at its
+node), and the model is built of the converted values (`build`, and the
+step's table in `schema`). Here: the entry points, YAML errors mapped to
+problems, the building of Config and Step, and the #cloud-config keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import yaml
-from yaml.composer import Composer
-from yaml.events import (
-    AliasEvent,
-    MappingEndEvent,
-    MappingStartEvent,
-    ScalarEvent,
-    SequenceEndEvent,
-    SequenceStartEvent,
-)
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from yaml.resolver import Resolver
+from yaml.nodes import MappingNode, Node, ScalarNode
 
-from executor import cloudconfig, validate
+from executor import cloudconfig
 from executor import schema as S
+from executor.build import INVALID, ObjData, if_files_spec, plain
+from executor.compose import MAX_NODES, MAX_TEXT, LimitExceeded, compose_bounded
+from executor.convert import YAML_LINE_BREAK, Converter, TooLarge, is_null
 from executor.errors import Problem
-from executor.lazyre import lazy_compile
-from executor.model import (
-    Config,
-    DirectorySpec,
-    DnsSpec,
-    DownloadSpec,
-    EntitySpec,
-    FileSpec,
-    IfFiles,
-    OverrideSpec,
-    Position,
-    Step,
-    SystemctlSpec,
-    UserSpec,
-)
-from executor.record import dataclass, field, replace
+from executor.model import Config, Step
+from executor.record import dataclass, replace
 
 TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
 if TYPE_CHECKING:
     from typing import Any
-
-_OPENING = (MappingStartEvent, SequenceStartEvent)
-_CLOSING = (MappingEndEvent, SequenceEndEvent)
-_LEAVES = (ScalarEvent, AliasEvent)
-
-try:  # libyaml's parser and composer: several times faster than the Python ones
-    from yaml import CSafeLoader as _CSafeLoader
-    from yaml._yaml import CParser as _EventSource
-except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    _CSafeLoader = None  # type: ignore[assignment,misc]
-    from yaml.parser import Parser
-    from yaml.reader import Reader
-    from yaml.scanner import Scanner
-
-    class _EventSource(Reader, Scanner, Parser):  # type: ignore[no-redef]
-        def __init__(self, text: str) -> None:
-            Reader.__init__(self, text)
-            Scanner.__init__(self)
-            Parser.__init__(self)
-
-# Upper bound on nodes visited in one document, aliases expanded: a YAML
-# "billion laughs" document is refused instead of eating the node's memory.
-MAX_NODES = 200_000
-# Nesting levels of one document: a cloud-config needs about ten.
-MAX_DEPTH = 100
-# Characters of one document (the size sources.MAX_SOURCE_BYTES allows a file).
-MAX_TEXT = 16 << 20
-
-_TAG = "tag:yaml.org,2002:"
-_SCALARS = yaml.constructor.SafeConstructor()
-
-
-class _Invalid:
-    """Marker for a value that failed conversion (its problem is recorded)."""
-
-
-INVALID: Any = _Invalid()
-
-
-@dataclass
-class ObjData:
-    """A converted mapping: its values, where it was, and where each key was."""
-
-    values: dict[str, Any]
-    pos: Position
-    key_pos: dict[str, Position] = field(default_factory=dict)
-    value_pos: dict[str, Position] = field(default_factory=dict)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        value = self.values.get(key, default)
-        return default if value is INVALID else value
 
 
 @dataclass
@@ -125,7 +45,7 @@ def load_text(text: str, source: str, *, group: str = "", path: str = "") -> Loa
     `source` names the document in problems and reports; `path` (default:
     `source`) is the name its steps get when it has no `name`.
     """
-    result = _Converter(source).load(text, group=group)
+    result = _Loader(source).load(text, group=group)
     if result.config is not None and path:
         result.config = replace(result.config, path=path)
     return result
@@ -133,7 +53,7 @@ def load_text(text: str, source: str, *, group: str = "", path: str = "") -> Loa
 
 def load_node(node: Node, source: str, *, group: str = "", path: str = "") -> LoadResult:
     """Convert a document given as YAML nodes (the kernel command line's)."""
-    result = _Converter(source).load_node(node, group=group)
+    result = _Loader(source).load_node(node, group=group)
     if result.config is not None and path:
         result.config = replace(result.config, path=path)
     return result
@@ -144,49 +64,9 @@ def is_cloud_config(text: str) -> bool:
     return cloudconfig.is_cloud_config(text)
 
 
-class _Converter:
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.problems: list[Problem] = []
-        self.visited = 0
-        self.text = ""
-        self._lines: list[str] | None = None  # split when a finding needs to be placed
-        self.depth = 0
-
-    @property
-    def lines(self) -> list[str]:
-        """The document's lines, to place findings inside values (split once, lazily)."""
-        if self._lines is None:
-            self._lines = _YAML_LINE_BREAK.split(self.text) if self.text else []
-        return self._lines
-
-    # -- problems -------------------------------------------------------
-
-    def pos(self, node: Node, path: str = "") -> Position:
-        mark = node.start_mark
-        return Position(self.source, mark.line + 1, mark.column + 1, path)
-
-    def error(self, node: Node | None, path: str, message: str) -> None:
-        self._add("error", node, path, message)
-
-    def warning(self, node: Node | None, path: str, message: str) -> None:
-        self._add("warning", node, path, message)
-
-    def _add(self, severity: str, node: Node | None, path: str, message: str) -> None:
-        line = column = 0
-        if node is not None:
-            line, column = node.start_mark.line + 1, node.start_mark.column + 1
-        self.problems.append(Problem(severity, self.source, line, column, path, message))
-
-    def findings(self, node: Node, path: str, found: list[validate.Finding]) -> None:
-        """Record what `validate` found in the value of `node`."""
-        for f in found:
-            line, column = node.start_mark.line + 1, node.start_mark.column + 1
-            if f.offset >= 0 and isinstance(node, ScalarNode):
-                line, column = _place(node, f.offset, self.lines) or (line, column)
-            self.problems.append(Problem(f.severity, self.source, line, column, path, f.message))
-
-    # -- entry ----------------------------------------------------------
+class _Loader(Converter):
+    """A Converter of whole documents: YAML errors become problems, the model is
+    built, #cloud-config keys become steps."""
 
     def load(self, text: str, *, group: str) -> LoadResult:
         if len(text) > MAX_TEXT:
@@ -211,7 +91,7 @@ class _Converter:
             return LoadResult(None, self.problems)
         except yaml.reader.ReaderError as exc:
             # A character YAML refuses (a control character): placed, on one line.
-            before = _YAML_LINE_BREAK.split(text[: exc.position])
+            before = YAML_LINE_BREAK.split(text[: exc.position])
             line, column = len(before), len(before[-1]) + 1
             char = exc.character
             shown = f"U+{char:04X}" if isinstance(char, int) else repr(char)
@@ -230,7 +110,7 @@ class _Converter:
         return self.load_node(root, group=group, cloud=cloudconfig.is_cloud_config(text))
 
     def load_node(self, root: Node | None, *, group: str, cloud: bool = False) -> LoadResult:
-        if root is None or _is_null(root):
+        if root is None or is_null(root):
             return LoadResult(Config(self.source, "", {}, group), self.problems)
         try:
             data = self.convert(root, S.CONFIG if cloud else S.YIP_CONFIG, "")
@@ -243,7 +123,7 @@ class _Converter:
         except RecursionError:
             self.error(root, "", "YAML nesting is too deep")
             return LoadResult(None, self.problems)
-        except _TooLarge:
+        except TooLarge:
             self.error(root, "", f"document expands to more than {MAX_NODES} nodes (alias bomb?)")
             return LoadResult(None, self.problems)
         except LimitExceeded as exc:
@@ -254,8 +134,6 @@ class _Converter:
         if not isinstance(data, ObjData):
             return LoadResult(None, self.problems)
         return LoadResult(config, self.problems)
-
-    # -- #cloud-config ----------------------------------------------------
 
     def add_cloud_config(self, root: Node, config: Config) -> Config:
         """Put the steps made of the cloud-init keys before each stage's own steps."""
@@ -288,233 +166,6 @@ class _Converter:
                     " (make `#cloud-config` its first line); ignored",
                 )
 
-    # -- generic conversion ----------------------------------------------
-
-    def convert(self, node: Node, t: S.Type, path: str) -> Any:
-        self.tick(node)
-        handler = _HANDLERS.get(type(t))
-        if handler is None:  # pragma: no cover - every Type has a handler
-            raise TypeError(f"no converter for {t!r}")
-        self.depth += 1
-        try:
-            return handler(self, node, t, path)
-        finally:
-            self.depth -= 1
-
-    def tick(self, node: Node) -> None:
-        """Count one unit of work; refuse documents that expand without bound.
-
-        Aliases make the node graph a DAG (or, with an anchor used inside
-        itself, a cycle), so the work done walking it is bounded here, not
-        by the size of the text.
-        """
-        self.visited += 1
-        if self.visited > MAX_NODES:
-            raise _TooLarge
-        if self.depth > MAX_DEPTH:
-            raise LimitExceeded(
-                f"nesting deeper than {MAX_DEPTH} levels (aliases expanded)", node.start_mark
-            )
-
-    def conv_str(self, node: Node, t: S.Type, path: str) -> Any:
-        condition = isinstance(t, S.Str) and t.check == S.CONDITION
-        if isinstance(node, ScalarNode):
-            if node.tag == _TAG + "binary":
-                self.error(node, path, "expected a string, got binary data")
-                return INVALID
-            value = "" if _is_null(node) else str(node.value)
-            if condition and node.tag in (_TAG + "int", _TAG + "float"):
-                self.warning(node, path, f"`if: {value}` is a number, run as the command"
-                             f" `{value}`, which does not exist: the step never runs; write"
-                             " true, false or a quoted shell condition")
-            if isinstance(t, S.Str) and t.check:
-                self.findings(node, path, validate.check_value(t.check, value))
-            return value
-        hint = ""
-        if condition and isinstance(node, SequenceNode):
-            # `if: [ -e /x ]` is a YAML flow list, not the shell's `[`
-            written = self.source_text(node) or "[ ... ]"
-            hint = f"; unquoted, `{written}` is a YAML list: quote it, if: '{written}'"
-        self.error(node, path, f"expected a string, got {_describe(node)}{hint}")
-        return INVALID
-
-    def source_text(self, node: Node) -> str:
-        """The text of `node` as written, when it is on one line; else ''."""
-        start, end = node.start_mark, node.end_mark
-        if start.line != end.line or start.line >= len(self.lines):
-            return ""
-        return self.lines[start.line][start.column:end.column]
-
-    def conv_int(self, node: Node, t: S.Type, path: str) -> Any:
-        if isinstance(node, ScalarNode) and node.tag == _TAG + "int":
-            return _SCALARS.construct_yaml_int(node)
-        hint = ""
-        key = path.rsplit(".", 1)[-1]
-        if isinstance(node, ScalarNode) and key in ("owner", "group") and ".files[" in path:
-            # owner/group are numeric ids, as in yip; names go in owner_string
-            example = node.value if key == "owner" else f"USER:{node.value}"
-            hint = (f"; for a name use owner_string: {example} (resolved in the root's"
-                    " /etc/passwd and /etc/group)")
-        self.error(node, path, f"expected an integer, got {_describe(node)}{hint}")
-        return INVALID
-
-    def conv_bool(self, node: Node, t: S.Type, path: str) -> Any:
-        if isinstance(node, ScalarNode) and node.tag == _TAG + "bool":
-            return _SCALARS.construct_yaml_bool(node)
-        self.error(node, path, f"expected true or false, got {_describe(node)}")
-        return INVALID
-
-    def conv_mode(self, node: Node, t: S.Type, path: str) -> Any:
-        if isinstance(node, ScalarNode) and node.tag == _TAG + "int":
-            value: int = _SCALARS.construct_yaml_int(node)
-            if not 0 <= value <= 0o7777:
-                self.error(node, path, f"mode {node.value} is out of range (0 to 07777)")
-                return INVALID
-            text = node.value.replace("_", "")
-            if len(text) >= 3 and text[0] != "0" and all(c in "01234567" for c in text):
-                # yip converts the number to a Go FileMode, which keeps only its
-                # permission bits (644 = 0o1204 -> 0204); the same mode is applied
-                # here, so an image is the same whichever executor made it.
-                applied = value & 0o777
-                self.warning(
-                    node,
-                    path,
-                    f"mode {text} is a decimal number, so mode {applied:04o} will be applied"
-                    f" (its permission bits, as yip applies them); write 0{text} for octal",
-                )
-                return applied
-            return value
-        if isinstance(node, ScalarNode) and node.tag == _TAG + "str":
-            parsed = parse_mode_string(node.value)
-            if parsed is None:
-                self.error(node, path, f"invalid mode {node.value!r}: expected octal like 0644")
-                return INVALID
-            return parsed
-        self.error(node, path, f"expected a file mode such as 0644, got {_describe(node)}")
-        return INVALID
-
-    def conv_any(self, node: Node, t: S.Type, path: str) -> Any:
-        return self.plain(node)
-
-    def conv_list(self, node: Node, t: S.Type, path: str) -> Any:
-        assert isinstance(t, S.ListOf)
-        if isinstance(node, ScalarNode) and _is_null(node):
-            return []
-        if not isinstance(node, SequenceNode):
-            self.error(node, path, f"expected a list, got {_describe(node)}")
-            return INVALID
-        return [self.convert(item, t.item, f"{path}[{i}]") for i, item in enumerate(node.value)]
-
-    def conv_map(self, node: Node, t: S.Type, path: str) -> Any:
-        assert isinstance(t, S.MapOf)
-        pairs = self.pairs(node, path)
-        if pairs is None:
-            return INVALID
-        out: dict[str, Any] = {}
-        for key, key_node, value_node in pairs:
-            if t.key_check:
-                self.findings(key_node, _join(path, key), validate.check_value(t.key_check, key))
-            out[key] = self.convert(value_node, t.value, _join(path, key))
-        return out
-
-    def conv_obj(self, node: Node, t: S.Type, path: str) -> Any:
-        assert isinstance(t, S.Obj)
-        pairs = self.pairs(node, path)
-        if pairs is None:
-            return INVALID
-        data = ObjData({}, self.pos(node, path))
-        value_nodes: dict[str, Node] = {}
-        for key, key_node, value_node in pairs:
-            fld = t.fields.get(key)
-            sub = _join(path, key)
-            if fld is None:
-                self.unknown_key(key, key_node, t, sub)
-                continue
-            data.values[key] = self.convert(value_node, fld.type, sub)
-            data.key_pos[key] = self.pos(key_node, sub)
-            data.value_pos[key] = self.pos(value_node, sub)
-            value_nodes[key] = value_node
-        for key in t.required:
-            if key not in data.values:
-                self.error(node, _join(path, key), f"missing required key `{key}` in {t.name}")
-                data.values[key] = INVALID
-        if t.check:
-            valid = {k: v for k, v in data.values.items() if v is not INVALID}
-            for f in validate.check_object(t.check, valid):
-                self.findings(value_nodes.get(f.key, node), _join(path, f.key), [f])
-        return data
-
-    def unknown_key(self, key: str, key_node: Node, t: S.Obj, path: str) -> None:
-        import difflib  # only when there is something to suggest
-
-        close = difflib.get_close_matches(key, list(t.fields), n=1, cutoff=0.7)
-        if t.open and not close:
-            return
-        hint = f"; did you mean `{close[0]}`?" if close else ""
-        self.warning(key_node, path, f"unknown key `{key}` in {t.name}{hint}")
-
-    # -- mapping helpers --------------------------------------------------
-
-    def pairs(self, node: Node, path: str) -> list[tuple[str, Node, Node]] | None:
-        """Key/value pairs of a mapping node, merge keys applied, duplicates refused."""
-        if isinstance(node, ScalarNode) and _is_null(node):
-            return []
-        if not isinstance(node, MappingNode):
-            self.error(node, path, f"expected a mapping, got {_describe(node)}")
-            return None
-        out: list[tuple[str, Node, Node]] = []
-        seen: dict[str, Node] = {}
-        merged: list[tuple[str, Node, Node]] = []
-        for key_node, value_node in node.value:
-            self.tick(key_node)
-            if key_node.tag == _TAG + "merge":
-                merged.extend(self._merge_pairs(value_node, path))
-                continue
-            if not isinstance(key_node, ScalarNode):
-                self.error(key_node, path, "mapping keys must be plain strings")
-                continue
-            key = str(key_node.value)
-            if key in seen:
-                line = seen[key].start_mark.line + 1
-                where = _join(path, key)
-                self.error(key_node, where, f"duplicate key `{key}` (first at line {line})")
-                continue
-            seen[key] = key_node
-            out.append((key, key_node, value_node))
-        for key, key_node, value_node in merged:
-            if key not in seen:
-                seen[key] = key_node
-                out.append((key, key_node, value_node))
-        return out
-
-    def _merge_pairs(self, node: Node, path: str) -> list[tuple[str, Node, Node]]:
-        sources = node.value if isinstance(node, SequenceNode) else [node]
-        out: list[tuple[str, Node, Node]] = []
-        self.depth += 1
-        try:
-            for src in sources:
-                self.tick(src)
-                out.extend(self.pairs(src, path) or [])
-        finally:
-            self.depth -= 1
-        return out
-
-    def plain(self, node: Node) -> Any:
-        """A plain Python value of a node, for keys a module checks itself."""
-        self.tick(node)
-        if isinstance(node, ScalarNode):
-            return _scalar_value(node)
-        self.depth += 1
-        try:
-            if isinstance(node, SequenceNode):
-                return [self.plain(item) for item in node.value]
-            pairs = self.pairs(node, "") or []
-            return {key: self.plain(value) for key, _, value in pairs}
-        finally:
-            self.depth -= 1
-
-    # -- model building ---------------------------------------------------
-
     def build_config(self, data: ObjData, group: str) -> Config:
         stages: dict[str, tuple[Step, ...]] = {}
         for stage, steps in (data.get("stages") or {}).items():
@@ -530,9 +181,15 @@ class _Converter:
             a for a in d.get("after", [])
             if isinstance(a, ObjData) and a.values.get("name") is not INVALID
         ]
-        modules = {
-            k: _plain(d.get(k)) for k in S.MODULE_KEYS if k in d.values and d.get(k) is not None
-        }
+        attrs: dict[str, Any] = {}
+        modules: dict[str, Any] = {}
+        for key, value in d.values.items():  # a key left out keeps the Step's default
+            m = S.MODULES_BY_KEY.get(key)
+            if m is None or value is None or value is INVALID:
+                continue
+            if m.build is not None:  # the step's table says which attribute, built how
+                attrs[m.attr] = m.build(value)
+            modules[key] = plain(value)
         for key in S.UNSUPPORTED_MODULES:
             if key in modules:
                 self.problems.append(Problem(
@@ -545,7 +202,7 @@ class _Converter:
             index=index,
             name=d.get("name", ""),
             if_=d.get("if", ""),
-            if_files=_if_files(d.get("if_files")),
+            if_files=if_files_spec(d.get("if_files")),
             only_os=d.get("only_os", ""),
             only_os_version=d.get("only_os_version", ""),
             only_arch=d.get("only_arch", ""),
@@ -553,34 +210,10 @@ class _Converter:
             node=d.get("node", ""),
             after=tuple(a.get("name", "") for a in afters),
             after_pos=tuple(a.value_pos.get("name", a.pos) for a in afters),
-            directories=tuple(_directory(x) for x in d.get("directories", []) if _ok(x)),
-            files=tuple(_file(x) for x in d.get("files", []) if _ok(x)),
-            commands=tuple(c for c in d.get("commands", []) if isinstance(c, str)),
-            systemctl=_systemctl(d.get("systemctl")),
-            environment=_str_map(d.get("environment")),
-            environment_file=d.get("environment_file", ""),
-            sysctl=_str_map(d.get("sysctl")),
-            hostname=d.get("hostname", ""),
-            dns=_dns(d.get("dns")),
-            kernel_modules=tuple(m for m in d.get("modules", []) if isinstance(m, str)),
-            users=tuple(_user(name, u) for name, u in (d.get("users") or {}).items() if _ok(u)),
-            authorized_keys={
-                user: tuple(k for k in keys if isinstance(k, str))
-                for user, keys in (d.get("authorized_keys") or {}).items()
-                if isinstance(keys, list)
-            },
-            ensure_entities=_entities(d.get("ensure_entities")),
-            delete_entities=_entities(d.get("delete_entities")),
-            timesyncd=_str_map(d.get("timesyncd")),
-            systemd_firstboot=_str_map(d.get("systemd_firstboot")),
-            downloads=tuple(_download(x) for x in d.get("downloads", []) if _ok(x)),
             modules=modules,
             pos=d.pos,
+            **attrs,
         )
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError, lines: list[str]) -> tuple[int, int, str]:
@@ -619,46 +252,6 @@ def _at_end(line: int, column: int, lines: list[str]) -> bool:
     return not any(rest.strip() for rest in lines[line + 1:])
 
 
-class LimitExceeded(yaml.YAMLError):
-    """A document is deeper or larger than the loader accepts (a YAMLError, so
-    that callers handling bad YAML handle it too)."""
-
-    def __init__(self, message: str, mark: Any = None) -> None:
-        super().__init__(message)
-        self.line = mark.line + 1 if mark is not None else 0
-        self.column = mark.column + 1 if mark is not None else 0
-
-
-class _BoundedComposer(Composer, _EventSource, Resolver):
-    """PyYAML's composer (Python, first in the MRO) over the event source,
-    counting depth and nodes as it goes so it stops long before the stack or
-    the memory would."""
-
-    def __init__(self, text: str) -> None:
-        _EventSource.__init__(self, text)
-        Composer.__init__(self)
-        Resolver.__init__(self)
-        self.depth = 0
-        self.count = 0
-
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        self.depth += 1
-        self.count += 1
-        if self.depth > MAX_DEPTH:
-            raise LimitExceeded(f"YAML nesting deeper than {MAX_DEPTH} levels", self._mark())
-        if self.count > MAX_NODES:
-            raise LimitExceeded(f"YAML document has more than {MAX_NODES} nodes", self._mark())
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
-
-
-    def _mark(self) -> Any:
-        event = self.peek_event()
-        return event.start_mark if event is not None else None
-
-
 def parse_value(text: str) -> Any:
     """The plain Python value of a YAML text, within the loader's bounds.
 
@@ -672,269 +265,6 @@ def parse_value(text: str) -> Any:
     if node is None:
         return None
     try:
-        return _Converter("").plain(node)
-    except _TooLarge:
+        return Converter("").plain(node)
+    except TooLarge:
         raise LimitExceeded(f"YAML expands to more than {MAX_NODES} nodes") from None
-
-
-def compose_bounded(text: str) -> Node | None:
-    """`yaml.compose(text)` that refuses (LimitExceeded) instead of crashing."""
-    if _CSafeLoader is not None:
-        # libyaml's composer recurses without a limit, so measure the depth on
-        # its events first (a flat loop); then let it compose, several times
-        # faster than the Python composer.
-        _check_bounds(text)
-        node: Node | None = yaml.compose(text, Loader=_CSafeLoader)
-        return node
-    composer = _BoundedComposer(text)
-    try:
-        return composer.get_single_node()
-    finally:
-        composer.dispose()
-
-
-def _next_event(events: Any) -> Any:
-    """The next parser event; libyaml's own nesting limit (newer builds stop at
-    1,000 levels) is reported as ours, so the message does not depend on the
-    PyYAML version."""
-    try:
-        return events.get_event()
-    except yaml.MarkedYAMLError as exc:
-        if "nesting depth" in str(exc.problem):
-            raise LimitExceeded(
-                f"YAML nesting deeper than {MAX_DEPTH} levels", exc.problem_mark
-            ) from None
-        raise
-
-
-def _check_bounds(text: str) -> None:
-    """Raise LimitExceeded when the document nests deeper than MAX_DEPTH or has
-    more than MAX_NODES nodes (aliases not expanded: the converter counts those)."""
-    events = _EventSource(text)
-    depth = count = 0
-    try:
-        while (event := _next_event(events)) is not None:
-            kind = type(event)
-            if kind in _OPENING:
-                depth += 1
-                count += 1
-                if depth > MAX_DEPTH:
-                    raise LimitExceeded(
-                        f"YAML nesting deeper than {MAX_DEPTH} levels", event.start_mark
-                    )
-            elif kind in _CLOSING:
-                depth -= 1
-            elif kind in _LEAVES:
-                count += 1
-            if count > MAX_NODES:
-                raise LimitExceeded(f"YAML document has more than {MAX_NODES} nodes",
-                                    event.start_mark)
-    finally:
-        events.dispose()
-
-
-_HANDLERS: dict[type, Callable[[_Converter, Node, S.Type, str], Any]] = {
-    S.Str: _Converter.conv_str,
-    S.Int: _Converter.conv_int,
-    S.Bool: _Converter.conv_bool,
-    S.Mode: _Converter.conv_mode,
-    S.AnyValue: _Converter.conv_any,
-    S.ListOf: _Converter.conv_list,
-    S.MapOf: _Converter.conv_map,
-    S.Obj: _Converter.conv_obj,
-}
-
-
-def parse_mode_string(text: str) -> int | None:
-    """Octal mode from "0644", "644" or "0o644"; None when it is not one."""
-    digits = text.strip()
-    if digits[:2] in ("0o", "0O"):
-        digits = digits[2:]
-    if not digits or len(digits) > 5 or any(c not in "01234567" for c in digits):
-        return None
-    value = int(digits, 8)
-    return value if value <= 0o7777 else None
-
-
-def _ok(value: Any) -> bool:
-    return isinstance(value, ObjData) and all(v is not INVALID for v in value.values.values())
-
-
-def _directory(d: ObjData) -> DirectorySpec:
-    return DirectorySpec(
-        path=d.get("path"),
-        permissions=d.get("permissions"),
-        owner=d.get("owner"),
-        group=d.get("group"),
-        pos=d.pos,
-    )
-
-
-def _file(d: ObjData) -> FileSpec:
-    return FileSpec(
-        path=d.get("path"),
-        content=d.get("content", ""),
-        encoding=d.get("encoding", ""),
-        permissions=d.get("permissions"),
-        owner=d.get("owner"),
-        group=d.get("group"),
-        owner_string=d.get("owner_string", "") or d.get("ownerstring", ""),
-        pos=d.pos,
-    )
-
-
-def _plain(value: Any) -> Any:
-    """Converted data without loader types, for Step.modules."""
-    if isinstance(value, ObjData):
-        return {k: _plain(v) for k, v in value.values.items() if v is not INVALID}
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v is not INVALID}
-    if isinstance(value, list):
-        return [_plain(v) for v in value if v is not INVALID]
-    return value
-
-
-def _str_map(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict):
-        return {}
-    return {k: v for k, v in value.items() if isinstance(v, str)}
-
-
-def _dns(d: ObjData | None) -> DnsSpec | None:
-    if not isinstance(d, ObjData):
-        return None
-    return DnsSpec(
-        nameservers=tuple(d.get("nameservers", [])),
-        search=tuple(d.get("search", [])),
-        options=tuple(d.get("options", [])),
-        path=d.get("path", ""),
-        pos=d.pos,
-    )
-
-
-def _user(name: str, d: ObjData) -> UserSpec:
-    return UserSpec(
-        name=name,
-        passwd=d.get("passwd", ""),
-        lock_passwd=bool(d.get("lock_passwd", False)),
-        uid=d.get("uid", "").strip(),
-        gid=d.get("gid", "").strip(),
-        primary_group=d.get("primary_group", ""),
-        groups=tuple(d.get("groups", [])),
-        gecos=d.get("gecos", ""),
-        homedir=d.get("homedir", ""),
-        no_create_home=bool(d.get("no_create_home", False)),
-        shell=d.get("shell", ""),
-        ssh_authorized_keys=tuple(d.get("ssh_authorized_keys", [])),
-        pos=d.pos,
-    )
-
-
-def _entities(items: Any) -> tuple[EntitySpec, ...]:
-    if not isinstance(items, list):
-        return ()
-    return tuple(
-        EntitySpec(e.get("entity", ""), e.get("path", ""), e.pos) for e in items if _ok(e)
-    )
-
-
-def _download(d: ObjData) -> DownloadSpec:
-    return DownloadSpec(
-        url=d.get("url"),
-        path=d.get("path"),
-        permissions=d.get("permissions"),
-        owner=d.get("owner"),
-        group=d.get("group"),
-        owner_string=d.get("owner_string", "") or d.get("ownerstring", ""),
-        timeout=d.get("timeout", 0),
-        pos=d.pos,
-    )
-
-
-def _systemctl(d: ObjData | None) -> SystemctlSpec:
-    if not isinstance(d, ObjData):
-        return SystemctlSpec()
-    overrides = tuple(
-        OverrideSpec(o.get("service"), o.get("name", ""), o.get("content", ""), o.pos)
-        for o in d.get("overrides", [])
-        if _ok(o)
-    )
-    return SystemctlSpec(
-        enable=tuple(d.get("enable", [])),
-        disable=tuple(d.get("disable", [])),
-        mask=tuple(d.get("mask", [])),
-        unmask=tuple(d.get("unmask", [])),
-        start=tuple(d.get("start", [])),
-        overrides=overrides,
-    )
-
-
-def _if_files(d: ObjData | None) -> IfFiles | None:
-    if not isinstance(d, ObjData):
-        return None
-    return IfFiles(tuple(d.get("any", [])), tuple(d.get("all", [])), tuple(d.get("none", [])))
-
-
-def _scalar_value(node: ScalarNode) -> Any:
-    tag = node.tag
-    if tag == _TAG + "int":
-        return _SCALARS.construct_yaml_int(node)
-    if tag == _TAG + "bool":
-        return _SCALARS.construct_yaml_bool(node)
-    if tag == _TAG + "float":
-        return _SCALARS.construct_yaml_float(node)
-    if tag == _TAG + "null":
-        return None
-    return node.value
-
-
-def _is_null(node: Node) -> bool:
-    return isinstance(node, ScalarNode) and node.tag == _TAG + "null"
-
-
-def _describe(node: Node) -> str:
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
-    kind = node.tag.rsplit(":", 1)[-1]
-    names = {"str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean"}
-    return f"{names.get(kind, kind)} {node.value!r}" if kind != "null" else "nothing (null)"
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-# YAML's line breaks (str.splitlines knows more, and would shift the lines).
-_YAML_LINE_BREAK = lazy_compile("\r\n|[\r\n\x85\u2028\u2029]")
-
-
-def _place(node: ScalarNode, offset: int, lines: list[str]) -> tuple[int, int] | None:
-    """File line and column of character `offset` of a scalar's value.
-
-    Exact for a literal block (`|`) and for a one-line plain or quoted scalar
-    without escapes; None when the value's text is not the file's text.
-    """
-    start, end = node.start_mark, node.end_mark
-    value = node.value
-    style = node.style or ""
-    if not lines or not 0 <= offset <= len(value):
-        return None  # no text: nodes made from the kernel command line
-    if style in ("", "'", '"') and start.line == end.line:
-        raw = lines[start.line][start.column : end.column] if start.line < len(lines) else ""
-        inner = raw[1:-1] if style else raw
-        if inner != value:  # escapes (\n, '') make the two differ
-            return None
-        return start.line + 1, start.column + 1 + offset + (1 if style else 0)
-    if style == "|":
-        header = lines[start.line][start.column :] if start.line < len(lines) else ""
-        if any(c.isdigit() for c in header.split("#", 1)[0]):
-            return None  # explicit indentation indicator: rare, not worth the guessing
-        k = value.count("\n", 0, offset)
-        col = offset - (value.rfind("\n", 0, offset) + 1)
-        body = lines[start.line + 1 :]
-        first = next((ln for ln in body if ln.strip()), "")
-        indent = len(first) - len(first.lstrip(" "))
-        return start.line + 2 + k, indent + col + 1
-    return None

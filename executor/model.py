@@ -66,6 +66,9 @@ class SystemctlSpec:
             self.enable or self.disable or self.mask or self.unmask or self.start or self.overrides
         )
 
+    def __bool__(self) -> bool:  # false when empty, as the other modules' empty values
+        return not self.is_empty()
+
 
 @dataclass(frozen=True)
 class DnsSpec:

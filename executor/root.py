@@ -594,12 +594,18 @@ def _call(rel: str, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
 
 
 class DryRunRoot(Root):
-    """Reads the disk, records changes in memory, writes nothing."""
+    """Records changes in memory and writes nothing; reads the disk, or `over`.
+
+    With `over`, it is an overlay on another Root (itself maybe a dry-run):
+    what that Root shows, plus the changes recorded here. Planning uses one
+    to see the links a step has planned so far without writing them.
+    """
 
     dry_run = True
 
-    def __init__(self, path: str = "/") -> None:
-        super().__init__(path)
+    def __init__(self, path: str = "/", *, over: Root | None = None) -> None:
+        super().__init__(path if over is None else over.path)
+        self._below = over
         self._nodes: dict[str, Node | None] = {}  # rel -> planned node (None: removed)
         self._content: dict[str, bytes] = {}
 
@@ -610,18 +616,24 @@ class DryRunRoot(Root):
     def _lstat(self, rel: str) -> Node | None:
         if rel in self._nodes:
             return self._nodes[rel]
+        if self._below is not None:
+            return self._below._lstat(rel)
         return super()._lstat(rel)
 
     def _read_rel(self, rel: str, limit: int) -> bytes:
         if rel in self._content:
             return self._content[rel]
+        if self._below is not None:
+            return self._below._read_rel(rel, limit)
         return super()._read_rel(rel, limit)
 
     def _listdir_rel(self, rel: str) -> list[str]:
         names = set()
         if rel not in self._nodes:  # a directory planned anew has nothing on disk
             try:
-                names.update(super()._listdir_rel(rel))
+                below = self._below
+                names.update(super()._listdir_rel(rel) if below is None
+                             else below._listdir_rel(rel))
             except RootError:
                 pass
         prefix = rel + "/" if rel else ""

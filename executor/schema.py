@@ -7,9 +7,14 @@ cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
+from executor import build as B
 from executor.record import dataclass, field
+
+TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Type:
@@ -85,7 +90,7 @@ class Mode(Type):
     label = "a file mode"
 
     def json_schema(self) -> dict[str, object]:
-        # The string forms load.parse_mode_string accepts: "0644", "644", "0o644".
+        # The string forms convert.parse_mode_string accepts: "0644", "644", "0o644".
         return {
             "anyOf": [
                 {"type": "integer", "minimum": 0, "maximum": 0o7777},
@@ -328,31 +333,104 @@ UNPACK_IMAGE = Obj(
     "unpack_image", {"source": Field(STR), "target": Field(STR), "platform": Field(STR)}
 )
 
-# yip's module keys of a step.
-MODULE_KEYS: dict[str, Field] = {
-    "environment": Field(MapOf(TEMPLATE_STR), "KEY=VALUE pairs merged into the environment file"),
-    "environment_file": Field(STR, "file for `environment`, default /etc/environment"),
-    "sysctl": Field(STR_MAP, "kernel parameters"),
-    "hostname": Field(TEMPLATE_STR, "host name (templated)"),
-    "dns": Field(DNS, "resolv.conf settings"),
-    "modules": Field(STR_LIST, "kernel modules to load"),
-    "users": Field(MapOf(USER), "users to create, by name"),
-    "ensure_entities": Field(ListOf(ENTITY), "passwd/group/shadow entries to ensure"),
-    "delete_entities": Field(ListOf(ENTITY), "passwd/group/shadow entries to delete"),
-    "timesyncd": Field(STR_MAP, "[Time] settings of timesyncd"),
-    "systemd_firstboot": Field(STR_MAP, "systemd-firstboot settings"),
-    "downloads": Field(ListOf(DOWNLOAD), "files to download"),
-    "datasource": Field(DATASOURCE, "user-data from the first cloud provider that answers"),
-    "layout": Field(LAYOUT, "grow the last partition, add partitions"),
-    "git": Field(GIT, "git checkout (not supported)"),
-    "packages": Field(PACKAGES, "packages to install (not supported)"),
-    "package_pins": Field(STR_MAP, "package version pins (not supported)"),
-    "unpack_images": Field(ListOf(UNPACK_IMAGE), "container images to unpack (not supported)"),
-    "authorized_keys": Field(MapOf(STR_LIST), "SSH keys by user"),
-}
+@dataclass(frozen=True)
+class ModuleKey:
+    """One module key of a step, declared once.
+
+    The step's schema (and so the loader's checks), the Step the loader
+    builds, the planners and `modules.used_modules` are all derived from the
+    table of these, STEP_MODULES: a new module is one entry here, a planner
+    in executor/modules/ and, if it has a typed attribute, a field of
+    model.Step and a builder in build.py (tests/test_step_table.py checks
+    that they agree).
+    """
+
+    key: str  # the config key
+    field: Field  # its type (which the loader converts by) and documentation
+    # The Step attribute it fills and the builder of that attribute from the
+    # converted value; without one the module reads its plain data from
+    # Step.modules (which holds every key used, whatever its attribute).
+    attr: str = ""
+    build: Callable[[Any], object] | None = None
+    # Its place in yip's module order (pkg/executor's default plugins);
+    # 0: an option of another module (environment_file), not run by itself.
+    run: int = 0
+    # "module.function" in executor.modules, imported when a step first uses
+    # it; "": recognised, so a step using it fails loudly, but not supported.
+    planner: str = ""
+    # The Step attributes handed to the planner after the run context;
+    # default: its own attribute.
+    takes: tuple[str, ...] = ()
+
+    @property
+    def planner_args(self) -> tuple[str, ...]:
+        return self.takes or (self.attr,)
+
+
+# A step's module keys, in the order the schema documents them.
+STEP_MODULES: tuple[ModuleKey, ...] = (
+    ModuleKey("directories", Field(ListOf(DIRECTORY), "directories to create"),
+              "directories", B.each(B.directory_spec),
+              run=5, planner="directories.plan_directories"),
+    ModuleKey("files", Field(ListOf(FILE), "files to write"),
+              "files", B.each(B.file_spec), run=6, planner="files.plan_files"),
+    ModuleKey("commands",
+              Field(ListOf(TEMPLATE_STR), "shell commands (templated), run with /bin/sh -c"),
+              "commands", B.texts, run=7, planner="commands.plan_commands"),
+    ModuleKey("systemctl", Field(SYSTEMCTL, "unit enable/disable/mask/start/overrides"),
+              "systemctl", B.systemctl_spec, run=15, planner="systemctl.plan_systemctl"),
+    ModuleKey("environment",
+              Field(MapOf(TEMPLATE_STR), "KEY=VALUE pairs merged into the environment file"),
+              "environment", B.str_map, run=16, planner="environment.plan_environment",
+              takes=("environment", "environment_file")),
+    ModuleKey("environment_file",
+              Field(STR, "file for `environment`, default /etc/environment"),
+              "environment_file", B.text),
+    ModuleKey("sysctl", Field(STR_MAP, "kernel parameters"),
+              "sysctl", B.str_map, run=10, planner="sysctl.plan_sysctl"),
+    ModuleKey("hostname", Field(TEMPLATE_STR, "host name (templated)"),
+              "hostname", B.text, run=9, planner="hostname.plan_hostname"),
+    ModuleKey("dns", Field(DNS, "resolv.conf settings"),
+              "dns", B.dns_spec, run=1, planner="dns.plan_dns"),
+    ModuleKey("modules", Field(STR_LIST, "kernel modules to load"),
+              "kernel_modules", B.texts, run=13, planner="kmodules.plan_kernel_modules"),
+    ModuleKey("users", Field(MapOf(USER), "users to create, by name"),
+              "users", B.user_specs, run=11, planner="users.plan_users"),
+    ModuleKey("ensure_entities",
+              Field(ListOf(ENTITY), "passwd/group/shadow entries to ensure"),
+              "ensure_entities", B.entity_specs,
+              run=4, planner="entities.plan_ensure_entities"),
+    ModuleKey("delete_entities",
+              Field(ListOf(ENTITY), "passwd/group/shadow entries to delete"),
+              "delete_entities", B.entity_specs,
+              run=8, planner="entities.plan_delete_entities"),
+    ModuleKey("timesyncd", Field(STR_MAP, "[Time] settings of timesyncd"),
+              "timesyncd", B.str_map, run=14, planner="timesyncd.plan_timesyncd"),
+    ModuleKey("systemd_firstboot", Field(STR_MAP, "systemd-firstboot settings"),
+              "systemd_firstboot", B.str_map, run=17, planner="firstboot.plan_firstboot"),
+    ModuleKey("downloads", Field(ListOf(DOWNLOAD), "files to download"),
+              "downloads", B.each(B.download_spec), run=2, planner="downloads.plan_downloads"),
+    ModuleKey("datasource",
+              Field(DATASOURCE, "user-data from the first cloud provider that answers"),
+              run=18, planner="datasource.plan_datasource", takes=("modules",)),
+    ModuleKey("layout", Field(LAYOUT, "grow the last partition, add partitions"),
+              run=19, planner="layout.plan_layout", takes=("modules",)),
+    ModuleKey("git", Field(GIT, "git checkout (not supported)"), run=3),
+    ModuleKey("packages", Field(PACKAGES, "packages to install (not supported)"), run=21),
+    ModuleKey("package_pins", Field(STR_MAP, "package version pins (not supported)"), run=20),
+    ModuleKey("unpack_images",
+              Field(ListOf(UNPACK_IMAGE), "container images to unpack (not supported)"), run=22),
+    ModuleKey("authorized_keys", Field(MapOf(STR_LIST), "SSH keys by user"),
+              "authorized_keys", B.key_lists,
+              run=12, planner="authorized_keys.plan_authorized_keys"),
+)
+
+MODULES_BY_KEY = {m.key: m for m in STEP_MODULES}
+# The module keys with their types, in the schema's order.
+MODULE_KEYS: dict[str, Field] = {m.key: m.field for m in STEP_MODULES}
 
 # Modules that are recognised but not implemented: a step using one fails.
-UNSUPPORTED_MODULES = ("git", "packages", "package_pins", "unpack_images")
+UNSUPPORTED_MODULES = tuple(m.key for m in STEP_MODULES if m.run and not m.planner)
 
 STEP = Obj(
     "step",
@@ -366,10 +444,6 @@ STEP = Obj(
         "only_service_manager": Field(Str(SERVICE_MANAGER), "systemd or openrc"),
         "node": Field(REGEX_STR, "regex on the hostname"),
         "after": Field(ListOf(AFTER), "steps this step runs after"),
-        "directories": Field(ListOf(DIRECTORY), "directories to create"),
-        "files": Field(ListOf(FILE), "files to write"),
-        "commands": Field(ListOf(TEMPLATE_STR), "shell commands (templated), run with /bin/sh -c"),
-        "systemctl": Field(SYSTEMCTL, "unit enable/disable/mask/start/overrides"),
         **MODULE_KEYS,
     },
 )

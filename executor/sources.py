@@ -376,12 +376,12 @@ def read_url(url: str, *, timeout: float = URL_TIMEOUT, attempts: int = URL_ATTE
 
 def fetch_url(url: str, *, timeout: float, attempts: int = URL_ATTEMPTS,
               backoff: float = URL_BACKOFF) -> bytes:
-    """The body at `url`, through the one fetcher (modules/fetch.py). Bounded:
+    """The body at `url`, through the one fetcher (executor/fetch.py). Bounded:
     at most `attempts` tries, each with `timeout` for the connection, for every
     read and for the whole body, so a server that drips bytes cannot hold the
     boot either.
     """
-    from executor.modules import fetch  # only when a URL is given: boot time
+    from executor import fetch  # only when a URL is given: boot time
 
     try:
         return fetch.fetch(url, timeout=timeout, retries=max(1, attempts) - 1, backoff=backoff,
@@ -413,7 +413,7 @@ def read_cmdline_sources(root: Root, text: str | None = None, *,
     # the parser only when there is a command line to parse (an image tree has none)
     from executor.cmdline import parse_cmdline
 
-    parsed = parse_cmdline(text)
+    parsed = parse_cmdline(text, source=CMDLINE_PATH)
     groups: list[SourceGroup] = []
     for ref in parsed.sources:
         if is_url(ref.uri):

@@ -12,8 +12,10 @@ TemplateError naming the construct and its position, never silently passed
 through as yip does. A value that is missing from the data is an error when
 it is printed (Go prints `<no value>`), but `default` may replace it.
 
-`parse(text)` checks syntax only (for validation); `render(text, data)`
-parses and evaluates.
+`syntax_error(text)` says what Go's own parser rejects (as yip would: the
+lexer here reads every token of Go's action syntax, so `validate` needs no
+scanner of its own), `parse(text)` also refuses what is outside the subset,
+and `render(text, data)` parses and evaluates.
 """
 
 from __future__ import annotations
@@ -129,6 +131,20 @@ def parse(text: str) -> Template:
     return _Parser(text).template()
 
 
+def syntax_error(text: str) -> TemplateError | None:
+    """What Go's text/template parser rejects in `text`, else None.
+
+    The syntax only: unclosed actions, quotes and comments, empty actions and
+    pipeline stages, parentheses, and if/range/with/define/block matched with
+    end. A template that passes may still be outside the subset `parse` takes.
+    """
+    try:
+        _Parser(text, syntax_only=True).template()
+    except TemplateError as exc:
+        return exc
+    return None
+
+
 def render(text: str, data: Mapping[str, object]) -> str:
     """Render `text` against `data` (a mapping of field names to values)."""
     if not has_actions(text):
@@ -141,14 +157,23 @@ def render(text: str, data: Mapping[str, object]) -> str:
 
 @dataclass(frozen=True)
 class _Token:
-    kind: str  # field, dot, ident, string, number, pipe, lparen, rparen, bad
+    kind: str  # field, dot, ident, string, char, number, variable, assign, comma, pipe, (, )
     value: str
     pos: int
 
 
+# Actions that open a block closed by {{ end }}.
+_BLOCKS = frozenset({"if", "range", "with", "define", "block"})
+
+
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, syntax_only: bool = False) -> None:
         self.text = text
+        # Only Go's syntax is checked (syntax_error): the actions' tokens, and
+        # the blocks still open (keyword, offset of its {{), in order.
+        self.syntax_only = syntax_only
+        self.blocks: list[tuple[str, int]] = []
+        self.lexed: list[_Token] = []  # the tokens of the action being lexed
 
     def error(self, message: str, pos: int) -> TemplateError:
         return TemplateError(message, self.text, pos)
@@ -164,13 +189,17 @@ class _Parser:
             if trim_next:
                 chunk = chunk.lstrip(_SPACE)
             if start < 0:
+                if self.blocks:
+                    keyword, offset = self.blocks[-1]
+                    message = f"`{{{{{keyword}}}}}` is never closed by `{{{{end}}}}`"
+                    raise self.error(message, offset)
                 if chunk:
                     parts.append(chunk)
                 return Template(text, tuple(parts))
             inner = start + len(LEFT)
             if text.startswith("-", inner) and text[inner + 1 : inner + 2] in tuple(_SPACE):
                 chunk = chunk.rstrip(_SPACE)
-                inner += 1
+                inner += 2  # past the trim marker `- `
             if chunk:
                 parts.append(chunk)
             end, trim_next, action = self.action(start, inner)
@@ -181,21 +210,26 @@ class _Parser:
     def action(self, start: int, inner: int) -> tuple[int, bool, Action | None]:
         """Parse one action from `inner`; return where the text resumes."""
         text = self.text
-        body_start = inner
-        while body_start < len(text) and text[body_start] in _SPACE:
-            body_start += 1
-        if text.startswith("/*", body_start):
-            close = text.find("*/", body_start + 2)
+        if text.startswith("/*", inner):  # as in Go: right after `{{` or `{{- `
+            close = text.find("*/", inner + 2)
             if close < 0:
-                raise self.error("unclosed comment", body_start)
+                raise self.error("unclosed comment", start)
             after = close + 2
             trim = False
-            if text.startswith(" -" + RIGHT, after):
+            if text[after : after + 1] in tuple(_SPACE) and text.startswith("-" + RIGHT, after + 1):
                 after, trim = after + 2, True
             if not text.startswith(RIGHT, after):
-                raise self.error("comment ends before closing delimiter", after)
+                raise self.error("comment ends before the closing `}}`", start)
             return after + len(RIGHT), trim, None
-        tokens, end, trim = self.lex(inner, start)
+        try:
+            tokens, end, trim = self.lex(inner, start)
+        except TemplateError:
+            if self.syntax_only:  # Go parses as it lexes: it names the earlier mistake
+                self.check_action(self.lexed, start, complete=False)
+            raise
+        if self.syntax_only:
+            self.check_action(tokens, start)
+            return end, trim, None
         if not tokens:
             raise self.error("missing value for command (empty action)", start)
         pipeline, used = self.pipeline(tokens, 0, start)
@@ -207,9 +241,10 @@ class _Parser:
     def lex(self, pos: int, start: int) -> tuple[list[_Token], int, bool]:
         text = self.text
         tokens: list[_Token] = []
+        self.lexed = tokens
         while True:
             if pos >= len(text):
-                raise self.error("unclosed action (no closing }})", start)
+                raise self.error("unclosed action: `{{` without `}}`", start)
             c = text[pos]
             if c in _SPACE:
                 if text.startswith("-" + RIGHT, pos + 1):
@@ -218,6 +253,9 @@ class _Parser:
                 continue
             if text.startswith(RIGHT, pos):
                 return tokens, pos + len(RIGHT), False
+            if text.startswith("-" + RIGHT, pos) and text[pos - 1] in _SPACE:
+                # `{{- -}}`: the left marker took the space before the right one
+                return tokens, pos + len("-" + RIGHT), True
             if c == "|":
                 tokens.append(_Token("pipe", c, pos))
                 pos += 1
@@ -237,11 +275,19 @@ class _Parser:
                     raise self.error("unterminated raw string", pos)
                 tokens.append(_Token("string", text[pos + 1 : close].replace("\r", ""), pos))
                 pos = close + 1
+            elif c == "'":
+                end = _char_end(text, pos)
+                if end < 0:
+                    raise self.error("unterminated character constant", pos)
+                tokens.append(_Token("char", text[pos:end], pos))
+                pos = end
+            elif c == "." and text[pos + 1 : pos + 2].isdigit():
+                end = _number_end(text, pos)
+                tokens.append(_Token("number", text[pos:end], pos))
+                pos = end
             elif c == ".":
                 end = _ident_end(text, pos + 1)
                 if end == pos + 1:
-                    if pos + 1 < len(text) and text[pos + 1].isdigit():
-                        raise self.error(f"number {_word(text, pos)} is not supported", pos)
                     tokens.append(_Token("dot", ".", pos))
                     pos += 1
                 else:
@@ -250,11 +296,7 @@ class _Parser:
                     tokens.append(_Token("field", text[pos + 1 : end], pos))
                     pos = end
             elif c.isdigit() or (c in "+-" and pos + 1 < len(text) and text[pos + 1].isdigit()):
-                end = pos + 1
-                while end < len(text) and (text[end].isalnum() or text[end] in "_.+-"):
-                    if text[end] in "+-" and text[end - 1] not in "eEpP":
-                        break
-                    end += 1
+                end = _number_end(text, pos)
                 tokens.append(_Token("number", text[pos:end], pos))
                 pos = end
             elif c.isalpha() or c == "_":
@@ -262,13 +304,71 @@ class _Parser:
                 tokens.append(_Token("ident", text[pos:end], pos))
                 pos = end
             elif c == "$":
-                raise self.error(f"variable {_word(text, pos)} is not supported", pos)
-            elif c == "'":
-                raise self.error("character constants are not supported", pos)
+                end = _ident_end(text, pos + 1)
+                tokens.append(_Token("variable", text[pos:end], pos))
+                pos = end
             elif text.startswith(":=", pos) or c == "=":
-                raise self.error("variable assignment is not supported", pos)
+                end = pos + (2 if c == ":" else 1)
+                tokens.append(_Token("assign", text[pos:end], pos))
+                pos = end
+            elif c == ",":
+                tokens.append(_Token("comma", c, pos))
+                pos += 1
             else:
                 raise self.error(f"unexpected {c!r} in action", pos)
+
+    def check_action(self, tokens: list[_Token], start: int, *, complete: bool = True) -> None:
+        """Go's rules for one action: its pipelines, parentheses and block keyword.
+
+        Not `complete`: the tokens before a lexing error, checked one by one.
+        """
+        filled = [False]  # per parenthesis level: the current command has a value
+        after_pipe = False
+        for i, tok in enumerate(tokens):
+            if tok.kind == "lparen":
+                filled[-1] = True
+                filled.append(False)
+            elif tok.kind == "rparen":
+                if len(filled) == 1:
+                    raise self.error("unexpected `)` in action", tok.pos)
+                if not filled.pop():
+                    raise self.error("empty parentheses in action", tok.pos)
+            elif tok.kind == "pipe":
+                if not filled[-1]:
+                    raise self.error("missing command before `|`", tok.pos)
+                filled[-1], after_pipe = False, True
+            elif tok.kind == "assign":
+                if i == 0 or tokens[i - 1].kind != "variable":  # `$x := ...`, `$x = ...`
+                    raise self.error(f"unexpected `{tok.value}` in action", tok.pos)
+                filled[-1] = False  # `$x := pipeline`: a new pipeline starts
+            elif tok.kind == "comma":
+                if i == 0 or tokens[i - 1].kind != "variable":  # `range $i, $e := ...`
+                    raise self.error("unexpected `,` in action", tok.pos)
+            else:
+                filled[-1] = True
+        if not complete:
+            return
+        if len(filled) > 1:
+            raise self.error("unclosed `(` in action", start)
+        if not filled[0]:
+            raise self.error("missing command after `|`" if after_pipe else "empty action", start)
+        self.track_block(tokens[0].value if tokens[0].kind == "ident" else "", start)
+
+    def track_block(self, keyword: str, start: int) -> None:
+        """Match if/range/with/define/block with end, as Go's parser does."""
+        if keyword in _BLOCKS:
+            if keyword == "define" and self.blocks:
+                raise self.error("`{{define}}` is only allowed at the top level", start)
+            self.blocks.append((keyword, start))
+        elif keyword == "end":
+            if not self.blocks:
+                raise self.error("`{{end}}` without an open if/range/with", start)
+            self.blocks.pop()
+        elif keyword == "else":
+            if not self.blocks or self.blocks[-1][0] not in ("if", "range", "with"):
+                raise self.error("`{{else}}` outside if/range/with", start)
+        elif keyword in ("break", "continue") and all(b != "range" for b, _ in self.blocks):
+            raise self.error(f"`{{{{{keyword}}}}}` outside `{{{{range}}}}`", start)
 
     def pipeline(self, tokens: list[_Token], i: int, pos: int) -> tuple[Pipeline, int]:
         commands: list[Command] = []
@@ -317,6 +417,14 @@ class _Parser:
             return Literal(tok.value, tok.pos)
         if tok.kind == "number":
             return Literal(_parse_int(tok, self.error), tok.pos)
+        if tok.kind == "variable":
+            raise self.error(f"variable {tok.value} is not supported", tok.pos)
+        if tok.kind == "char":
+            raise self.error("character constants are not supported", tok.pos)
+        if tok.kind == "assign":
+            raise self.error("variable assignment is not supported", tok.pos)
+        if tok.kind == "comma":
+            raise self.error("unexpected ',' in action", tok.pos)
         assert tok.kind == "ident"
         word = tok.value
         if word in ("true", "false"):
@@ -343,11 +451,26 @@ def _ident_end(text: str, pos: int) -> int:
     return pos
 
 
-def _word(text: str, pos: int) -> str:
+def _number_end(text: str, pos: int) -> int:
     end = pos + 1
-    while end < len(text) and text[end] not in _SPACE + "|()}":
+    while end < len(text) and (text[end].isalnum() or text[end] in "_.+-"):
+        if text[end] in "+-" and text[end - 1] not in "eEpP":
+            break
         end += 1
-    return text[pos:end]
+    return end
+
+
+def _char_end(text: str, pos: int) -> int:
+    """Index past the character constant starting at `pos`, or -1 (unterminated)."""
+    i = pos + 1
+    while i < len(text) and text[i] != "\n":
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == "'":
+            return i + 1
+        i += 1
+    return -1
 
 
 def _parse_int(tok: _Token, error: Callable[[str, int], TemplateError]) -> int:

@@ -7,9 +7,9 @@ so every finding gets the node's exact position and config path. Nothing here
 reads the filesystem or starts a process: `validate` must be safe to run on a
 workstation against any input, and cheap enough to run before every boot stage.
 
-`check_sources` is `validate` itself: every document of every source, then
-the step order of each source (`after:` targets and cycles, found by
-`order`, where the DAG lives).
+The `validate` command's check of whole sources is `sourcecheck`: it loads
+them as a run does, so it sits above the engine, as this module sits below
+the loader.
 """
 
 from __future__ import annotations
@@ -21,13 +21,6 @@ from collections.abc import Callable, Mapping
 from executor import schema as S
 from executor.lazyre import lazy_compile
 from executor.record import dataclass
-
-TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
-if TYPE_CHECKING:
-    from executor.errors import Problem
-    from executor.model import Config
-    from executor.root import Root
-    from executor.sources import SourceGroup
 
 ERROR, WARNING = "error", "warning"
 
@@ -77,98 +70,6 @@ def check_object(kind: str, values: Mapping[str, object]) -> list[Finding]:
     if kind == "file":
         return check_file(values)
     return []
-
-
-# -- whole sources -----------------------------------------------------------------
-
-
-def check_sources(
-    read: list[SourceGroup], *, strict: bool = False, root: Root | None = None
-) -> list[Problem]:
-    """Every problem of the sources, in document order, then line order.
-
-    What a run would report before running anything (each document checked
-    on its own, then the step order of the valid ones), and beyond that the
-    step-order problems of the invalid documents too, checked among all the
-    documents that parsed: so one pass shows everything to fix.
-    """
-    from executor.engine import load_document, load_groups, strict_problem
-
-    groups, problems = load_groups(read, strict=strict, quiet=True)
-    for group, source in zip(groups, read, strict=True):
-        found = _order_problems(group.configs, group.label)
-        parsed = [r.config for doc in source.documents
-                  if (r := load_document(doc, group.label)).config is not None]
-        if len(parsed) > len(group.configs):
-            valid = {c.source for c in group.configs}
-            found += [p for p in _order_problems(parsed, group.label) if p.source not in valid]
-        problems += [strict_problem(p, strict) for p in found if p not in problems]
-    if root is not None:  # a unit file written by any source counts
-        found = unit_problems([c for g in groups for c in g.configs], root)
-        problems += [strict_problem(p, strict) for p in found]
-    rank = {doc.source or doc.name: i for i, doc in enumerate(d for g in read for d in g.documents)}
-    return sorted(problems, key=lambda p: (rank.get(p.source, -1), p.line, p.column))
-
-
-def unit_problems(configs: list[Config], root: Root) -> list[Problem]:
-    """Units to enable that neither the root nor any source provides.
-
-    The run fails such a step (systemctl enable of a unit that does not
-    exist). A warning, not an error: the root checked may not be the root
-    the boot will see, and a command of an earlier step may install the unit.
-    A unit file written by a `files` entry of any source counts as provided.
-    """
-    import posixpath
-
-    from executor.errors import Problem
-    from executor.units import UNIT_PATHS
-    from executor.units.names import INSTANCE, UnitNameError, classify, mangle, template_of
-
-    written = {
-        posixpath.basename(f.path) for c in configs for steps in c.stages.values()
-        for step in steps for f in step.files if posixpath.dirname(f.path) in UNIT_PATHS
-    }
-    found: list[Problem] = []
-    for config in configs:
-        for steps in config.stages.values():
-            for step in steps:
-                for i, unit in enumerate(step.systemctl.enable):
-                    try:
-                        name = mangle(unit)
-                    except UnitNameError:
-                        continue  # reported by check_unit
-                    names = [name, template_of(name)] if classify(name) == INSTANCE else [name]
-                    if written.intersection(names) or _unit_in_root(root, names, UNIT_PATHS):
-                        continue
-                    pos = step.pos
-                    found.append(Problem(
-                        "warning", config.source, pos.line if pos else 0,
-                        pos.column if pos else 0,
-                        f"stages.{step.stage}[{step.index}].systemctl.enable[{i}]",
-                        f"unit {name} is not in {root.path}'s unit paths and no source writes"
-                        " it: enabling it will fail there",
-                    ))
-    return found
-
-
-def _unit_in_root(root: Root, names: list[str], directories: tuple[str, ...]) -> bool:
-    from executor.errors import RootError
-
-    for name in names:
-        for directory in directories:
-            try:
-                if root.lookup(f"{directory}/{name}") is not None:
-                    return True
-            except RootError:
-                continue
-    return False
-
-
-def _order_problems(configs: list[Config], label: str) -> list[Problem]:
-    from executor.order import plan_source
-
-    stages = sorted({stage for config in configs for stage in config.stages})
-    return plan_source(configs, stages, label)[1]
 
 
 # -- regexes, conditions, names ---------------------------------------------------
@@ -342,16 +243,13 @@ def _on(finding: Finding, key: str) -> Finding:
 
 # -- templates ------------------------------------------------------------------------
 
-# Actions that open a block closed by {{ end }}.
-_BLOCKS = frozenset({"if", "range", "with", "define", "block"})
-_SPACE = " \t\r\n"
-
 
 def check_template(text: str) -> list[Finding]:
     """A template's syntax errors (errors), else what the renderer refuses (a warning).
 
-    The syntax is Go's text/template, as yip parses it: unclosed `{{`, empty
-    actions, quotes, parentheses, empty pipeline stages, comments, and
+    The syntax is Go's text/template, as yip parses it (`template.syntax_error`,
+    the same lexer the renderer reads with): unclosed `{{`, empty actions,
+    quotes, parentheses, empty pipeline stages, comments, and
     if/range/with/define/block matched with end. A template that is valid Go
     but outside the subset `executor.template` renders (other functions,
     `if`, variables, ...) fails its step at run time, as SPEC §2 says: a
@@ -359,156 +257,17 @@ def check_template(text: str) -> list[Finding]:
     """
     if "{{" not in text:
         return []
-    problem = _TemplateScanner(text).scan()
-    if problem is not None:
-        return [problem]
-    from executor.template import TemplateError, parse
+    from executor.template import TemplateError, parse, syntax_error
 
     try:
-        parse(text)
+        parse(text)  # what it renders Go accepts too: one pass for the common case
     except TemplateError as exc:
+        problem = syntax_error(text)
+        if problem is not None:
+            return [Finding(ERROR, f"template: {problem.message}", offset=problem.offset)]
         return [Finding(WARNING, f"template: {exc.message}; this executor does not render it,"
                                  " so this step will fail", offset=exc.offset)]
     return []
-
-
-class _TemplateScanner:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.blocks: list[tuple[str, int]] = []  # open block keyword, offset of its {{
-
-    def scan(self) -> Finding | None:
-        text, i = self.text, 0
-        while (start := text.find("{{", i)) >= 0:
-            j = start + 2
-            if text.startswith("-", j) and text[j + 1 : j + 2] in tuple(_SPACE):
-                j += 2  # left trim marker `{{- `
-            comment = text.startswith("/*", j)
-            end = self._comment(start, j) if comment else self._action(start, j)
-            if isinstance(end, Finding):
-                return end
-            i = end
-        if self.blocks:
-            keyword, offset = self.blocks[-1]
-            return _tmpl(f"`{{{{{keyword}}}}}` is never closed by `{{{{end}}}}`", offset)
-        return None
-
-    def _comment(self, start: int, j: int) -> int | Finding:
-        text = self.text
-        close = text.find("*/", j + 2)
-        if close < 0:
-            return _tmpl("unclosed comment", start)
-        after = close + 2
-        if text.startswith("}}", after):
-            return after + 2
-        if text[after : after + 1] in tuple(_SPACE) and text.startswith("-}}", after + 1):
-            return after + 4
-        return _tmpl("comment ends before the closing `}}`", start)
-
-    def _action(self, start: int, i: int) -> int | Finding:
-        """Scan one action from `i` (just past `{{`); return the index past `}}`."""
-        text, n = self.text, len(self.text)
-        words: list[str] = []  # the top-level words, to spot keywords
-        filled = [False]  # per parenthesis level: the current command has a value
-        after_pipe = False
-        while True:
-            if i >= n:
-                return _tmpl("unclosed action: `{{` without `}}`", start)
-            c = text[i]
-            closing = 2 if text.startswith("}}", i) else 0
-            if c in _SPACE and text.startswith("-}}", i + 1):
-                closing = 4
-            elif text.startswith("-}}", i) and text[i - 1] in _SPACE:
-                closing = 3  # ` -}}` whose space the left marker `{{- ` took
-            if closing:
-                if len(filled) > 1:
-                    return _tmpl("unclosed `(` in action", start)
-                if not filled[0]:
-                    what = "missing command after `|`" if after_pipe else "empty action"
-                    return _tmpl(what, start)
-                return self._keyword(words, start) or i + closing
-            if c in _SPACE:
-                i += 1
-            elif c in "\"'`":
-                end = _quoted_end(text, i)
-                if end < 0:
-                    return _tmpl(f"unterminated {_QUOTES[c]} in action", i)
-                filled[-1] = True
-                words.append(text[i:end])
-                i = end
-            elif c == "(":
-                filled[-1] = True
-                filled.append(False)
-                i += 1
-            elif c == ")":
-                if len(filled) == 1:
-                    return _tmpl("unexpected `)` in action", i)
-                if not filled.pop():
-                    return _tmpl("empty parentheses in action", i)
-                i += 1
-            elif c == "|":
-                if not filled[-1]:
-                    return _tmpl("missing command before `|`", i)
-                filled[-1], after_pipe = False, True
-                i += 1
-            elif c == "=" or text.startswith(":=", i):
-                filled[-1] = False  # `$x := pipeline`: a new pipeline starts
-                i += 1 if c == "=" else 2
-            else:
-                end = i
-                while end < n and text[end] not in _WORD_END and not text.startswith("}}", end) \
-                        and not text.startswith(":=", end):
-                    end += 1
-                if len(filled) == 1:
-                    words.append(text[i:end])
-                filled[-1] = True
-                i = end
-
-    def _keyword(self, words: list[str], start: int) -> Finding | None:
-        """Track if/range/with/define/block ... end nesting."""
-        keyword = words[0] if words else ""
-        if keyword in _BLOCKS:
-            if keyword == "define" and self.blocks:
-                return _tmpl("`{{define}}` is only allowed at the top level", start)
-            self.blocks.append((keyword, start))
-        elif keyword == "end":
-            if not self.blocks:
-                return _tmpl("`{{end}}` without an open if/range/with", start)
-            self.blocks.pop()
-        elif keyword == "else":
-            if not self.blocks or self.blocks[-1][0] not in ("if", "range", "with"):
-                return _tmpl("`{{else}}` outside if/range/with", start)
-        elif keyword in ("break", "continue") and all(b != "range" for b, _ in self.blocks):
-            return _tmpl(f"`{{{{{keyword}}}}}` outside `{{{{range}}}}`", start)
-        return None
-
-
-_QUOTES = {'"': "quoted string", "'": "character constant", "`": "raw string"}
-_WORD_END = frozenset(_SPACE + "\"'`()|=")
-
-
-def _quoted_end(text: str, i: int) -> int:
-    """Index past the string or character constant starting at `i`, or -1."""
-    quote = text[i]
-    if quote == "`":
-        end = text.find("`", i + 1)
-        return end + 1 if end >= 0 else -1
-    j = i + 1
-    while j < len(text):
-        c = text[j]
-        if c == "\\":
-            j += 2
-            continue
-        if c == "\n":
-            return -1  # Go's interpreted strings end at the line
-        if c == quote:
-            return j + 1
-        j += 1
-    return -1
-
-
-def _tmpl(message: str, offset: int) -> Finding:
-    return Finding(ERROR, f"template: {message}", offset=offset)
 
 
 _VALUE_CHECKS: dict[str, Callable[[str], list[Finding]]] = {

@@ -25,7 +25,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from executor.load import MAX_DEPTH, MAX_NODES, MAX_TEXT, load_text
+from executor.compose import MAX_DEPTH, MAX_NODES, MAX_TEXT
+from executor.load import load_text
 from executor.runner import Runner, kill_tree
 from executor.sources import MAX_SOURCE_BYTES
 from tests.conftest import make_tree
@@ -374,12 +375,13 @@ def test_nesting_up_to_the_limit_is_accepted() -> None:
 
 def test_alias_expansion_is_bounded_whatever_the_schema() -> None:
     from executor import schema
-    from executor.load import _Converter, _TooLarge, compose_bounded
+    from executor.compose import compose_bounded
+    from executor.convert import Converter, TooLarge
 
     node = compose_bounded(billion_laughs())
     assert node is not None
-    with pytest.raises(_TooLarge):
-        _Converter("lol").convert(node, schema.ANY, "")
+    with pytest.raises(TooLarge):
+        Converter("lol").convert(node, schema.ANY, "")
 
 
 # -- directory walks: loops neither repeat nor multiply documents ---------------------

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from executor.conditions import check_step
-from executor.conditions.filters import elf_machine, go_regex, parse_os_release
+from executor.conditions.filters import elf_machine, go_regex
 from executor.context import RunContext
 from executor.model import IfFiles, Step
+from executor.osinfo import parse_os_release
 from executor.root import Root
 from tests.conftest import make_tree
 

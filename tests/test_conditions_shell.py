@@ -106,6 +106,8 @@ NOT_NATIVE = [
     ("f() ( true )", "function"),
     ("! ! true", "! !"),
     ("! \ntrue", "end of a line"),
+    ("true || !", "after `||`"),  # dash: a syntax error; bash: true
+    ("true||!", "after `||`"),
     ("(( 1 ))", "arithmetic"),
     ("$'x'", "expansion"),
     ("( " * 200 + "true" + " )" * 200, "nested deeper"),
@@ -162,11 +164,15 @@ def shell_says_valid(shell: str, texts: list[str]) -> list[bool]:
 @needs_shells
 @pytest.mark.subprocess
 def test_tables_agree_with_dash_and_bash() -> None:
-    valid = [t for t, _ in NOT_NATIVE if t not in ("! ! true", "! \ntrue", "(( 1 ))")] + [
+    shells_differ = ("! ! true", "! \ntrue", "(( 1 ))", "true || !", "true||!")
+    valid = [t for t, _ in NOT_NATIVE if t not in shells_differ] + [
         "true", "a && b || c", "(\n a\n)", "cat f |\n grep x", "a && 2>/dev/null", "# c"]
     for shell in ("dash", "bash"):
         assert all(shell_says_valid(shell, valid)), shell
     assert not any(shell_says_valid("dash", SYNTAX_ERRORS))
+    # a lone `!` after `||`: dash rejects it, bash runs the whole text as true
+    assert not any(shell_says_valid("dash", ["true || !", "true||!"]))
+    assert bash_statuses(["true || !", "true||!"]) == [0, 0]
     assert all(not ok or status != 0 for ok, status in zip(
         shell_says_valid("bash", SYNTAX_ERRORS), bash_statuses(SYNTAX_ERRORS), strict=True))
 

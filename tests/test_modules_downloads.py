@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import pytest
 
-from executor.modules import fetch
+from executor import fetch
 from tests.conftest import have
 from tests.modhelp import run_config, tree
 

@@ -92,3 +92,19 @@ def test_dry_run_records_and_later_reads_see_it(fs_root) -> None:
     # the disk is untouched
     assert sorted(os.listdir("/r/etc")) == ["os-release"]
     assert root.planned_paths() == ["/etc/link", "/etc/new", "/etc/new/f", "/etc/os-release"]
+
+
+def test_an_overlay_shows_both_plans_and_writes_nothing(fs_root) -> None:
+    run = DryRunRoot("/r")
+    run.write_file("/etc/a.conf", b"a\n", mode=0o644, uid=0, gid=0)
+    view = DryRunRoot(over=run)
+    view.make_dir("/etc/x.wants", mode=0o755, uid=0, gid=0)
+    view.symlink("/etc/x.wants/u.service", "/usr/lib/u.service")
+    view.remove("/etc/os-release")
+    assert view.path == "/r"
+    assert view.read_text("/etc/a.conf") == "a\n"  # planned below
+    assert sorted(view.listdir("/etc")) == ["a.conf", "x.wants"]
+    assert view.lookup("/etc/x.wants/u.service", follow=False).target == "/usr/lib/u.service"
+    # the run below sees none of the view's plan, and the disk none of either
+    assert run.lookup("/etc/x.wants") is None and run.read_text("/etc/os-release")
+    assert sorted(os.listdir("/r/etc")) == ["os-release"]

@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 from executor.cli import main
 from executor.cmdline import BadKey, parse_cmdline, parse_key, tokenize
 from executor.load import load_node
+from executor.sources import CMDLINE_PATH
 from tests.conftest import make_tree
 
 
 def document(text: str) -> Any:
-    node = parse_cmdline(text).document
+    node = parse_cmdline(text, source=CMDLINE_PATH).document
     return None if node is None else yaml.safe_load(yaml.serialize(node))
 
 
@@ -34,7 +35,8 @@ def kept_report(root: Path, stage: str) -> Any:
 def test_yip_cases() -> None:
     # yip schema_test.go: junk around a valid token, and a cmdline without any
     assert document("stages.foo[0].name=bar boo.baz") == {"stages": {"foo": [{"name": "bar"}]}}
-    parsed = parse_cmdline('ip=dhcp test="echo ping_test_host=127.0.0.1  > /tmp/jojo"')
+    parsed = parse_cmdline('ip=dhcp test="echo ping_test_host=127.0.0.1  > /tmp/jojo"',
+                           source=CMDLINE_PATH)
     assert parsed.document is None and parsed.sources == [] and parsed.problems == []
 
 
@@ -49,7 +51,7 @@ def test_a_real_looking_cmdline() -> None:
         "stages.initramfs.after[0].files[0].content=true "
         "'stages.boot[0].sysctl.\"net.ipv4.ip_forward\"=1' quiet"
     )
-    parsed = parse_cmdline(text)
+    parsed = parse_cmdline(text, source=CMDLINE_PATH)
     assert [(s.key, s.uri) for s in parsed.sources] == [
         ("cos.setup", "http://10.0.0.1/setup.yaml"), ("kairos.config_url", "/oem/extra.yaml"),
     ]
@@ -67,8 +69,7 @@ def test_a_real_looking_cmdline() -> None:
 def test_the_loaded_document_keeps_strings_as_written() -> None:
     parsed = parse_cmdline(
         "stages.boot[0].files[0].path=/etc/x stages.boot[0].files[0].content=0644 "
-        "stages.boot[0].commands[0]=true"
-    )
+        "stages.boot[0].commands[0]=true", source=CMDLINE_PATH)
     assert parsed.document is not None
     result = load_node(parsed.document, "/proc/cmdline", path="/proc/cmdline")
     assert result.ok, result.problems
@@ -92,7 +93,7 @@ def test_the_loaded_document_keeps_strings_as_written() -> None:
 def test_tokens_that_do_not_fit_are_warnings_at_their_column(
     text: str, column: int, fragment: str
 ) -> None:
-    problems = parse_cmdline(text).problems
+    problems = parse_cmdline(text, source=CMDLINE_PATH).problems
     assert [(p.severity, p.line, p.column) for p in problems] == [("warning", 1, column)]
     assert fragment in problems[0].message
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from executor.template import TemplateError, go_quote, parse, render
+from executor.template import TemplateError, go_quote, parse, render, syntax_error
 
 DATA = {
     "MachineID": "3f2a9c0d1e",
@@ -127,3 +127,18 @@ def test_error_position_counts_lines_and_columns() -> None:
         parse("line one\nline two {{ with .X }}")
     assert (caught.value.line, caught.value.column, caught.value.offset) == (2, 13, 21)
     assert str(caught.value).startswith("template 2:13: `with` actions are not supported")
+
+
+_PIECES = ["{{", "}}", "{{- ", " -}}", " ", "\n", ".x", ".", "|", "(", ")", '"a"', '"', "'c'",
+           "`r`", "lower", "trunc 4", "if", "end", "else", "range", "$x", ":=", ",", "/*", "*/",
+           "-", "3", "1.5", ".5", "#", "}", "nil", "default", "quote", '"\\n"']
+
+
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=10).map("".join))
+def test_what_parse_accepts_go_accepts(text: str) -> None:
+    # validate parses first and asks syntax_error only when parse refuses
+    try:
+        parse(text)
+    except TemplateError:
+        return
+    assert syntax_error(text) is None

@@ -52,6 +52,7 @@ GO_ONLY_TEMPLATES = [
     "{{ with .Values.node }}{{ .hostname }}{{ end }}",
     "{{ $x := .Values.node.hostname }}{{ $x = upper $x }}{{ $x }}",
     "{{ define \"t\" }}x{{ end }}{{ template \"t\" . }}",
+    "{{ .5 }}",  # a number to Go, not an integer
 ]
 
 BROKEN_TEMPLATES = [
@@ -75,6 +76,15 @@ BROKEN_TEMPLATES = [
     ("{{ range .x }}{{ if .y }}{{ end }}", 0, "`{{range}}` is never closed"),
     ("{{ break }}", 0, "`{{break}}` outside"),
     ("{{ if .x }}{{ define \"t\" }}{{ end }}{{ end }}", 11, "only allowed at the top level"),
+    # Go's lexer: characters outside its syntax, a keyword ends where an identifier
+    # does, a comment only right after `{{`, escapes Go does not know
+    ("{{ # }}", 3, "unexpected '#'"),
+    ("{{- range$x }}", 0, "`{{range}}` is never closed"),
+    ("{{ := .x }}", 3, "unexpected `:=`"),
+    ("{{ .x, .y }}", 5, "unexpected `,`"),
+    ("{{ /* c */ }}", 3, "unexpected '/'"),
+    ('{{ "bad \\q" }}', 8, "unknown escape sequence"),
+    ("{{ 'ab }}", 3, "unterminated character constant"),
 ]
 
 

@@ -14,6 +14,7 @@ import re
 
 from executor.conditions.shell import NotNative
 from executor.model import Step
+from executor.osinfo import OS_RELEASE_PATHS, go_arch, parse_os_release
 
 TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
 if TYPE_CHECKING:
@@ -23,18 +24,6 @@ if TYPE_CHECKING:
 BIN_DIRS = ("/sbin", "/bin", "/usr/sbin", "/usr/bin")
 SERVICE_MANAGERS = (("systemd", "systemctl"), ("openrc", "openrc"))
 
-# uname -m spelling -> Go's GOARCH spelling (yip compares against GOARCH)
-GO_ARCH = {
-    "x86_64": "amd64",
-    "aarch64": "arm64",
-    "armv7l": "arm",
-    "armv6l": "arm",
-    "i686": "386",
-    "i386": "386",
-    "ppc64le": "ppc64le",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-}
 # ELF e_machine -> uname -m, to tell the architecture of an image root.
 _ELF_MACHINE = {0x03: "i686", 0x28: "armv7l", 0x3E: "x86_64", 0xB7: "aarch64",
                 0x16: "s390x", 0xF3: "riscv64"}
@@ -106,27 +95,11 @@ def _service_manager(ctx: RunContext, step: Step, fs: CondFS) -> str:
 
 def os_release(fs: CondFS) -> dict[str, str]:
     """KEY=VALUE pairs of the root's os-release (/etc, then /usr/lib)."""
-    for path in ("/etc/os-release", "/usr/lib/os-release"):
+    for path in OS_RELEASE_PATHS:
         data = _read(fs, path)
         if data is not None:
             return parse_os_release(data.decode("utf-8", errors="replace"))
     return {}
-
-
-def parse_os_release(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            quote, value = value[0], value[1:-1]
-            if quote == '"':
-                value = re.sub(r'\\([\\$"`])', r"\1", value)
-        out[key.strip()] = value
-    return out
 
 
 def go_regex(pattern: str) -> re.Pattern[str]:
@@ -205,7 +178,7 @@ def _arch(ctx: RunContext, step: Step, fs: CondFS) -> str:
     if not step.only_arch:
         return ""
     uname = machine(ctx, fs)
-    values = [("GOARCH", GO_ARCH.get(uname, uname)), ("uname -m", uname)]
+    values = [("GOARCH", go_arch(uname)), ("uname -m", uname)]
     return _regex_filter("only_arch", step.only_arch, values)
 
 

@@ -224,8 +224,11 @@ def tokenize(text: str) -> list[Token]:
     fast = _split_tokenize(text)
     if fast is None:
         fast = _fast_tokenize(text)
-    if fast is not None:
-        return fast
+    return fast if fast is not None else careful_tokenize(text)
+
+
+def careful_tokenize(text: str) -> list[Token]:
+    """Tokens of any condition, character by character; the reference for the fast paths."""
     tokens: list[Token] = []
     i, n = 0, len(text)
     word = _WordBuilder()
@@ -442,6 +445,10 @@ class _Parser:
         tok = self.peek()
         return tok is not None and tok.kind == "word" and tok.text == "!" and not tok.quoted
 
+    def _after_or(self) -> bool:
+        """Whether an `||` comes before the current token (bash may skip what follows)."""
+        return any(t.kind == "op" and t.text == "||" for t in self.tokens[: self.i])
+
     def pipeline(self) -> Node:
         negated = False
         if self._is_bang():
@@ -453,6 +460,9 @@ class _Parser:
             if tok is not None and tok.kind == "newline":
                 # dash: a syntax error; bash: `!` alone, then the next line runs
                 raise NotNative("`!` at the end of a line")
+            if tok is None and self._after_or():
+                # dash rejects it; bash skips it after a true `||` side: true there
+                raise NotNative("`!` without a command after `||` (dash rejects it)")
             if tok is None or (tok.kind == "op" and tok.text in ("&&", "||", ";", ")")):
                 # dash rejects it; bash rejects it too, or (at the very end)
                 # negates nothing and exits 1: false either way

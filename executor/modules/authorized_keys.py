@@ -16,11 +16,11 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping
 
+from executor import fetch
 from executor.accounts import AccountFiles, file_lines
 from executor.actions import CREATE, NONE, Action
 from executor.context import RunContext
 from executor.errors import StepError
-from executor.modules import fetch
 from executor.modules.fsplan import plan_directory, plan_file, plan_parents
 
 SSH_DIR_MODE, KEYS_MODE = 0o700, 0o600

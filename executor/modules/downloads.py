@@ -16,12 +16,12 @@ from __future__ import annotations
 import posixpath
 import urllib.parse
 
+from executor import fetch
 from executor.accounts import owner_string_ids
 from executor.actions import CREATE, UPDATE, Action
 from executor.context import RunContext
 from executor.errors import StepError
 from executor.model import DownloadSpec
-from executor.modules import fetch
 from executor.modules.fsplan import plan_file
 
 

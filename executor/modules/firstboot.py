@@ -33,7 +33,7 @@ from executor.context import RunContext
 from executor.errors import StepError
 from executor.modules.fsplan import plan_file, plan_parents
 from executor.modules.hostname import check_hostname
-from executor.modules.templating import parse_os_release
+from executor.osinfo import root_os_release
 
 VALUE_OPTIONS = frozenset({
     "locale", "locale-messages", "keymap", "timezone", "hostname", "machine-id",
@@ -95,8 +95,7 @@ def plan_firstboot(ctx: RunContext, settings: Mapping[str, str]) -> list[Action]
 
 def locale_path(ctx: RunContext) -> str:
     """Debian builds systemd to read /etc/default/locale instead of /etc/locale.conf."""
-    info = parse_os_release(ctx.root.read_text_or_empty("/etc/os-release")
-                            or ctx.root.read_text_or_empty("/usr/lib/os-release"))
+    info = root_os_release(ctx.root)
     family = {info.get("ID", ""), *info.get("ID_LIKE", "").split()}
     return "/etc/default/locale" if family & {"debian", "ubuntu"} else "/etc/locale.conf"
 

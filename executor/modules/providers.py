@@ -7,7 +7,7 @@ names. Nothing here writes: the datasource module plans the writes inside
 the root.
 
 Every HTTP request has a 2 s timeout (yip's) and the whole run an overall
-deadline (a Budget), through the one fetcher (modules/fetch.py) with proxies
+deadline (a Budget), through the one fetcher (executor/fetch.py) with proxies
 ignored (metadata services are link-local). Tests point every provider at a
 local server with STAGE_EXECUTOR_METADATA_URL, honoured only for a loopback
 address, so a stray variable cannot send a node's requests elsewhere.
@@ -22,9 +22,9 @@ import posixpath
 import urllib.parse
 from collections.abc import Callable
 
+from executor import fetch
 from executor.errors import StepError
 from executor.log import log
-from executor.modules import fetch
 from executor.record import dataclass, field
 from executor.runner import Runner
 

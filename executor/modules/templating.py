@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from executor.context import RunContext
 from executor.errors import StepError
 from executor.hostnames import node_hostname
+from executor.osinfo import go_arch, root_os_release
 from executor.root import Root
 
 MACHINE_ID_PATHS = ("/var/lib/dbus/machine-id", "/etc/machine-id")
@@ -98,8 +99,7 @@ def _collect(root: Root) -> dict[str, object]:
     if zone:
         node["timezone"] = zone
     osinfo: dict[str, object] = {}
-    release = parse_os_release(root.read_text_or_empty("/etc/os-release")
-                               or root.read_text_or_empty("/usr/lib/os-release"))
+    release = root_os_release(root)
     for key, field in (("name", "PRETTY_NAME"), ("vendor", "ID"), ("version", "VERSION_ID"),
                        ("release", "VERSION_ID")):
         if release.get(field):
@@ -107,23 +107,11 @@ def _collect(root: Root) -> dict[str, object]:
     values: dict[str, object] = {"node": node, "os": osinfo}
     if live:
         uname = os.uname()
-        osinfo["architecture"] = _go_arch(uname.machine)
+        osinfo["architecture"] = go_arch(uname.machine)
         values["kernel"] = {
             "release": uname.release, "version": uname.version, "architecture": uname.machine,
         }
     return values
-
-
-def parse_os_release(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.strip().partition("=")
-        if sep and key and not key.startswith("#"):
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-                value = value[1:-1]
-            out[key] = value
-    return out
 
 
 def _first_line(root: Root, path: str) -> str:
@@ -141,7 +129,3 @@ def _timezone(root: Root) -> str:
     return ""
 
 
-def _go_arch(machine: str) -> str:
-    return {"x86_64": "amd64", "aarch64": "arm64", "i686": "386", "i386": "386",
-            "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x",
-            "riscv64": "riscv64"}.get(machine, machine)

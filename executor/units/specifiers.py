@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 
-from executor.conditions.filters import parse_os_release
 from executor.lazyre import lazy_compile
+from executor.osinfo import root_os_release
 from executor.root import Root
 from executor.units import names
 from executor.units.install import SpecifierError
@@ -78,9 +78,7 @@ class Specifiers:
 
     def _os_release_value(self, spec: str, text: str) -> str:
         if self._os_release is None:
-            body = (self.root.read_text_or_empty("/etc/os-release")
-                    or self.root.read_text_or_empty("/usr/lib/os-release"))
-            self._os_release = parse_os_release(body)
+            self._os_release = root_os_release(self.root)
         key = OS_RELEASE_KEYS[spec]
         value = self._os_release.get(key, "")
         if not value:
