@@ -268,8 +268,9 @@ class AccountFiles:
             if not table.changed:
                 continue
             mode = None if table.exists else NEW_MODES[table.kind]
-            actions += plan_file(ctx, table.path, table.render(), mode=mode, uid=None, gid=None,
-                                 kind=kind)
+            actions += plan_file(
+                ctx, table.path, table.render(), mode=mode, uid=None, gid=None, kind=kind
+            )
         return actions
 
 

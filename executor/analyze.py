@@ -86,8 +86,9 @@ def dumps_analysis(analysis: Analysis) -> str:
 # -- human text ---------------------------------------------------------------------
 
 
-def write_analysis(analysis: Analysis, stream: TextIO = sys.stdout, *,
-                   verbose: bool = False) -> None:
+def write_analysis(
+    analysis: Analysis, stream: TextIO = sys.stdout, *, verbose: bool = False
+) -> None:
     """Numbered layers; steps sharing a number could run in any order in yip."""
     for problem in analysis.problems:
         stream.write(problem.format() + "\n")

@@ -169,7 +169,6 @@ def if_files_spec(d: ObjData | None) -> IfFiles | None:
     return IfFiles(tuple(d.get("any", [])), tuple(d.get("all", [])), tuple(d.get("none", [])))
 
 
-
 # -- builders of whole Step attributes, named by the step's table ------------------
 
 

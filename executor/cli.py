@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="stage-executor",
         description="Run yip/Kairos cloud-config stages in a root, for real or as a dry-run.",
         epilog="`stage-executor COMMAND --help` shows a command's options and examples.\n"
-               + DEFAULT_EXIT_HELP,
+        + DEFAULT_EXIT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("command", choices=COMMANDS, help="what to do")
@@ -97,20 +97,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default="/", help="directory treated as / (default: /)")
     p.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
     p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
-    p.add_argument("--marker", action="append", default=[], metavar="NAME",
-                   help="condition what-if: /run/cos/NAME exists (repeatable)")
+    p.add_argument(
+        "--marker",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="condition what-if: /run/cos/NAME exists (repeatable)",
+    )
     p.add_argument("--cmdline", metavar="TEXT", help="condition what-if: /proc/cmdline content")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                   help=f"limit per command and shell condition (default {DEFAULT_TIMEOUT:.0f})")
-    p.add_argument("--lock-timeout", type=float, default=DEFAULT_WAIT, metavar="SECONDS",
-                   help="how long a real run waits for another one on the same root"
-                   f" (default {DEFAULT_WAIT:.0f}; dry-runs take no lock)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"limit per command and shell condition (default {DEFAULT_TIMEOUT:.0f})",
+    )
+    p.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=DEFAULT_WAIT,
+        metavar="SECONDS",
+        help="how long a real run waits for another one on the same root"
+        f" (default {DEFAULT_WAIT:.0f}; dry-runs take no lock)",
+    )
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failed step")
     p.add_argument("--strict", action="store_true", help="warnings count as errors")
-    p.add_argument("--no-cmdline", action="store_true",
-                   help="do not read sources from /proc/cmdline")
-    p.add_argument("--show-secrets", action="store_true",
-                   help="dry-run diffs show the content of files others may not read")
+    p.add_argument(
+        "--no-cmdline", action="store_true", help="do not read sources from /proc/cmdline"
+    )
+    p.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help="dry-run diffs show the content of files others may not read",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="show conditions and output")
     p.add_argument("--version", action="version", version=f"stage-executor {__version__}")
     return p
@@ -158,20 +177,25 @@ def check_options(args: argparse.Namespace) -> None:
     """
     for dest, commands in OPTION_COMMANDS.items():
         if args.command not in commands and option_given(args, dest):
-            raise UsageError(f"{option_flag(dest)} does not apply to `{args.command}`"
-                             f" (it is an option of {', '.join(commands)})")
+            raise UsageError(
+                f"{option_flag(dest)} does not apply to `{args.command}`"
+                f" (it is an option of {', '.join(commands)})"
+            )
     if args.command == "schema" and args.args:
         raise UsageError(f"`schema` takes no arguments (got {' '.join(args.args)})")
     if option_given(args, "show_secrets") and not args.dry_run:
-        raise UsageError("--show-secrets only makes sense with --dry-run (a real run shows"
-                         " no content)")
+        raise UsageError(
+            "--show-secrets only makes sense with --dry-run (a real run shows no content)"
+        )
     what_ifs = [option_flag(d) for d in ("marker", "cmdline") if option_given(args, d)]
     if what_ifs and not args.dry_run:
         # SPEC §4: what-ifs are for a dry-run's conditions; on a real run they
         # would make a boot act on a marker or command line the node does not have
         verb = "makes" if len(what_ifs) == 1 else "make"
-        raise UsageError(f"{' and '.join(what_ifs)} only {verb} sense with --dry-run"
-                         " (they pretend, for conditions, on a run that changes nothing)")
+        raise UsageError(
+            f"{' and '.join(what_ifs)} only {verb} sense with --dry-run"
+            " (they pretend, for conditions, on a run that changes nothing)"
+        )
 
 
 def check_stage(stage: str, stages: list[str], groups: list[LoadedGroup]) -> None:
@@ -186,8 +210,10 @@ def check_stage(stage: str, stages: list[str], groups: list[LoadedGroup]) -> Non
     if stage in KNOWN_STAGES or in_sources.intersection(stages):
         return
     known = sorted(KNOWN_STAGES | in_sources)
-    raise UsageError(f"unknown stage `{stage}`: no source has it and yip/Kairos do not"
-                     f" run it{_stage_hint(stage, known)}")
+    raise UsageError(
+        f"unknown stage `{stage}`: no source has it and yip/Kairos do not"
+        f" run it{_stage_hint(stage, known)}"
+    )
 
 
 def _stage_hint(stage: str, known: list[str]) -> str:
@@ -251,8 +277,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         stage = args.args[0]
         if stage not in status.report_names(root):
             kept = ", ".join(status.report_names(root)) or "none"
-            raise status.StatusError(f"no report for stage {stage} in {root.path}"
-                                     f"{status.REPORT_DIR} (kept: {kept})")
+            raise status.StatusError(
+                f"no report for stage {stage} in {root.path}{status.REPORT_DIR} (kept: {kept})"
+            )
         doc = status.read_report(root, stage)
         if args.json:
             sys.stdout.write(json_dumps(doc))
@@ -422,7 +449,8 @@ def _warnings_shown_this_boot(
 
 
 def _print(
-    report: Report, args: argparse.Namespace,
+    report: Report,
+    args: argparse.Namespace,
     hide_warnings: frozenset[tuple[object, ...]] = frozenset(),
 ) -> None:
     from executor.report import dumps, write_human
@@ -430,9 +458,13 @@ def _print(
     if args.json:
         sys.stdout.write(dumps(report, pretty=sys.stdout.isatty()))
     else:
-        write_human(report, sys.stdout, verbose=args.verbose,
-                    show_secrets=getattr(args, "show_secrets", False),
-                    hide_warnings=hide_warnings)
+        write_human(
+            report,
+            sys.stdout,
+            verbose=args.verbose,
+            show_secrets=getattr(args, "show_secrets", False),
+            hide_warnings=hide_warnings,
+        )
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -41,8 +41,19 @@ NETWORK_KEY_PREFIXES = ("github", "gitlab")
 # yip's User fields a cloud-config user carries over (`gid` is dropped by yip,
 # `ssh_authorized_keys` goes to `authorized_keys`).
 USER_FIELDS = (
-    "name", "passwd", "gecos", "homedir", "no_create_home", "primary_group", "groups",
-    "no_user_group", "system", "no_log_init", "shell", "uid", "lock_passwd",
+    "name",
+    "passwd",
+    "gecos",
+    "homedir",
+    "no_create_home",
+    "primary_group",
+    "groups",
+    "no_user_group",
+    "system",
+    "no_log_init",
+    "shell",
+    "uid",
+    "lock_passwd",
 )
 
 _TAG = "tag:yaml.org,2002:"
@@ -141,10 +152,16 @@ def _octal(node: Node, path: str, source: str, problems: list[Problem]) -> Node 
     mode = parse_mode_string(node.value)
     if mode is None:
         mark = node.start_mark
-        problems.append(Problem(
-            "error", source, mark.line + 1, mark.column + 1, path,
-            f"invalid permissions {node.value!r}: expected octal like 0644",
-        ))
+        problems.append(
+            Problem(
+                "error",
+                source,
+                mark.line + 1,
+                mark.column + 1,
+                path,
+                f"invalid permissions {node.value!r}: expected octal like 0644",
+            )
+        )
         return None
     return ScalarNode(_TAG + "int", f"0{mode:o}", node.start_mark, node.end_mark)
 

@@ -49,6 +49,7 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
             Scanner.__init__(self)
             Parser.__init__(self)
 
+
 # Upper bound on nodes visited in one document, aliases expanded: a YAML
 # "billion laughs" document is refused instead of eating the node's memory.
 MAX_NODES = 200_000
@@ -91,7 +92,6 @@ class _BoundedComposer(Composer, _EventSource, Resolver):
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
-
 
     def _mark(self) -> Any:
         event = self.peek_event()
@@ -148,7 +148,8 @@ def _check_bounds(text: str) -> None:
             elif kind in _LEAVES:
                 count += 1
             if count > MAX_NODES:
-                raise LimitExceeded(f"YAML document has more than {MAX_NODES} nodes",
-                                    event.start_mark)
+                raise LimitExceeded(
+                    f"YAML document has more than {MAX_NODES} nodes", event.start_mark
+                )
     finally:
         events.dispose()

@@ -115,9 +115,13 @@ class Converter:
                 return INVALID
             value = "" if is_null(node) else str(node.value)
             if condition and node.tag in (_TAG + "int", _TAG + "float"):
-                self.warning(node, path, f"`if: {value}` is a number, run as the command"
-                             f" `{value}`, which does not exist: the step never runs; write"
-                             " true, false or a quoted shell condition")
+                self.warning(
+                    node,
+                    path,
+                    f"`if: {value}` is a number, run as the command"
+                    f" `{value}`, which does not exist: the step never runs; write"
+                    " true, false or a quoted shell condition",
+                )
             if isinstance(t, S.Str) and t.check:
                 self.findings(node, path, validate.check_value(t.check, value))
             return value
@@ -134,7 +138,7 @@ class Converter:
         start, end = node.start_mark, node.end_mark
         if start.line != end.line or start.line >= len(self.lines):
             return ""
-        return self.lines[start.line][start.column:end.column]
+        return self.lines[start.line][start.column : end.column]
 
     def conv_int(self, node: Node, t: S.Type, path: str) -> Any:
         if isinstance(node, ScalarNode) and node.tag == _TAG + "int":
@@ -144,8 +148,10 @@ class Converter:
         if isinstance(node, ScalarNode) and key in ("owner", "group") and ".files[" in path:
             # owner/group are numeric ids, as in yip; names go in owner_string
             example = node.value if key == "owner" else f"USER:{node.value}"
-            hint = (f"; for a name use owner_string: {example} (resolved in the root's"
-                    " /etc/passwd and /etc/group)")
+            hint = (
+                f"; for a name use owner_string: {example} (resolved in the root's"
+                " /etc/passwd and /etc/group)"
+            )
         self.error(node, path, f"expected an integer, got {_describe(node)}{hint}")
         return INVALID
 

@@ -22,7 +22,12 @@ from executor.record import dataclass, field, replace
 from executor.sources import Document, SourceGroup
 
 APPLIED, PLANNED, UNCHANGED, SKIPPED, FAILED, UNDECIDED = (
-    "applied", "planned", "unchanged", "skipped", "failed", "undecided",
+    "applied",
+    "planned",
+    "unchanged",
+    "skipped",
+    "failed",
+    "undecided",
 )
 
 
@@ -118,7 +123,10 @@ def strict_problem(problem: Problem, strict: bool) -> Problem:
 
 
 def _load_documents(
-    group: SourceGroup, cache: dict[tuple[str, str], Config | None], *, strict: bool = False,
+    group: SourceGroup,
+    cache: dict[tuple[str, str], Config | None],
+    *,
+    strict: bool = False,
     quiet: bool = False,
 ) -> tuple[list[Config], list[Problem]]:
     """Configs of a group's documents; only documents not in `cache` are parsed."""

@@ -51,10 +51,19 @@ class _Retry(Exception):
     """A failure worth another attempt (refused, timed out, 5xx, a slow body)."""
 
 
-def fetch(url: str, *, timeout: float = DEFAULT_TIMEOUT, retries: int = RETRIES,
-          limit: int = MAX_BYTES, headers: dict[str, str] | None = None,
-          deadline: float | None = None, attempt_limit: float | None = None,
-          backoff: float = BACKOFF, direct: bool = False, data: bytes | None = None) -> bytes:
+def fetch(
+    url: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    retries: int = RETRIES,
+    limit: int = MAX_BYTES,
+    headers: dict[str, str] | None = None,
+    deadline: float | None = None,
+    attempt_limit: float | None = None,
+    backoff: float = BACKOFF,
+    direct: bool = False,
+    data: bytes | None = None,
+) -> bytes:
     """The body of `url`; FetchError (a StepError) when it cannot be had.
 
     `timeout` bounds each connect and each read. `attempt_limit` bounds one
@@ -64,8 +73,9 @@ def fetch(url: str, *, timeout: float = DEFAULT_TIMEOUT, retries: int = RETRIES,
     never behind a proxy). With `data`, the request is a POST of it.
     """
     if not url.startswith(("https://", "http://")):
-        raise FetchError(url, "only http and https URLs can be fetched", exhausted=False,
-                         attempts=0)
+        raise FetchError(
+            url, "only http and https URLs can be fetched", exhausted=False, attempts=0
+        )
     delay = backoff
     reason = ""
     made = 0  # attempts made: the deadline can leave retries unused
@@ -77,9 +87,15 @@ def fetch(url: str, *, timeout: float = DEFAULT_TIMEOUT, retries: int = RETRIES,
             delay *= 2
         made += 1
         try:
-            return _attempt(url, timeout=timeout, limit=limit, headers=headers or {},
-                            deadline=_earliest(deadline, attempt_limit), direct=direct,
-                            data=data)
+            return _attempt(
+                url,
+                timeout=timeout,
+                limit=limit,
+                headers=headers or {},
+                deadline=_earliest(deadline, attempt_limit),
+                direct=direct,
+                data=data,
+            )
         except _Retry as exc:
             reason = str(exc)
         except FetchError as exc:
@@ -95,8 +111,16 @@ def _earliest(deadline: float | None, attempt_limit: float | None) -> float | No
     return mine if deadline is None else min(deadline, mine)
 
 
-def _attempt(url: str, *, timeout: float, limit: int, headers: dict[str, str],
-             deadline: float | None, direct: bool, data: bytes | None = None) -> bytes:
+def _attempt(
+    url: str,
+    *,
+    timeout: float,
+    limit: int,
+    headers: dict[str, str],
+    deadline: float | None,
+    direct: bool,
+    data: bytes | None = None,
+) -> bytes:
     # urllib (and http.client, ssl) only when a URL is actually fetched: boot time.
     import http.client
     import urllib.error
@@ -107,8 +131,7 @@ def _attempt(url: str, *, timeout: float, limit: int, headers: dict[str, str],
         if left <= 0:
             raise _Retry("out of time")
         timeout = min(timeout, left)
-    request = urllib.request.Request(url, data=data,
-                                     headers={"User-Agent": USER_AGENT, **headers})
+    request = urllib.request.Request(url, data=data, headers={"User-Agent": USER_AGENT, **headers})
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({})) if direct else None
     try:
         open_url = opener.open if opener is not None else urllib.request.urlopen
@@ -138,8 +161,9 @@ def _read_body(url: str, response: Any, limit: int, deadline: float | None) -> b
     while chunk := response.read(65536):
         size += len(chunk)
         if size > limit:
-            raise FetchError(url, f"refused: larger than {limit} bytes", exhausted=False,
-                             attempts=1)
+            raise FetchError(
+                url, f"refused: larger than {limit} bytes", exhausted=False, attempts=1
+            )
         chunks.append(chunk)
         if deadline is not None and time.monotonic() > deadline:
             raise _Retry(f"reading took longer than {time.monotonic() - start:.3g}s")

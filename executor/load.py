@@ -34,9 +34,7 @@ class LoadResult:
 
     @property
     def ok(self) -> bool:
-        return self.config is not None and not any(
-            p.severity == "error" for p in self.problems
-        )
+        return self.config is not None and not any(p.severity == "error" for p in self.problems)
 
 
 def load_text(text: str, source: str, *, group: str = "", path: str = "") -> LoadResult:
@@ -70,18 +68,22 @@ class _Loader(Converter):
 
     def load(self, text: str, *, group: str) -> LoadResult:
         if len(text) > MAX_TEXT:
-            self.problems.append(Problem(
-                "error", self.source, 0, 0, "",
-                f"document refused: {len(text)} characters, more than {MAX_TEXT}",
-            ))
+            self.problems.append(
+                Problem(
+                    "error",
+                    self.source,
+                    0,
+                    0,
+                    "",
+                    f"document refused: {len(text)} characters, more than {MAX_TEXT}",
+                )
+            )
             return LoadResult(None, self.problems)
         self.text, self._lines = text, None
         try:
             root = compose_bounded(text)
         except LimitExceeded as exc:
-            self.problems.append(
-                Problem("error", self.source, exc.line, exc.column, "", str(exc))
-            )
+            self.problems.append(Problem("error", self.source, exc.line, exc.column, "", str(exc)))
             return LoadResult(None, self.problems)
         except yaml.MarkedYAMLError as exc:
             line, column, what = _syntax_error(exc, self.lines)
@@ -127,9 +129,7 @@ class _Loader(Converter):
             self.error(root, "", f"document expands to more than {MAX_NODES} nodes (alias bomb?)")
             return LoadResult(None, self.problems)
         except LimitExceeded as exc:
-            self.problems.append(
-                Problem("error", self.source, exc.line, exc.column, "", str(exc))
-            )
+            self.problems.append(Problem("error", self.source, exc.line, exc.column, "", str(exc)))
             return LoadResult(None, self.problems)
         if not isinstance(data, ObjData):
             return LoadResult(None, self.problems)
@@ -178,7 +178,8 @@ class _Loader(Converter):
 
     def build_step(self, stage: str, index: int, d: ObjData) -> Step:
         afters = [
-            a for a in d.get("after", [])
+            a
+            for a in d.get("after", [])
             if isinstance(a, ObjData) and a.values.get("name") is not INVALID
         ]
         attrs: dict[str, Any] = {}
@@ -192,11 +193,16 @@ class _Loader(Converter):
             modules[key] = plain(value)
         for key in S.UNSUPPORTED_MODULES:
             if key in modules:
-                self.problems.append(Problem(
-                    "warning", self.source, d.key_pos[key].line, d.key_pos[key].column,
-                    f"stages.{stage}[{index}].{key}",
-                    f"module {key} is not supported by this executor: this step will fail",
-                ))
+                self.problems.append(
+                    Problem(
+                        "warning",
+                        self.source,
+                        d.key_pos[key].line,
+                        d.key_pos[key].column,
+                        f"stages.{stage}[{index}].{key}",
+                        f"module {key} is not supported by this executor: this step will fail",
+                    )
+                )
         return Step(
             stage=stage,
             index=index,
@@ -236,8 +242,12 @@ def _syntax_error(exc: yaml.MarkedYAMLError, lines: list[str]) -> tuple[int, int
         else:
             what += " before the end of the file"
     context = exc.context_mark
-    if exc.context and context is not None and context is not mark \
-            and not _at_end(context.line, context.column, lines):
+    if (
+        exc.context
+        and context is not None
+        and context is not mark
+        and not _at_end(context.line, context.column, lines)
+    ):
         what += f" ({exc.context} that starts at line {context.line + 1},"
         what += f" column {context.column + 1})"
     return line, column, what
@@ -249,7 +259,7 @@ def _at_end(line: int, column: int, lines: list[str]) -> bool:
         return True
     if lines[line][column:].strip():
         return False
-    return not any(rest.strip() for rest in lines[line + 1:])
+    return not any(rest.strip() for rest in lines[line + 1 :])
 
 
 def parse_value(text: str) -> Any:

@@ -35,8 +35,10 @@ def plan_add(plan: Plan, services: list[str]) -> list[str]:
         name = service.strip()
         script = _resolve(plan, name)
         if script is None:
-            errors.append(f"cannot enable {name}: no init script "
-                          f"(looked for {', '.join(f'{d}/{name}' for d in INIT_DIRS)})")
+            errors.append(
+                f"cannot enable {name}: no init script "
+                f"(looked for {', '.join(f'{d}/{name}' for d in INIT_DIRS)})"
+            )
             continue
         if not _executable(plan, script):
             errors.append(f"cannot enable {name}: {script} is not executable")
@@ -48,8 +50,10 @@ def plan_add(plan: Plan, services: list[str]) -> list[str]:
             continue
         runlevel = view.lookup(f"{RUNLEVEL_DIR}/{RUNLEVEL}")
         if runlevel is None or runlevel.kind != "dir":
-            errors.append(f"cannot enable {name}: runlevel {RUNLEVEL} does not exist "
-                          f"({RUNLEVEL_DIR}/{RUNLEVEL} is not a directory)")
+            errors.append(
+                f"cannot enable {name}: runlevel {RUNLEVEL} does not exist "
+                f"({RUNLEVEL_DIR}/{RUNLEVEL} is not a directory)"
+            )
             continue
         if view.lookup(link, follow=False) is not None:
             errors.append(f"cannot enable {name}: {link} exists and leads nowhere")

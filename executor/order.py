@@ -151,7 +151,11 @@ def _build(configs: Sequence[Config], stage: str) -> _Graph:
 
 
 def _unique(
-    name: str, taken: dict[str, int], nodes: list[_Node], config: Config, step: Step,
+    name: str,
+    taken: dict[str, int],
+    nodes: list[_Node],
+    config: Config,
+    step: Step,
     problems: list[Problem],
 ) -> str:
     if name not in taken:
@@ -160,11 +164,16 @@ def _unique(
     while f"{name}.{n}" in taken:
         n += 1
     first = nodes[taken[name]]
-    problems.append(_problem(
-        "warning", config, step, "name",
-        f"full name `{name}` is also used in {first.config.source}; this step is called"
-        f" `{name}.{n}`, and `after` names mean the first one",
-    ))
+    problems.append(
+        _problem(
+            "warning",
+            config,
+            step,
+            "name",
+            f"full name `{name}` is also used in {first.config.source}; this step is called"
+            f" `{name}.{n}`, and `after` names mean the first one",
+        )
+    )
     return f"{name}.{n}"
 
 
@@ -175,7 +184,10 @@ def _unknown_target(node: _Node, j: int, target: str, names: Iterable[str]) -> P
     hint = f"; did you mean `{close[0]}`?" if close else ""
     j = node.step.after.index(target)  # as written (the loop went over unique targets)
     return _problem(
-        "error", node.config, node.step, f"after[{j}].name",
+        "error",
+        node.config,
+        node.step,
+        f"after[{j}].name",
         f"after: `{target}` names no step of stage {node.step.stage} in this source{hint}",
         at=_after_pos(node.step, j),
     )
@@ -187,8 +199,13 @@ def _after_pos(step: Step, j: int) -> Position | None:
 
 
 def _problem(
-    severity: str, config: Config, step: Step, key: str, message: str,
-    *, at: Position | None = None,
+    severity: str,
+    config: Config,
+    step: Step,
+    key: str,
+    message: str,
+    *,
+    at: Position | None = None,
 ) -> Problem:
     pos = at or step.pos
     line, column = (pos.line, pos.column) if pos else (0, 0)
@@ -256,7 +273,7 @@ def _cycles(graph: _Graph) -> list[list[_Node]]:
             work[-1] = (i, k + 1)
             d = deps[k]
             if state.get(d) == 1:
-                loop = path[on_path[d]:]
+                loop = path[on_path[d] :]
                 if frozenset(loop) not in seen:
                     seen.add(frozenset(loop))
                     found.append([graph.nodes[j] for j in loop])
@@ -283,11 +300,16 @@ def _cycle_problems(graph: _Graph) -> None:
             after = node.step.after
             j = after.index(waits_for) if waits_for in after else -1
             key = f"after[{j}].name" if j >= 0 else "after" if after else "name"
-            graph.problems.append(_problem(
-                "error", node.config, node.step, key,
-                f"cycle in the step order: {chain}; none of this document's steps will run",
-                at=_after_pos(node.step, j) if j >= 0 else None,
-            ))
+            graph.problems.append(
+                _problem(
+                    "error",
+                    node.config,
+                    node.step,
+                    key,
+                    f"cycle in the step order: {chain}; none of this document's steps will run",
+                    at=_after_pos(node.step, j) if j >= 0 else None,
+                )
+            )
             graph.bad.add(node.config_index)
 
 
@@ -299,13 +321,13 @@ def _chain(names: list[str], keep: int = 6) -> str:
     """
     if len(names) > keep + 1:
         middle = len(names) - keep
-        names = [*names[: keep // 2], f"... ({middle} more)", *names[-(keep // 2):]]
+        names = [*names[: keep // 2], f"... ({middle} more)", *names[-(keep // 2) :]]
     return " -> ".join([*names, names[0]])
 
 
-def plan_stage(configs: Sequence[Config], stage: str, group: str = "") -> tuple[
-    StagePlan, list[Problem], set[int]
-]:
+def plan_stage(
+    configs: Sequence[Config], stage: str, group: str = ""
+) -> tuple[StagePlan, list[Problem], set[int]]:
     """The DAG of one stage over one source's documents.
 
     Returns the plan, the problems, and the indexes of the documents that hold
@@ -317,13 +339,17 @@ def plan_stage(configs: Sequence[Config], stage: str, group: str = "") -> tuple[
         _cycle_problems(graph)
         return StagePlan(stage, group), graph.problems, graph.bad
     names = {n.index: n.name for n in graph.nodes}
-    plan = StagePlan(stage, group, [
+    plan = StagePlan(
+        stage,
+        group,
         [
-            PlannedStep(n.config, n.step, n.name, layer, tuple(names[d] for d in n.deps))
-            for n in layer_nodes
-        ]
-        for layer, layer_nodes in enumerate(layers)
-    ])
+            [
+                PlannedStep(n.config, n.step, n.name, layer, tuple(names[d] for d in n.deps))
+                for n in layer_nodes
+            ]
+            for layer, layer_nodes in enumerate(layers)
+        ],
+    )
     return plan, graph.problems, graph.bad
 
 

@@ -32,6 +32,7 @@ else:  # both decorators only inform type checkers: identities at run time
     def overload(fn: Callable[..., Any]) -> Callable[..., Any]:
         return fn
 
+
 _MISSING: Any = type("_Missing", (), {"__repr__": lambda self: "MISSING"})()
 _FIELDS = "__record_fields__"
 COMPILE_AFTER = 64  # instances made by the generic __init__ before it is compiled

@@ -111,8 +111,9 @@ def compact_json(value: object) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     # (markers, default, encoder, indent, key_separator, item_separator,
     #  sort_keys, skipkeys, allow_nan), as json.encoder.JSONEncoder.iterencode
-    encode = make_encoder({}, _not_serializable, encode_basestring, None, ":", ",",
-                          False, False, True)
+    encode = make_encoder(
+        {}, _not_serializable, encode_basestring, None, ":", ",", False, False, True
+    )
     return "".join(encode(value, 0))
 
 
@@ -147,8 +148,12 @@ def _paint(text: str, code: str, colour: bool) -> str:
 
 
 def write_human(
-    report: Report, stream: TextIO = sys.stdout, *, verbose: bool = False,
-    show_secrets: bool = False, hide_warnings: frozenset[tuple[object, ...]] = frozenset(),
+    report: Report,
+    stream: TextIO = sys.stdout,
+    *,
+    verbose: bool = False,
+    show_secrets: bool = False,
+    hide_warnings: frozenset[tuple[object, ...]] = frozenset(),
 ) -> None:
     """One line per step, with what changed below it; diffs in a dry-run.
 
@@ -165,15 +170,18 @@ def write_human(
             continue
         stream.write(format_problem(problem, colour) + "\n")
     if hidden:
-        stream.write(f"({_plural(hidden, 'warning')} not repeated: an earlier run of this boot"
-                     " showed them; `stage-executor validate` lists all)\n")
+        stream.write(
+            f"({_plural(hidden, 'warning')} not repeated: an earlier run of this boot"
+            " showed them; `stage-executor validate` lists all)\n"
+        )
     for step in report.steps:
         stream.write(step_line(step, colour) + "\n")
         if verbose:
             stream.write(_indent(condition_details(step), "    "))
         for action in step.actions:
-            stream.write(_action_lines(report, action, colour, verbose=verbose,
-                                       show_secrets=show_secrets))
+            stream.write(
+                _action_lines(report, action, colour, verbose=verbose, show_secrets=show_secrets)
+            )
     stream.write(summary_line(report) + "\n")
 
 
@@ -280,8 +288,10 @@ def secret_note(action: Action) -> str:
     why = f"mode {action.mode:04o}" if action.mode is not None else "a secret file"
     if old == new and action.old == action.data:
         return f"(content not shown: {why}, others may not read it)"
-    return (f"(content not shown: {why}, others may not read it; {old} -> {new} bytes;"
-            " --show-secrets shows it)")
+    return (
+        f"(content not shown: {why}, others may not read it; {old} -> {new} bytes;"
+        " --show-secrets shows it)"
+    )
 
 
 def content_diff(action: Action) -> str:
@@ -298,8 +308,9 @@ def unified_diff(action: Action) -> str:
     old = (action.old or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
     new = (action.data or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
     lines = difflib.unified_diff(old, new, f"a{action.path}", f"b{action.path}")
-    out = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-                  for line in lines)
+    out = "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    )
     return out
 
 
@@ -315,8 +326,10 @@ def _paint_diff(diff: str, colour: bool) -> str:
 
 
 def _indent(text: str, prefix: str) -> str:
-    return "".join(prefix + line + ("" if line.endswith("\n") else "\n")
-                   for line in text.splitlines(keepends=True))
+    return "".join(
+        prefix + line + ("" if line.endswith("\n") else "\n")
+        for line in text.splitlines(keepends=True)
+    )
 
 
 # -- validate --------------------------------------------------------------------

@@ -421,8 +421,7 @@ class Root:
                     # A hard link shares its inode with a path we cannot see
                     # (maybe outside the root): give this path its own copy.
                     self._sweep_temps(dfd, rel)
-                    self._replace_file(dfd, name, rel, _chunks(fd, rel), new_mode, new_uid,
-                                       new_gid)
+                    self._replace_file(dfd, name, rel, _chunks(fd, rel), new_mode, new_uid, new_gid)
                     return
                 if (new_uid, new_gid) != (st.st_uid, st.st_gid):
                     _call(rel, os.fchown, fd, new_uid, new_gid)
@@ -632,8 +631,9 @@ class DryRunRoot(Root):
         if rel not in self._nodes:  # a directory planned anew has nothing on disk
             try:
                 below = self._below
-                names.update(super()._listdir_rel(rel) if below is None
-                             else below._listdir_rel(rel))
+                names.update(
+                    super()._listdir_rel(rel) if below is None else below._listdir_rel(rel)
+                )
             except RootError:
                 pass
         prefix = rel + "/" if rel else ""

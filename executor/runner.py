@@ -123,8 +123,11 @@ class Runner:
         if not chunks or chunks[-1] is not _EOF:
             # `cmd &` leaves a process holding our pipe: its output is not the
             # command's, and waiting for its end would hold the boot up
-            log.info("not waiting for output after the command exited (a background"
-                     " process still holds its stdout/stderr): %s", shown)
+            log.info(
+                "not waiting for output after the command exited (a background"
+                " process still holds its stdout/stderr): %s",
+                shown,
+            )
         assert proc.stdout is not None
         proc.stdout.close()
         duration = time.monotonic() - start

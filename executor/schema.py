@@ -28,7 +28,14 @@ class Type:
 
 # The value checks `validate.check_value` knows, by the name a Str carries.
 REGEX, CONDITION, TEMPLATE, ENCODING, UNIT, DROPIN, SERVICE_MANAGER, STAGE = (
-    "regex", "condition", "template", "encoding", "unit", "dropin", "service_manager", "stage",
+    "regex",
+    "condition",
+    "template",
+    "encoding",
+    "unit",
+    "dropin",
+    "service_manager",
+    "stage",
 )
 ABSPATH = "abspath"  # a path the run writes: absolute, inside the root
 
@@ -272,8 +279,9 @@ USER = Obj(
 ENTITY = Obj(
     "entity",
     {
-        "entity": Field(TEMPLATE_STR,
-                        "YAML text of a user, group, shadow or gshadow entry (templated)"),
+        "entity": Field(
+            TEMPLATE_STR, "YAML text of a user, group, shadow or gshadow entry (templated)"
+        ),
         "path": Field(STR, "file to edit, default the kind's /etc file"),
     },
     required=("entity",),
@@ -301,15 +309,32 @@ DATASOURCE = Obj(
 LAYOUT = Obj(
     "layout",
     {
-        "device": Field(Obj("layout device", {
-            "label": Field(STR), "path": Field(STR), "init_disk": Field(BOOL),
-            "disk_name": Field(STR),
-        })),
+        "device": Field(
+            Obj(
+                "layout device",
+                {
+                    "label": Field(STR),
+                    "path": Field(STR),
+                    "init_disk": Field(BOOL),
+                    "disk_name": Field(STR),
+                },
+            )
+        ),
         "expand_partition": Field(Obj("expand_partition", {"size": Field(INT)})),
-        "add_partitions": Field(ListOf(Obj("partition", {
-            "fsLabel": Field(STR), "size": Field(INT), "pLabel": Field(STR),
-            "filesystem": Field(STR), "bootable": Field(BOOL),
-        }))),
+        "add_partitions": Field(
+            ListOf(
+                Obj(
+                    "partition",
+                    {
+                        "fsLabel": Field(STR),
+                        "size": Field(INT),
+                        "pLabel": Field(STR),
+                        "filesystem": Field(STR),
+                        "bootable": Field(BOOL),
+                    },
+                )
+            )
+        ),
     },
 )
 # Recognised so that a step using them fails loudly instead of silently
@@ -317,21 +342,37 @@ LAYOUT = Obj(
 GIT = Obj(
     "git",
     {
-        "url": Field(STR), "path": Field(STR), "branch": Field(STR), "branch_only": Field(BOOL),
-        "auth": Field(Obj("git auth", {
-            "username": Field(STR), "password": Field(STR), "private_key": Field(STR),
-            "insecure": Field(BOOL), "public_key": Field(STR),
-        })),
+        "url": Field(STR),
+        "path": Field(STR),
+        "branch": Field(STR),
+        "branch_only": Field(BOOL),
+        "auth": Field(
+            Obj(
+                "git auth",
+                {
+                    "username": Field(STR),
+                    "password": Field(STR),
+                    "private_key": Field(STR),
+                    "insecure": Field(BOOL),
+                    "public_key": Field(STR),
+                },
+            )
+        ),
     },
 )
 PACKAGES = Obj(
     "packages",
-    {"install": Field(STR_LIST), "remove": Field(STR_LIST), "refresh": Field(BOOL),
-     "upgrade": Field(BOOL)},
+    {
+        "install": Field(STR_LIST),
+        "remove": Field(STR_LIST),
+        "refresh": Field(BOOL),
+        "upgrade": Field(BOOL),
+    },
 )
 UNPACK_IMAGE = Obj(
     "unpack_image", {"source": Field(STR), "target": Field(STR), "platform": Field(STR)}
 )
+
 
 @dataclass(frozen=True)
 class ModuleKey:
@@ -369,60 +410,158 @@ class ModuleKey:
 
 # A step's module keys, in the order the schema documents them.
 STEP_MODULES: tuple[ModuleKey, ...] = (
-    ModuleKey("directories", Field(ListOf(DIRECTORY), "directories to create"),
-              "directories", B.each(B.directory_spec),
-              run=5, planner="directories.plan_directories"),
-    ModuleKey("files", Field(ListOf(FILE), "files to write"),
-              "files", B.each(B.file_spec), run=6, planner="files.plan_files"),
-    ModuleKey("commands",
-              Field(ListOf(TEMPLATE_STR), "shell commands (templated), run with /bin/sh -c"),
-              "commands", B.texts, run=7, planner="commands.plan_commands"),
-    ModuleKey("systemctl", Field(SYSTEMCTL, "unit enable/disable/mask/start/overrides"),
-              "systemctl", B.systemctl_spec, run=15, planner="systemctl.plan_systemctl"),
-    ModuleKey("environment",
-              Field(MapOf(TEMPLATE_STR), "KEY=VALUE pairs merged into the environment file"),
-              "environment", B.str_map, run=16, planner="environment.plan_environment",
-              takes=("environment", "environment_file")),
-    ModuleKey("environment_file",
-              Field(STR, "file for `environment`, default /etc/environment"),
-              "environment_file", B.text),
-    ModuleKey("sysctl", Field(STR_MAP, "kernel parameters"),
-              "sysctl", B.str_map, run=10, planner="sysctl.plan_sysctl"),
-    ModuleKey("hostname", Field(TEMPLATE_STR, "host name (templated)"),
-              "hostname", B.text, run=9, planner="hostname.plan_hostname"),
-    ModuleKey("dns", Field(DNS, "resolv.conf settings"),
-              "dns", B.dns_spec, run=1, planner="dns.plan_dns"),
-    ModuleKey("modules", Field(STR_LIST, "kernel modules to load"),
-              "kernel_modules", B.texts, run=13, planner="kmodules.plan_kernel_modules"),
-    ModuleKey("users", Field(MapOf(USER), "users to create, by name"),
-              "users", B.user_specs, run=11, planner="users.plan_users"),
-    ModuleKey("ensure_entities",
-              Field(ListOf(ENTITY), "passwd/group/shadow entries to ensure"),
-              "ensure_entities", B.entity_specs,
-              run=4, planner="entities.plan_ensure_entities"),
-    ModuleKey("delete_entities",
-              Field(ListOf(ENTITY), "passwd/group/shadow entries to delete"),
-              "delete_entities", B.entity_specs,
-              run=8, planner="entities.plan_delete_entities"),
-    ModuleKey("timesyncd", Field(STR_MAP, "[Time] settings of timesyncd"),
-              "timesyncd", B.str_map, run=14, planner="timesyncd.plan_timesyncd"),
-    ModuleKey("systemd_firstboot", Field(STR_MAP, "systemd-firstboot settings"),
-              "systemd_firstboot", B.str_map, run=17, planner="firstboot.plan_firstboot"),
-    ModuleKey("downloads", Field(ListOf(DOWNLOAD), "files to download"),
-              "downloads", B.each(B.download_spec), run=2, planner="downloads.plan_downloads"),
-    ModuleKey("datasource",
-              Field(DATASOURCE, "user-data from the first cloud provider that answers"),
-              run=18, planner="datasource.plan_datasource", takes=("modules",)),
-    ModuleKey("layout", Field(LAYOUT, "grow the last partition, add partitions"),
-              run=19, planner="layout.plan_layout", takes=("modules",)),
+    ModuleKey(
+        "directories",
+        Field(ListOf(DIRECTORY), "directories to create"),
+        "directories",
+        B.each(B.directory_spec),
+        run=5,
+        planner="directories.plan_directories",
+    ),
+    ModuleKey(
+        "files",
+        Field(ListOf(FILE), "files to write"),
+        "files",
+        B.each(B.file_spec),
+        run=6,
+        planner="files.plan_files",
+    ),
+    ModuleKey(
+        "commands",
+        Field(ListOf(TEMPLATE_STR), "shell commands (templated), run with /bin/sh -c"),
+        "commands",
+        B.texts,
+        run=7,
+        planner="commands.plan_commands",
+    ),
+    ModuleKey(
+        "systemctl",
+        Field(SYSTEMCTL, "unit enable/disable/mask/start/overrides"),
+        "systemctl",
+        B.systemctl_spec,
+        run=15,
+        planner="systemctl.plan_systemctl",
+    ),
+    ModuleKey(
+        "environment",
+        Field(MapOf(TEMPLATE_STR), "KEY=VALUE pairs merged into the environment file"),
+        "environment",
+        B.str_map,
+        run=16,
+        planner="environment.plan_environment",
+        takes=("environment", "environment_file"),
+    ),
+    ModuleKey(
+        "environment_file",
+        Field(STR, "file for `environment`, default /etc/environment"),
+        "environment_file",
+        B.text,
+    ),
+    ModuleKey(
+        "sysctl",
+        Field(STR_MAP, "kernel parameters"),
+        "sysctl",
+        B.str_map,
+        run=10,
+        planner="sysctl.plan_sysctl",
+    ),
+    ModuleKey(
+        "hostname",
+        Field(TEMPLATE_STR, "host name (templated)"),
+        "hostname",
+        B.text,
+        run=9,
+        planner="hostname.plan_hostname",
+    ),
+    ModuleKey(
+        "dns", Field(DNS, "resolv.conf settings"), "dns", B.dns_spec, run=1, planner="dns.plan_dns"
+    ),
+    ModuleKey(
+        "modules",
+        Field(STR_LIST, "kernel modules to load"),
+        "kernel_modules",
+        B.texts,
+        run=13,
+        planner="kmodules.plan_kernel_modules",
+    ),
+    ModuleKey(
+        "users",
+        Field(MapOf(USER), "users to create, by name"),
+        "users",
+        B.user_specs,
+        run=11,
+        planner="users.plan_users",
+    ),
+    ModuleKey(
+        "ensure_entities",
+        Field(ListOf(ENTITY), "passwd/group/shadow entries to ensure"),
+        "ensure_entities",
+        B.entity_specs,
+        run=4,
+        planner="entities.plan_ensure_entities",
+    ),
+    ModuleKey(
+        "delete_entities",
+        Field(ListOf(ENTITY), "passwd/group/shadow entries to delete"),
+        "delete_entities",
+        B.entity_specs,
+        run=8,
+        planner="entities.plan_delete_entities",
+    ),
+    ModuleKey(
+        "timesyncd",
+        Field(STR_MAP, "[Time] settings of timesyncd"),
+        "timesyncd",
+        B.str_map,
+        run=14,
+        planner="timesyncd.plan_timesyncd",
+    ),
+    ModuleKey(
+        "systemd_firstboot",
+        Field(STR_MAP, "systemd-firstboot settings"),
+        "systemd_firstboot",
+        B.str_map,
+        run=17,
+        planner="firstboot.plan_firstboot",
+    ),
+    ModuleKey(
+        "downloads",
+        Field(ListOf(DOWNLOAD), "files to download"),
+        "downloads",
+        B.each(B.download_spec),
+        run=2,
+        planner="downloads.plan_downloads",
+    ),
+    ModuleKey(
+        "datasource",
+        Field(DATASOURCE, "user-data from the first cloud provider that answers"),
+        run=18,
+        planner="datasource.plan_datasource",
+        takes=("modules",),
+    ),
+    ModuleKey(
+        "layout",
+        Field(LAYOUT, "grow the last partition, add partitions"),
+        run=19,
+        planner="layout.plan_layout",
+        takes=("modules",),
+    ),
     ModuleKey("git", Field(GIT, "git checkout (not supported)"), run=3),
     ModuleKey("packages", Field(PACKAGES, "packages to install (not supported)"), run=21),
     ModuleKey("package_pins", Field(STR_MAP, "package version pins (not supported)"), run=20),
-    ModuleKey("unpack_images",
-              Field(ListOf(UNPACK_IMAGE), "container images to unpack (not supported)"), run=22),
-    ModuleKey("authorized_keys", Field(MapOf(STR_LIST), "SSH keys by user"),
-              "authorized_keys", B.key_lists,
-              run=12, planner="authorized_keys.plan_authorized_keys"),
+    ModuleKey(
+        "unpack_images",
+        Field(ListOf(UNPACK_IMAGE), "container images to unpack (not supported)"),
+        run=22,
+    ),
+    ModuleKey(
+        "authorized_keys",
+        Field(MapOf(STR_LIST), "SSH keys by user"),
+        "authorized_keys",
+        B.key_lists,
+        run=12,
+        planner="authorized_keys.plan_authorized_keys",
+    ),
 )
 
 MODULES_BY_KEY = {m.key: m for m in STEP_MODULES}

@@ -26,10 +26,27 @@ ALPHABET = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # The order in which the 64 digest bytes are taken, three at a time, into
 # the 86 characters of the result (the last group is one byte).
 _PERMUTATION = (
-    (0, 21, 42), (22, 43, 1), (44, 2, 23), (3, 24, 45), (25, 46, 4), (47, 5, 26),
-    (6, 27, 48), (28, 49, 7), (50, 8, 29), (9, 30, 51), (31, 52, 10), (53, 11, 32),
-    (12, 33, 54), (34, 55, 13), (56, 14, 35), (15, 36, 57), (37, 58, 16), (59, 17, 38),
-    (18, 39, 60), (40, 61, 19), (62, 20, 41),
+    (0, 21, 42),
+    (22, 43, 1),
+    (44, 2, 23),
+    (3, 24, 45),
+    (25, 46, 4),
+    (47, 5, 26),
+    (6, 27, 48),
+    (28, 49, 7),
+    (50, 8, 29),
+    (9, 30, 51),
+    (31, 52, 10),
+    (53, 11, 32),
+    (12, 33, 54),
+    (34, 55, 13),
+    (56, 14, 35),
+    (15, 36, 57),
+    (37, 58, 16),
+    (59, 17, 38),
+    (18, 39, 60),
+    (40, 61, 19),
+    (62, 20, 41),
 )
 
 
@@ -66,7 +83,7 @@ def _parse_setting(setting: str) -> tuple[int, bool, str]:
     rest = setting[3:]
     rounds, explicit = ROUNDS_DEFAULT, False
     if rest.startswith("rounds="):
-        number, sep, rest = rest[len("rounds="):].partition("$")
+        number, sep, rest = rest[len("rounds=") :].partition("$")
         if not sep or not number.isdigit():
             raise ValueError(f"bad rounds in {setting!r}")
         rounds = min(max(int(number), ROUNDS_MIN), ROUNDS_MAX)

@@ -34,8 +34,11 @@ def check_sources(
     groups, problems = load_groups(read, strict=strict, quiet=True)
     for group, source in zip(groups, read, strict=True):
         found = _order_problems(group.configs, group.label)
-        parsed = [r.config for doc in source.documents
-                  if (r := load_document(doc, group.label)).config is not None]
+        parsed = [
+            r.config
+            for doc in source.documents
+            if (r := load_document(doc, group.label)).config is not None
+        ]
         if len(parsed) > len(group.configs):
             valid = {c.source for c in group.configs}
             found += [p for p in _order_problems(parsed, group.label) if p.source not in valid]
@@ -62,8 +65,12 @@ def unit_problems(configs: list[Config], root: Root) -> list[Problem]:
     from executor.units.names import INSTANCE, UnitNameError, classify, mangle, template_of
 
     written = {
-        posixpath.basename(f.path) for c in configs for steps in c.stages.values()
-        for step in steps for f in step.files if posixpath.dirname(f.path) in UNIT_PATHS
+        posixpath.basename(f.path)
+        for c in configs
+        for steps in c.stages.values()
+        for step in steps
+        for f in step.files
+        if posixpath.dirname(f.path) in UNIT_PATHS
     }
     found: list[Problem] = []
     for config in configs:
@@ -78,13 +85,17 @@ def unit_problems(configs: list[Config], root: Root) -> list[Problem]:
                     if written.intersection(names) or _unit_in_root(root, names, UNIT_PATHS):
                         continue
                     pos = step.pos
-                    found.append(Problem(
-                        "warning", config.source, pos.line if pos else 0,
-                        pos.column if pos else 0,
-                        f"stages.{step.stage}[{step.index}].systemctl.enable[{i}]",
-                        f"unit {name} is not in {root.path}'s unit paths and no source writes"
-                        " it: enabling it will fail there",
-                    ))
+                    found.append(
+                        Problem(
+                            "warning",
+                            config.source,
+                            pos.line if pos else 0,
+                            pos.column if pos else 0,
+                            f"stages.{step.stage}[{step.index}].systemctl.enable[{i}]",
+                            f"unit {name} is not in {root.path}'s unit paths and no source writes"
+                            " it: enabling it will fail there",
+                        )
+                    )
     return found
 
 

@@ -167,8 +167,12 @@ def _walk_root(root: Root, directory: str, group: SourceGroup) -> list[tuple[str
 
 def _no_documents(group: SourceGroup, directory: str) -> None:
     if not group.documents and not group.problems:
-        _warn(group, directory, "0 documents: no *.yaml or *.yml file in this directory"
-                                " (other files are skipped; -v names them)")
+        _warn(
+            group,
+            directory,
+            "0 documents: no *.yaml or *.yml file in this directory"
+            " (other files are skipped; -v names them)",
+        )
 
 
 def _not_config(path: str) -> None:
@@ -197,8 +201,9 @@ def _read_root_file(root: Root, group: SourceGroup, path: str, kind: str) -> Non
 # -- on the host -------------------------------------------------------------------
 
 
-def read_source_arg(spec: str, *, stdin: BinaryIO | None = None,
-                    timeout: float = URL_TIMEOUT) -> SourceGroup:
+def read_source_arg(
+    spec: str, *, stdin: BinaryIO | None = None, timeout: float = URL_TIMEOUT
+) -> SourceGroup:
     """An explicit SOURCE argument: `-`, an http(s) URL, a file or a directory."""
     if spec == STDIN:
         return read_stdin(stdin if stdin is not None else sys.stdin.buffer)
@@ -322,18 +327,30 @@ def decode_source(group: SourceGroup, name: str, data: bytes) -> str | None:
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError as exc:
-            _not_text(group, name, data, exc.start, "is UTF-16 (it starts with a byte-order "
-                      "mark) but does not decode as UTF-16", codec="utf-16")
+            _not_text(
+                group,
+                name,
+                data,
+                exc.start,
+                "is UTF-16 (it starts with a byte-order mark) but does not decode as UTF-16",
+                codec="utf-16",
+            )
             return None
     if _utf16_without_bom(data):
-        _not_text(group, name, data, 0, "looks like UTF-16 without a byte-order mark; save it "
-                  "as UTF-8")
+        _not_text(
+            group, name, data, 0, "looks like UTF-16 without a byte-order mark; save it as UTF-8"
+        )
         return None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        _not_text(group, name, data, exc.start, f"byte 0x{data[exc.start]:02x} is not valid "
-                  "UTF-8; the config must be UTF-8 text")
+        _not_text(
+            group,
+            name,
+            data,
+            exc.start,
+            f"byte 0x{data[exc.start]:02x} is not valid UTF-8; the config must be UTF-8 text",
+        )
         return None
 
 
@@ -345,8 +362,9 @@ def _utf16_without_bom(data: bytes) -> bool:
     return not any(head[0::2]) or not any(head[1::2])
 
 
-def _not_text(group: SourceGroup, name: str, data: bytes, offset: int, message: str,
-              *, codec: str = "utf-8") -> None:
+def _not_text(
+    group: SourceGroup, name: str, data: bytes, offset: int, message: str, *, codec: str = "utf-8"
+) -> None:
     """An error at the line and column (in characters) of byte `offset`; the
     text before it is decoded with `codec`, so a UTF-16 file's newlines and
     characters (two bytes each, the byte-order mark not one) count right."""
@@ -359,8 +377,13 @@ def _not_text(group: SourceGroup, name: str, data: bytes, offset: int, message: 
 # -- URLs ------------------------------------------------------------------------
 
 
-def read_url(url: str, *, timeout: float = URL_TIMEOUT, attempts: int = URL_ATTEMPTS,
-             backoff: float = URL_BACKOFF) -> SourceGroup:
+def read_url(
+    url: str,
+    *,
+    timeout: float = URL_TIMEOUT,
+    attempts: int = URL_ATTEMPTS,
+    backoff: float = URL_BACKOFF,
+) -> SourceGroup:
     """One document fetched over http(s); a failure is an error of this source."""
     group = SourceGroup(url)
     try:
@@ -374,8 +397,9 @@ def read_url(url: str, *, timeout: float = URL_TIMEOUT, attempts: int = URL_ATTE
     return group
 
 
-def fetch_url(url: str, *, timeout: float, attempts: int = URL_ATTEMPTS,
-              backoff: float = URL_BACKOFF) -> bytes:
+def fetch_url(
+    url: str, *, timeout: float, attempts: int = URL_ATTEMPTS, backoff: float = URL_BACKOFF
+) -> bytes:
     """The body at `url`, through the one fetcher (executor/fetch.py). Bounded:
     at most `attempts` tries, each with `timeout` for the connection, for every
     read and for the whole body, so a server that drips bytes cannot hold the
@@ -384,8 +408,14 @@ def fetch_url(url: str, *, timeout: float, attempts: int = URL_ATTEMPTS,
     from executor import fetch  # only when a URL is given: boot time
 
     try:
-        return fetch.fetch(url, timeout=timeout, retries=max(1, attempts) - 1, backoff=backoff,
-                           attempt_limit=timeout, limit=MAX_SOURCE_BYTES)
+        return fetch.fetch(
+            url,
+            timeout=timeout,
+            retries=max(1, attempts) - 1,
+            backoff=backoff,
+            attempt_limit=timeout,
+            limit=MAX_SOURCE_BYTES,
+        )
     except fetch.FetchError as exc:
         if not exc.exhausted:
             raise SourceError(exc.reason) from None
@@ -396,8 +426,9 @@ def fetch_url(url: str, *, timeout: float, attempts: int = URL_ATTEMPTS,
 # -- the kernel command line ----------------------------------------------------------
 
 
-def read_cmdline_sources(root: Root, text: str | None = None, *,
-                         timeout: float = URL_TIMEOUT) -> list[SourceGroup]:
+def read_cmdline_sources(
+    root: Root, text: str | None = None, *, timeout: float = URL_TIMEOUT
+) -> list[SourceGroup]:
     """Sources named by the kernel command line, then its dot-notation document.
 
     `text` replaces the root's /proc/cmdline (the `--cmdline` what-if). A root
@@ -422,10 +453,16 @@ def read_cmdline_sources(root: Root, text: str | None = None, *,
             group = read_root_source(root, ref.uri)
         else:
             group = SourceGroup(ref.uri)
-            group.problems.append(Problem(
-                "error", CMDLINE_PATH, 1, ref.column, ref.key,
-                f"{ref.key}={ref.uri}: expected an http(s) URL or an absolute path",
-            ))
+            group.problems.append(
+                Problem(
+                    "error",
+                    CMDLINE_PATH,
+                    1,
+                    ref.column,
+                    ref.key,
+                    f"{ref.key}={ref.uri}: expected an http(s) URL or an absolute path",
+                )
+            )
         groups.append(group)
     dots = SourceGroup(CMDLINE_PATH, problems=list(parsed.problems))
     if parsed.document is not None:

@@ -17,8 +17,14 @@ from executor.root import Root
 
 REPORT_DIR = "/run/stage-executor"
 SLOWEST = 5  # steps and commands listed as the ones that took the time
-MARKS = {"applied": "✓", "planned": "+", "unchanged": "=", "skipped": "-", "failed": "✗",
-         "undecided": "?"}
+MARKS = {
+    "applied": "✓",
+    "planned": "+",
+    "unchanged": "=",
+    "skipped": "-",
+    "failed": "✗",
+    "undecided": "?",
+}
 
 
 class StatusError(ExecutorError):
@@ -60,8 +66,10 @@ def failed(doc: dict[str, Any]) -> bool:
 
 def overview_json(root: Root, docs: list[dict[str, Any]]) -> str:
     reports = [
-        {key: doc.get(key) for key in ("stage", "command", "started", "finished", "duration",
-                                       "version", "summary")}
+        {
+            key: doc.get(key)
+            for key in ("stage", "command", "started", "finished", "duration", "version", "summary")
+        }
         | {"failed": failed(doc), "errors": len(doc.get("errors") or [])}
         for doc in docs
     ]
@@ -81,8 +89,9 @@ def write_overview(root: Root, docs: list[dict[str, Any]], stream: TextIO) -> No
 def write_stage(doc: dict[str, Any], stream: TextIO, *, verbose: bool = False) -> None:
     """One kept report: its header, one line per step, the slowest steps and commands."""
     version = f", stage-executor {doc['version']}" if doc.get("version") else ""
-    stream.write(f"{doc.get('command')} {doc.get('stage')} in {doc.get('root')}"
-                 f"{_when(doc)}{version}\n")
+    stream.write(
+        f"{doc.get('command')} {doc.get('stage')} in {doc.get('root')}{_when(doc)}{version}\n"
+    )
     for source in doc.get("sources") or []:
         stream.write(f"  source {source}\n")
     for problem in (doc.get("errors") or []) + (doc.get("warnings") or []):
@@ -93,23 +102,30 @@ def write_stage(doc: dict[str, Any], stream: TextIO, *, verbose: bool = False) -
         status = str(step.get("status"))
         why = f" ({step['reason']})" if step.get("reason") else ""
         took = _took(step.get("duration"))
-        stream.write(f"{MARKS.get(status, '?')} {status} [{step.get('stage')}]"
-                     f" {step.get('full_name') or step.get('name')}{why}{took}\n")
+        stream.write(
+            f"{MARKS.get(status, '?')} {status} [{step.get('stage')}]"
+            f" {step.get('full_name') or step.get('name')}{why}{took}\n"
+        )
         for action in step.get("actions") or []:
             if action.get("kind") != "command" or "exit" not in action:
                 continue
             if verbose or action.get("exit") != 0:
                 how = "timed out" if action.get("timed_out") else f"exit {action.get('exit')}"
-                stream.write(f"    command `{action.get('command')}`: {how}"
-                             f"{_took(action.get('duration'))}\n")
+                stream.write(
+                    f"    command `{action.get('command')}`: {how}{_took(action.get('duration'))}\n"
+                )
     stream.write(f"{doc.get('stage')}: {'failed' if failed(doc) else 'done'}, {_counts(doc)}\n")
     _write_slowest(doc, stream)
 
 
 def _write_slowest(doc: dict[str, Any], stream: TextIO) -> None:
     steps = [s for s in doc["steps"] if isinstance(s.get("duration"), (int, float))]
-    commands = [(a, s) for s in doc["steps"] for a in s.get("actions") or []
-                if a.get("kind") == "command" and isinstance(a.get("duration"), (int, float))]
+    commands = [
+        (a, s)
+        for s in doc["steps"]
+        for a in s.get("actions") or []
+        if a.get("kind") == "command" and isinstance(a.get("duration"), (int, float))
+    ]
     if steps:
         stream.write("slowest steps:\n")
         for step in sorted(steps, key=lambda s: -s["duration"])[:SLOWEST]:
@@ -117,8 +133,10 @@ def _write_slowest(doc: dict[str, Any], stream: TextIO) -> None:
     if commands:
         stream.write("slowest commands:\n")
         for action, step in sorted(commands, key=lambda c: -c[0]["duration"])[:SLOWEST]:
-            stream.write(f"  {action['duration']:8.3f}s  {action.get('command')}"
-                         f"  ({step.get('full_name')})\n")
+            stream.write(
+                f"  {action['duration']:8.3f}s  {action.get('command')}"
+                f"  ({step.get('full_name')})\n"
+            )
 
 
 def _counts(doc: dict[str, Any]) -> str:

@@ -394,8 +394,9 @@ class _Parser:
                 if i >= len(tokens) or tokens[i].kind != "rparen":
                     raise self.error("unclosed parenthesis", tok.pos)
                 if i + 1 < len(tokens) and tokens[i + 1].kind in ("field", "dot"):
-                    raise self.error("field access on a parenthesized value is not supported",
-                                     tokens[i + 1].pos)
+                    raise self.error(
+                        "field access on a parenthesized value is not supported", tokens[i + 1].pos
+                    )
                 args.append(inner)
                 i += 1
                 continue
@@ -404,8 +405,7 @@ class _Parser:
         if not args:
             raise self.error("missing value for command", start)
         if not isinstance(args[0], Func) and len(args) > 1:
-            raise self.error(f"can't give argument to non-function {_shown(args[0])}",
-                             args[1].pos)
+            raise self.error(f"can't give argument to non-function {_shown(args[0])}", args[1].pos)
         return Command(tuple(args), start), i
 
     def operand(self, tok: _Token, *, first: bool) -> Node:
@@ -434,14 +434,17 @@ class _Parser:
                 raise self.error("nil is not a command", tok.pos)
             return Literal(MISSING, tok.pos)
         if word in KEYWORDS:
-            raise self.error(f"`{word}` actions are not supported (supported: {SUPPORTED})",
-                             tok.pos)
+            raise self.error(
+                f"`{word}` actions are not supported (supported: {SUPPORTED})", tok.pos
+            )
         if word not in FUNCTIONS:
-            raise self.error(f"function {word!r} is not supported (supported: {SUPPORTED})",
-                             tok.pos)
+            raise self.error(
+                f"function {word!r} is not supported (supported: {SUPPORTED})", tok.pos
+            )
         if not first:
-            raise self.error(f"function {word!r} used as an argument; wrap it in parentheses",
-                             tok.pos)
+            raise self.error(
+                f"function {word!r} used as an argument; wrap it in parentheses", tok.pos
+            )
         return Func(word, tok.pos)
 
 
@@ -484,13 +487,20 @@ def _parse_int(tok: _Token, error: Callable[[str, int], TemplateError]) -> int:
     raise error(f"number {tok.value} is not supported (integers only)", tok.pos)
 
 
-_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
-            "\\": "\\", '"': '"'}
+_ESCAPES = {
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+    "\\": "\\",
+    '"': '"',
+}
 
 
-def _lex_quoted(
-    text: str, pos: int, error: Callable[[str, int], TemplateError]
-) -> tuple[str, int]:
+def _lex_quoted(text: str, pos: int, error: Callable[[str, int], TemplateError]) -> tuple[str, int]:
     """A Go interpreted string literal starting at `pos` (the quote)."""
     out: list[str] = []
     i = pos + 1
@@ -559,8 +569,7 @@ class _Evaluator:
         head = command.args[0]
         if not isinstance(head, Func):
             if piped:
-                raise self.error(f"can't give argument to non-function {_shown(head)}",
-                                 head.pos)
+                raise self.error(f"can't give argument to non-function {_shown(head)}", head.pos)
             return self.value(head)
         args = [self.value(a) for a in command.args[1:]] + list(piped)
         return FUNCTIONS[head.name](self, head, args)
@@ -578,10 +587,12 @@ class _Evaluator:
                 continue
             where = "." + ".".join(node.names[:depth]) if depth else "the data"
             if current is MISSING:
-                raise self.error(f"{where} has no value, so {node.shown()} cannot be read",
-                                 node.pos)
-            raise self.error(f"can't evaluate field {name} in {_type_name(current)} {where}",
-                             node.pos)
+                raise self.error(
+                    f"{where} has no value, so {node.shown()} cannot be read", node.pos
+                )
+            raise self.error(
+                f"can't evaluate field {name} in {_type_name(current)} {where}", node.pos
+            )
         return current
 
 
@@ -618,22 +629,27 @@ Fn = Callable[[_Evaluator, Func, list[object]], object]
 
 def _arity(ev: _Evaluator, fn: Func, args: list[object], want: int) -> None:
     if len(args) != want:
-        raise ev.error(f"wrong number of args for {fn.name}: want {want} got {len(args)}",
-                       fn.pos)
+        raise ev.error(f"wrong number of args for {fn.name}: want {want} got {len(args)}", fn.pos)
 
 
 def _want_str(ev: _Evaluator, fn: Func, value: object, index: int) -> str:
     if isinstance(value, str):
         return value
-    raise ev.error(f"wrong type for value; {fn.name} expects a string as argument {index + 1},"
-                   f" got {_type_name(value)}", fn.pos)
+    raise ev.error(
+        f"wrong type for value; {fn.name} expects a string as argument {index + 1},"
+        f" got {_type_name(value)}",
+        fn.pos,
+    )
 
 
 def _want_int(ev: _Evaluator, fn: Func, value: object, index: int) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise ev.error(f"wrong type for value; {fn.name} expects an integer as argument {index + 1},"
-                   f" got {_type_name(value)}", fn.pos)
+    raise ev.error(
+        f"wrong type for value; {fn.name} expects an integer as argument {index + 1},"
+        f" got {_type_name(value)}",
+        fn.pos,
+    )
 
 
 def _trunc(ev: _Evaluator, fn: Func, args: list[object]) -> object:
@@ -683,8 +699,9 @@ def _quote(ev: _Evaluator, fn: Func, args: list[object]) -> object:
     for value in args:
         if value is MISSING or value is None:
             continue  # sprig skips nil arguments
-        if isinstance(value, Mapping) or (isinstance(value, Sequence)
-                                          and not isinstance(value, str)):
+        if isinstance(value, Mapping) or (
+            isinstance(value, Sequence) and not isinstance(value, str)
+        ):
             raise ev.error(f"quote cannot quote a {_type_name(value)}", fn.pos)
         text = ("true" if value else "false") if isinstance(value, bool) else str(value)
         quoted.append(go_quote(text))
@@ -699,8 +716,17 @@ def go_quote(text: str) -> str:
         if ch in ('"', "\\"):
             out.append("\\" + ch)
         elif ch in "\a\b\f\n\r\t\v":
-            out.append({"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
-                        "\t": "\\t", "\v": "\\v"}[ch])
+            out.append(
+                {
+                    "\a": "\\a",
+                    "\b": "\\b",
+                    "\f": "\\f",
+                    "\n": "\\n",
+                    "\r": "\\r",
+                    "\t": "\\t",
+                    "\v": "\\v",
+                }[ch]
+            )
         elif ch == " " or (ch.isprintable() and code != 0x7F):
             out.append(ch)
         elif code < 0x80:

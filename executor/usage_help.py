@@ -59,9 +59,9 @@ COMMAND_HELP: dict[str, tuple[str, str, str]] = {
 }
 EXIT_HELP = {
     "status": "exit codes: 0 no kept report shows a failure; 1 one does (or no report for\n"
-              "STAGE); 2 usage error",
+    "STAGE); 2 usage error",
     "validate": "exit codes: 0 no error (warnings allowed, unless --strict); 1 an error;\n"
-                "2 usage error",
+    "2 usage error",
 }
 
 
@@ -75,7 +75,9 @@ def command_help(command: str) -> str:
 
     usage, description, examples = COMMAND_HELP[command]
     sub = argparse.ArgumentParser(
-        prog=f"stage-executor {command}", usage=usage, description=description,
+        prog=f"stage-executor {command}",
+        usage=usage,
+        description=description,
         epilog=f"examples:\n{examples}\n\n{EXIT_HELP.get(command, DEFAULT_EXIT_HELP)}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -29,14 +29,22 @@ ERROR, WARNING = "error", "warning"
 # name is allowed (it runs when asked for).
 BOOT_STAGES = ("rootfs", "initramfs", "boot", "fs", "network", "reconcile")
 KAIROS_STAGES = (
-    "after-install", "after-install-chroot", "after-upgrade", "after-upgrade-chroot",
-    "after-reset", "after-reset-chroot", "before-install", "before-upgrade", "before-reset",
+    "after-install",
+    "after-install-chroot",
+    "after-upgrade",
+    "after-upgrade-chroot",
+    "after-reset",
+    "after-reset-chroot",
+    "before-install",
+    "before-upgrade",
+    "before-reset",
 )
 # The hooks kairos-agent runs around install, upgrade and reset (UKI or not);
 # run as stages, each with its .before and .after substages.
 KAIROS_HOOKS = tuple(
     f"kairos-{uki}{action}.{when}"
-    for uki in ("", "uki-") for action in ("install", "upgrade", "reset")
+    for uki in ("", "uki-")
+    for action in ("install", "upgrade", "reset")
     for when in ("pre", "after")
 )
 KNOWN_STAGES = frozenset(
@@ -120,8 +128,11 @@ def _condition_findings(expr: str) -> tuple[Finding, ...]:
     except (NotNative, RecursionError):
         return ()
     return tuple(
-        Finding(ERROR, f"`if` has a broken test: {message} (dash exits 2 for it: a usage"
-                       " error, not a false condition)")
+        Finding(
+            ERROR,
+            f"`if` has a broken test: {message} (dash exits 2 for it: a usage"
+            " error, not a false condition)",
+        )
         for message in test_usage_errors(node)
     )
 
@@ -133,8 +144,12 @@ def check_encoding(text: str) -> list[Finding]:
     if name in ENCODINGS:
         return []
     known = sorted(e for e in ENCODINGS if e)
-    return [Finding(ERROR, f"unknown encoding `{text}`{_did_you_mean(name, known)}"
-                           f" (known: {', '.join(known)})")]
+    return [
+        Finding(
+            ERROR,
+            f"unknown encoding `{text}`{_did_you_mean(name, known)} (known: {', '.join(known)})",
+        )
+    ]
 
 
 def check_unit(text: str) -> list[Finding]:
@@ -147,8 +162,13 @@ def check_unit(text: str) -> list[Finding]:
     # a set test first: most names have no @instance, and then the regex (and
     # its compile, ~1M instructions) is not needed to know they are valid
     if not _UNIT_CHARS.issuperset(name) and not _UNIT_RE.match(name):
-        return [Finding(ERROR, f"`{name}` is not a valid unit name (letters, digits and"
-                               " `:_.\\-`, with an optional `@instance`)")]
+        return [
+            Finding(
+                ERROR,
+                f"`{name}` is not a valid unit name (letters, digits and"
+                " `:_.\\-`, with an optional `@instance`)",
+            )
+        ]
     return []
 
 
@@ -162,8 +182,9 @@ def check_dropin(text: str) -> list[Finding]:
 def check_service_manager(text: str) -> list[Finding]:
     if not text.strip() or text.strip().lower() in SERVICE_MANAGERS:
         return []
-    return [Finding(WARNING, f"`{text}` is neither systemd nor openrc: the step will"
-                             " always be skipped")]
+    return [
+        Finding(WARNING, f"`{text}` is neither systemd nor openrc: the step will always be skipped")
+    ]
 
 
 def check_stage(name: str) -> list[Finding]:
@@ -195,8 +216,13 @@ def check_abspath(text: str) -> list[Finding]:
     if not text.startswith("/"):
         return [Finding(ERROR, f"`{text}` is not an absolute path: the step would fail")]
     if ".." in text.split("/"):
-        return [Finding(WARNING, f"`..` in `{text}`: it cannot leave the root, so the path"
-                                 f" written is `{_inside_root(text)}`")]
+        return [
+            Finding(
+                WARNING,
+                f"`..` in `{text}`: it cannot leave the root, so the path"
+                f" written is `{_inside_root(text)}`",
+            )
+        ]
     return []
 
 
@@ -205,7 +231,6 @@ def _inside_root(path: str) -> str:
     import posixpath
 
     return posixpath.normpath("/" + path).replace("//", "/", 1)
-
 
 
 def check_file(values: Mapping[str, object]) -> list[Finding]:
@@ -265,8 +290,14 @@ def check_template(text: str) -> list[Finding]:
         problem = syntax_error(text)
         if problem is not None:
             return [Finding(ERROR, f"template: {problem.message}", offset=problem.offset)]
-        return [Finding(WARNING, f"template: {exc.message}; this executor does not render it,"
-                                 " so this step will fail", offset=exc.offset)]
+        return [
+            Finding(
+                WARNING,
+                f"template: {exc.message}; this executor does not render it,"
+                " so this step will fail",
+                offset=exc.offset,
+            )
+        ]
     return []
 
 

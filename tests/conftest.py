@@ -34,8 +34,11 @@ def find_shared() -> Path | None:
 
 SHARED = find_shared()
 # The cloud-configs Kairos ships; $KAIROS_CLOUDCONFIGS overrides.
-KAIROS_CONFIGS = Path(os.environ["KAIROS_CLOUDCONFIGS"]) if "KAIROS_CLOUDCONFIGS" in os.environ \
+KAIROS_CONFIGS = (
+    Path(os.environ["KAIROS_CLOUDCONFIGS"])
+    if "KAIROS_CLOUDCONFIGS" in os.environ
     else (SHARED / "kairos-cloudconfigs" if SHARED else REPO / "no-kairos-cloudconfigs")
+)
 CONFIGS = REPO / "configs"
 SEED = CONFIGS / "sysext-opt.yaml"
 SYSEXT_UNIT = """[Unit]
@@ -86,8 +89,14 @@ def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
             elif os.path.isdir(path):
                 out[rel] = ("dir", st.st_mode, st.st_uid, st.st_gid)
             else:
-                out[rel] = ("file", st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns,
-                            Path(path).read_bytes())
+                out[rel] = (
+                    "file",
+                    st.st_mode,
+                    st.st_uid,
+                    st.st_gid,
+                    st.st_mtime_ns,
+                    Path(path).read_bytes(),
+                )
     return out
 
 
@@ -95,11 +104,14 @@ def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
 def seed_root(tmp_path: Path) -> Path:
     """A root with systemd-sysext.service installed and systemctl present."""
     root = tmp_path / "root"
-    make_tree(root, {
-        "/usr/lib/systemd/system/systemd-sysext.service": SYSEXT_UNIT,
-        "/usr/bin/systemctl": "",
-        "/run/cos": None,
-    })
+    make_tree(
+        root,
+        {
+            "/usr/lib/systemd/system/systemd-sysext.service": SYSEXT_UNIT,
+            "/usr/bin/systemctl": "",
+            "/run/cos": None,
+        },
+    )
     return root
 
 

@@ -57,8 +57,12 @@ def assert_dry_run_matches(
     real = run_config(real_root, text, stage=stage)
     assert dry.actions() == real.actions()
     for d, r in zip(dry.statuses, real.statuses, strict=True):
-        assert (d, r) in {("planned", "applied"), ("unchanged", "unchanged"),
-                          ("skipped", "skipped"), ("failed", "failed")}, (d, r)
+        assert (d, r) in {
+            ("planned", "applied"),
+            ("unchanged", "unchanged"),
+            ("skipped", "skipped"),
+            ("failed", "failed"),
+        }, (d, r)
     assert isinstance(dry.root, DryRunRoot)
     for path in dry.root.planned_paths():
         planned = dry.root.lookup(path, follow=False)
@@ -71,7 +75,10 @@ def assert_dry_run_matches(
             assert os.readlink(host) == planned.target, path
             continue
         assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (
-            planned.mode, planned.uid, planned.gid), path
+            planned.mode,
+            planned.uid,
+            planned.gid,
+        ), path
         if planned.kind == "file":
             assert Path(host).read_bytes() == dry.root.read_bytes(path), path
     return dry, real

@@ -150,12 +150,13 @@ def test_analyze_prints_the_layers(kairos_root: Path, capsys: pytest.CaptureFixt
 
 
 def test_analyze_json(kairos_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["analyze", "initramfs", "--root", str(kairos_root), "--no-cmdline",
-                 "--json"]) == 0
+    assert main(["analyze", "initramfs", "--root", str(kairos_root), "--no-cmdline", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert (doc["command"], doc["stage"], doc["errors"]) == ("analyze", "initramfs", [])
     assert [s["stage"] for s in doc["stages"]] == [
-        "initramfs.before", "initramfs", "initramfs.after",
+        "initramfs.before",
+        "initramfs",
+        "initramfs.after",
     ]
     layers = doc["stages"][1]["sources"][0]["layers"]
     waits = layers[7][1]
@@ -168,13 +169,16 @@ def test_analyze_json(kairos_root: Path, capsys: pytest.CaptureFixture[str]) -> 
         "after": ["Default network.Enable networkd"],
         # `after` replaces only the dependency on the previous step of its file
         "depends_on": [
-            "Accounts.Setup groups.0", "Accounts.Runtime permissions.1",
-            "Accounts.Runtime permissions.2", "Default network.Enable networkd",
+            "Accounts.Setup groups.0",
+            "Accounts.Runtime permissions.1",
+            "Accounts.Runtime permissions.2",
+            "Default network.Enable networkd",
         ],
         "if": "command -v agent >/dev/null",
     }
     assert layers[7][0]["depends_on"] == [
-        "Accounts.Setup groups.0", "Accounts.Runtime permissions.1",
+        "Accounts.Setup groups.0",
+        "Accounts.Runtime permissions.1",
         "Accounts.Runtime permissions.2",
     ]
 
@@ -207,13 +211,16 @@ def test_analyze_reports_a_cycle_and_exits_1(
 ) -> None:
     # The trap of `after:` to a later file: the step after it in its own file
     # waits for it, and the later file waits for that one.
-    root = make_tree(tmp_path, {
-        "/oem/10_a.yaml": (
-            "name: a\nstages:\n  boot:\n  - name: first\n    after: [{name: b.only}]\n"
-            "  - name: second\n"
-        ),
-        "/oem/20_b.yaml": "name: b\nstages:\n  boot:\n  - name: only\n",
-    })
+    root = make_tree(
+        tmp_path,
+        {
+            "/oem/10_a.yaml": (
+                "name: a\nstages:\n  boot:\n  - name: first\n    after: [{name: b.only}]\n"
+                "  - name: second\n"
+            ),
+            "/oem/20_b.yaml": "name: b\nstages:\n  boot:\n  - name: only\n",
+        },
+    )
     assert main(["analyze", "boot", "--root", str(root), "--no-cmdline"]) == 1
     out = capsys.readouterr().out
     assert (

@@ -28,9 +28,25 @@ from tests.conftest import REPO, SEED
 # each was measured as a cost on that path and moved off it (README,
 # "Boot-time budget").
 NOT_ON_THE_SEED_PATH = (
-    "typing", "argparse", "gettext", "locale", "shutil", "json", "string", "signal",
-    "importlib.util", "warnings", "subprocess", "threading", "dataclasses", "inspect", "logging",
-    "contextlib", "zlib", "executor.cmdline", "executor.conditions.grep",
+    "typing",
+    "argparse",
+    "gettext",
+    "locale",
+    "shutil",
+    "json",
+    "string",
+    "signal",
+    "importlib.util",
+    "warnings",
+    "subprocess",
+    "threading",
+    "dataclasses",
+    "inspect",
+    "logging",
+    "contextlib",
+    "zlib",
+    "executor.cmdline",
+    "executor.conditions.grep",
 )
 
 
@@ -56,8 +72,9 @@ def test_a_seed_apply_does_not_import_what_it_does_not_need(seed_root: Path) -> 
         "print(status)\n"
         "print(' '.join(sorted(set(sys.modules) - before)))\n"
     )
-    done = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
+    )
     status, imported = done.stdout.splitlines()
     assert status == "0", done.stderr
     new = set(imported.split())
@@ -76,8 +93,9 @@ def test_the_entry_point_writes_everything_before_it_leaves(
     out = tmp_path / "schema.json"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with out.open("w") as stream:
-        done = subprocess.run([sys.executable, "-m", "executor", "schema"], stdout=stream,
-                              env=env, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "executor", "schema"], stdout=stream, env=env, check=False
+        )
     assert done.returncode == 0
     assert out.read_text() == expected
 
@@ -85,8 +103,13 @@ def test_the_entry_point_writes_everything_before_it_leaves(
 @pytest.mark.subprocess
 def test_the_entry_point_keeps_the_exit_status(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    usage = subprocess.run([sys.executable, "-m", "executor", "apply", "--bogus"],
-                           capture_output=True, text=True, env=env, check=False)
+    usage = subprocess.run(
+        [sys.executable, "-m", "executor", "apply", "--bogus"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert usage.returncode == 2
     assert "unrecognized arguments: --bogus" in usage.stderr
 
@@ -100,8 +123,13 @@ def test_output_that_cannot_be_flushed_is_exit_status_120() -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as at boot
     env["PYTHONPATH"] = str(REPO)
     try:
-        done = subprocess.run([sys.executable, "-c", code], stdout=write_end,
-                              stderr=subprocess.PIPE, env=env, check=False)
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=env,
+            check=False,
+        )
     finally:
         os.close(write_end)
     assert done.returncode == 120
@@ -138,12 +166,57 @@ def test_a_lazy_pattern_is_the_compiled_one() -> None:
     assert pattern.match("=1") is None
 
 
-PIECES = st.sampled_from([
-    "[", "]", "-e", "-f", "!", "=", "!=", "&&", "||", "|", ";", "(", ")", ";;", "((", "|||",
-    '"/run/cos/x"', '"a b"', '""', '"', "'x'", "a", "2", "12", "2>/dev/null", ">&2", "#c", "~",
-    "a=b", "$x", '"$x"', '"a[b"', "a[b", "[[", "\t", "\n", "\r", "{", "}", "*", 'x"y"', "\\",
-    "`", "\u00a0", "é", "true", "grep",
-])
+PIECES = st.sampled_from(
+    [
+        "[",
+        "]",
+        "-e",
+        "-f",
+        "!",
+        "=",
+        "!=",
+        "&&",
+        "||",
+        "|",
+        ";",
+        "(",
+        ")",
+        ";;",
+        "((",
+        "|||",
+        '"/run/cos/x"',
+        '"a b"',
+        '""',
+        '"',
+        "'x'",
+        "a",
+        "2",
+        "12",
+        "2>/dev/null",
+        ">&2",
+        "#c",
+        "~",
+        "a=b",
+        "$x",
+        '"$x"',
+        '"a[b"',
+        "a[b",
+        "[[",
+        "\t",
+        "\n",
+        "\r",
+        "{",
+        "}",
+        "*",
+        'x"y"',
+        "\\",
+        "`",
+        "\u00a0",
+        "é",
+        "true",
+        "grep",
+    ]
+)
 
 
 @settings(max_examples=1500, deadline=None)
@@ -161,7 +234,8 @@ def test_the_seed_conditions_take_the_space_split_path() -> None:
     from executor.conditions.shell import _split_tokenize
 
     text = SEED.read_text()
-    conditions = [line.split("if: ", 1)[1].strip().strip("'") for line in text.splitlines()
-                  if "if: " in line]
+    conditions = [
+        line.split("if: ", 1)[1].strip().strip("'") for line in text.splitlines() if "if: " in line
+    ]
     assert conditions
     assert all(_split_tokenize(c) is not None for c in conditions)

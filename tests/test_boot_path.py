@@ -55,9 +55,11 @@ def test_start_from_inside_a_unit_is_queued_not_waited_for(
     after multi-user.target) would wait for us while we wait for it."""
     monkeypatch.setenv("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
     calls = live_calls(tmp_path, SystemctlSpec(enable=("a",), start=("a", "late")))
-    assert calls == [("systemctl", "enable", "a"),
-                     ("systemctl", "start", "--no-block", "a"),
-                     ("systemctl", "start", "--no-block", "late")]
+    assert calls == [
+        ("systemctl", "enable", "a"),
+        ("systemctl", "start", "--no-block", "a"),
+        ("systemctl", "start", "--no-block", "late"),
+    ]
 
 
 def test_start_from_a_shell_waits_for_the_result(
@@ -73,26 +75,56 @@ def test_under_the_journal_every_step_has_a_line_with_its_priority(tmp_path: Pat
     step gets a line as it ends, `<3>` (err) for a failed one."""
     config = tmp_path / "c.yaml"
     # `bad` writes below a file, which cannot work
-    config.write_text("name: c\nstages:\n  s:\n"
-                      "    - name: ok\n      files: [{path: /a, content: x}]\n"
-                      "    - name: bad\n      files: [{path: /a/b, content: x}]\n")
+    config.write_text(
+        "name: c\nstages:\n  s:\n"
+        "    - name: ok\n      files: [{path: /a, content: x}]\n"
+        "    - name: bad\n      files: [{path: /a/b, content: x}]\n"
+    )
     (tmp_path / "root").mkdir()
     err_path = tmp_path / "stderr"
     with err_path.open("w") as err:
         st = os.fstat(err.fileno())
         env = dict(os.environ, JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}", PYTHONPATH=str(REPO))
-        done = subprocess.run([sys.executable, "-m", "executor", "apply", "-s", "s", "--root",
-                               str(tmp_path / "root"), str(config)], stdout=subprocess.PIPE,
-                              stderr=err, env=env, text=True, check=False)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "executor",
+                "apply",
+                "-s",
+                "s",
+                "--root",
+                str(tmp_path / "root"),
+                str(config),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env=env,
+            text=True,
+            check=False,
+        )
     assert done.returncode == 1
     lines = err_path.read_text().splitlines()
     assert "<6>stage-executor: info: c.ok applied" in lines
     assert any(ln.startswith("<3>stage-executor: error: c.bad failed") for ln in lines), lines
     # not the journal: the default level hides info lines, and no prefixes
-    done = subprocess.run([sys.executable, "-m", "executor", "apply", "-s", "s", "--root",
-                           str(tmp_path / "root"), str(config)], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(REPO), JOURNAL_STREAM=""),
-                          check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "executor",
+            "apply",
+            "-s",
+            "s",
+            "--root",
+            str(tmp_path / "root"),
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO), JOURNAL_STREAM=""),
+        check=False,
+    )
     assert "c.ok" not in done.stderr
     assert "stage-executor: error: c.bad failed" in done.stderr
     assert "<3>" not in done.stderr
@@ -113,8 +145,9 @@ def test_output_is_line_buffered_when_not_a_terminal(monkeypatch: pytest.MonkeyP
 @pytest.mark.subprocess
 @pytest.mark.skipif(not have("bash"), reason="bash is not installed")
 def test_dracut_module_is_valid_bash() -> None:
-    done = subprocess.run(["bash", "-n", str(DRACUT_MODULE)], capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        ["bash", "-n", str(DRACUT_MODULE)], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stderr
 
 

@@ -56,7 +56,10 @@ def executor(*args: str, guard: float = GUARD) -> subprocess.CompletedProcess[st
     )
     return subprocess.run(
         [sys.executable, "-c", code, *args],
-        cwd=REPO, capture_output=True, text=True, timeout=guard,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=guard,
     )
 
 
@@ -171,8 +174,9 @@ def test_a_timed_out_command_fails_its_step_and_the_next_step_runs(tmp_path: Pat
         "    - name: after\n"
         "      files: [{path: /after, content: ran}]\n"
     )
-    done = executor("apply", "-s", "boot", str(config), "--root", str(root), "--timeout", "1",
-                    "--json")
+    done = executor(
+        "apply", "-s", "boot", str(config), "--root", str(root), "--timeout", "1", "--json"
+    )
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     steps = {s["name"]: s for s in json.loads(done.stdout)["steps"]}
@@ -198,16 +202,20 @@ def test_a_timed_out_shell_condition_fails_its_step_and_the_next_step_runs(
         "    - name: after\n"
         "      files: [{path: /after, content: ran}]\n"
     )
-    done = executor("apply", "-s", "boot", str(config), "--root", str(root), "--timeout", "1",
-                    "--json")
+    done = executor(
+        "apply", "-s", "boot", str(config), "--root", str(root), "--timeout", "1", "--json"
+    )
     assert done.returncode == 1, done.stderr
     steps = {s["name"]: s for s in json.loads(done.stdout)["steps"]}
     assert steps["slow condition"]["status"] == "failed"
     assert "timed out" in steps["slow condition"]["reason"]
     assert not (root / "never").exists()
     assert steps["after"]["status"] == "applied"
-    assert not [p for p in psutil.process_iter(["cmdline"])
-                if p.info["cmdline"] == ["sleep", "1000"] and not gone(p.pid)]
+    assert not [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if p.info["cmdline"] == ["sleep", "1000"] and not gone(p.pid)
+    ]
 
 
 # -- sources that are not regular files --------------------------------------------
@@ -253,8 +261,17 @@ def test_fifos_and_devices_given_or_found_on_the_host_are_skipped(tmp_path: Path
     root.mkdir()
     srcs = make_tree(tmp_path / "src", {"zz-good.yaml": GOOD})
     specials = special_files(srcs)
-    done = executor("apply", "-s", "boot", "--root", str(root), "--json", str(srcs),
-                    str(specials[0]), "/dev/zero")
+    done = executor(
+        "apply",
+        "-s",
+        "boot",
+        "--root",
+        str(root),
+        "--json",
+        str(srcs),
+        str(specials[0]),
+        "/dev/zero",
+    )
     assert done.returncode == 0, done.stderr
     warned = [w["source"] for w in json.loads(done.stdout)["warnings"]]
     for special in specials:
@@ -288,8 +305,8 @@ def merge_key_bomb() -> str:
 HOSTILE = {
     "deep-flow-10k.yaml": "stages: {boot: [{files: " + "[" * 10_000 + "]" * 10_000 + "}]}\n",
     # block nesting costs one more column a level: 5,000 levels is 12.5 MB
-    "deep-block-5k.yaml": "stages:\n  boot:\n" + "".join(
-        " " * (i + 2) + "-\n" for i in range(5_000)),
+    "deep-block-5k.yaml": "stages:\n  boot:\n"
+    + "".join(" " * (i + 2) + "-\n" for i in range(5_000)),
     "deep-flow-1m.yaml": "[" * 1_000_000 + "]" * 1_000_000 + "\n",
     "billion-laughs.yaml": billion_laughs(),
     "merge-key-bomb.yaml": merge_key_bomb(),
@@ -408,8 +425,7 @@ def test_symlink_loops_in_a_host_source_dir_read_each_document_once(tmp_path: Pa
         os.symlink("..", src / f"sub/up{i}")
         os.symlink(src, src / f"sub/abs{i}")
     group = read_host_source(os.fspath(src))
-    assert sorted(os.path.relpath(d.name, src) for d in group.documents) == [
-        "a.yaml", "sub/b.yaml"]
+    assert sorted(os.path.relpath(d.name, src) for d in group.documents) == ["a.yaml", "sub/b.yaml"]
 
 
 @pytest.mark.subprocess
@@ -427,8 +443,9 @@ def test_yaml_inside_a_value_is_bounded_too(tmp_path: Path) -> None:
         "    - name: after\n      files: [{path: /after, content: ran}]\n"
     )
     (tmp_path / "root").mkdir()
-    done = executor("apply", "-s", "boot", str(config), "--root", str(tmp_path / "root"),
-                    "--dry-run", "--json")
+    done = executor(
+        "apply", "-s", "boot", str(config), "--root", str(tmp_path / "root"), "--dry-run", "--json"
+    )
     assert "Traceback" not in done.stderr, done.stderr
     steps = {s["name"]: s for s in json.loads(done.stdout)["steps"]}
     assert steps["deep entity"]["status"] == "failed"

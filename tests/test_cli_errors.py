@@ -24,14 +24,22 @@ stages:
     ("text", "line", "column", "fragment"),
     [
         ("stages:\n  boot:\n    - files: [\n", 3, 15, "YAML syntax"),  # not past the end
-        ("stages:\n  boot:\n    - files:\n        - path: /x\n          permissions: [1]\n",
-         5, 24, "expected a file mode"),
+        (
+            "stages:\n  boot:\n    - files:\n        - path: /x\n          permissions: [1]\n",
+            5,
+            24,
+            "expected a file mode",
+        ),
         ("stages:\n  boot:\n    - commands: yes-please\n", 3, 17, "expected a list"),
         ("stages:\n  boot:\n    - files:\n        - content: x\n", 4, 11, "missing required key"),
     ],
 )
 def test_bad_source_is_positioned_and_does_not_stop_the_others(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, line: int, column: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    line: int,
+    column: int,
     fragment: str,
 ) -> None:
     root = tmp_path / "root"
@@ -48,7 +56,10 @@ def test_bad_source_is_positioned_and_does_not_stop_the_others(
 def test_bad_step_content_in_a_file_runs_none_of_its_steps(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
-    src = make_tree(tmp_path, {"c.yaml": """stages:
+    src = make_tree(
+        tmp_path,
+        {
+            "c.yaml": """stages:
   boot:
     - files:
         - path: /etc/first
@@ -56,7 +67,9 @@ def test_bad_step_content_in_a_file_runs_none_of_its_steps(tmp_path: Path) -> No
     - files:
         - path: /etc/second
           permissions: 99999
-"""})
+"""
+        },
+    )
     assert main(["apply", "-s", "boot", "--root", str(root), str(src / "c.yaml")]) == 1
     assert not (root / "etc").exists()
 
@@ -66,14 +79,25 @@ def test_no_traceback_and_exit_codes(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("stages: [\n")
     done = subprocess.run(
-        [sys.executable, "-m", "executor", "apply", "-s", "boot", "--root", str(tmp_path),
-         str(bad)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "executor",
+            "apply",
+            "-s",
+            "boot",
+            "--root",
+            str(tmp_path),
+            str(bad),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 1
     assert "Traceback" not in done.stdout + done.stderr
     assert f"{bad}:1:10: error: YAML syntax" in done.stdout
-    usage = subprocess.run([sys.executable, "-m", "executor", "apply"], capture_output=True,
-                           text=True)
+    usage = subprocess.run(
+        [sys.executable, "-m", "executor", "apply"], capture_output=True, text=True
+    )
     assert usage.returncode == 2
     assert "Traceback" not in usage.stderr

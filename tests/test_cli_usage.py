@@ -31,9 +31,12 @@ def _run(root: Path, *args: str) -> int:
 def test_a_misspelled_stage_is_a_usage_error_with_a_hint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], hint: str
 ) -> None:
-    root = make_tree(tmp_path / "root", {
-        "/oem/a.yaml": STEP.format(stage="my-stage", name="a"),
-    })
+    root = make_tree(
+        tmp_path / "root",
+        {
+            "/oem/a.yaml": STEP.format(stage="my-stage", name="a"),
+        },
+    )
     args = [str(root / "oem") if a == "SRC" else a for a in args]
     assert _run(root, *args) == 2
     err = capsys.readouterr().err
@@ -66,9 +69,12 @@ def test_known_stages_and_those_of_the_sources_run(
 def test_a_stage_only_in_an_invalid_source_is_its_error_not_a_typo(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = make_tree(tmp_path / "root", {
-        "/oem/a.yaml": "stages:\n  my-stage:\n  - files: [{path: /etc/a, mode: x}]\n  - [\n",
-    })
+    root = make_tree(
+        tmp_path / "root",
+        {
+            "/oem/a.yaml": "stages:\n  my-stage:\n  - files: [{path: /etc/a, mode: x}]\n  - [\n",
+        },
+    )
     assert _run(root, "run-stage", "my-stage") == 1
     assert "unknown stage" not in capsys.readouterr().err
 
@@ -78,10 +84,13 @@ def test_a_stage_only_in_an_invalid_source_is_its_error_not_a_typo(
 def test_what_ifs_are_refused_on_a_real_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], what_if: list[str], command: list[str]
 ) -> None:
-    root = make_tree(tmp_path / "root", {
-        "/oem/a.yaml": "stages:\n  boot:\n  - if: '[ -e /run/cos/live_mode ]'\n"
-                       "    files: [{path: /etc/live, content: x}]\n",
-    })
+    root = make_tree(
+        tmp_path / "root",
+        {
+            "/oem/a.yaml": "stages:\n  boot:\n  - if: '[ -e /run/cos/live_mode ]'\n"
+            "    files: [{path: /etc/live, content: x}]\n",
+        },
+    )
     command = [str(root / "oem") if a == "SRC" else a for a in command]
     assert _run(root, *command, *what_if) == 2
     err = capsys.readouterr().err
@@ -92,10 +101,13 @@ def test_what_ifs_are_refused_on_a_real_run(
 def test_what_ifs_are_recorded_in_the_dry_run_report(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = make_tree(tmp_path / "root", {
-        "/oem/a.yaml": "stages:\n  boot:\n  - if: '[ -e /run/cos/live_mode ]'\n"
-                       "    files: [{path: /etc/live, content: x}]\n",
-    })
+    root = make_tree(
+        tmp_path / "root",
+        {
+            "/oem/a.yaml": "stages:\n  boot:\n  - if: '[ -e /run/cos/live_mode ]'\n"
+            "    files: [{path: /etc/live, content: x}]\n",
+        },
+    )
     args = ["run-stage", "boot", "--dry-run", "--marker", "live_mode", "--cmdline", "quiet"]
     assert _run(root, *args, "--json") == 0
     doc = json.loads(capsys.readouterr().out)
@@ -142,11 +154,10 @@ def test_schema_takes_no_arguments(capsys: pytest.CaptureFixture[str]) -> None:
 # -- per-command help ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", ["run-stage", "apply", "validate", "analyze", "schema",
-                                     "status"])
-def test_each_command_has_its_own_help(
-    capsys: pytest.CaptureFixture[str], command: str
-) -> None:
+@pytest.mark.parametrize(
+    "command", ["run-stage", "apply", "validate", "analyze", "schema", "status"]
+)
+def test_each_command_has_its_own_help(capsys: pytest.CaptureFixture[str], command: str) -> None:
     from executor.cli import OPTION_COMMANDS, option_flag
 
     assert main([command, "--help"]) == 0
@@ -159,9 +170,7 @@ def test_each_command_has_its_own_help(
         assert (flag in out) == (command in commands), (command, flag)
 
 
-def test_help_after_other_arguments_and_the_global_help(
-    capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_help_after_other_arguments_and_the_global_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["apply", "-s", "boot", "x.yaml", "-h"]) == 0
     assert capsys.readouterr().out.startswith("usage: stage-executor apply -s STAGE")
     with pytest.raises(SystemExit) as exc:
@@ -188,16 +197,23 @@ def test_a_failed_command_is_logged_pasteably_and_127_says_not_found(
 
     from tests.test_order import _root_with_shell
 
-    root = _root_with_shell(make_tree(tmp_path / "root", {
-        "/oem/a.yaml": "stages:\n  boot:\n  - commands:\n    - \"no-such-tool --flag 'a b'\"\n"
-                       "    - 'echo \"it is\"; exit 3'\n",
-    }))
+    root = _root_with_shell(
+        make_tree(
+            tmp_path / "root",
+            {
+                "/oem/a.yaml": "stages:\n  boot:\n  - commands:\n"
+                "    - \"no-such-tool --flag 'a b'\"\n"
+                "    - 'echo \"it is\"; exit 3'\n",
+            },
+        )
+    )
     assert _run(root, "run-stage", "boot", "--json") == 1
     captured = capsys.readouterr()
     step = json.loads(captured.out)["steps"][0]
-    assert "`no-such-tool --flag 'a b'` failed: exit status 127: command not found" \
-        in step["reason"]
-    assert "`echo \"it is\"; exit 3` failed: exit status 3" in step["reason"]
+    assert (
+        "`no-such-tool --flag 'a b'` failed: exit status 127: command not found" in step["reason"]
+    )
+    assert '`echo "it is"; exit 3` failed: exit status 3' in step["reason"]
     line = shlex.join(["chroot", str(root), "/bin/sh", "-c", 'echo "it is"; exit 3'])
     assert f"warning: failed (exit status 3): {line}\n" in captured.err
     # the line really is pasteable: the shell splits it back into the same argv
@@ -213,11 +229,14 @@ def test_a_root_without_a_shell_fails_the_step_saying_so(
 
     if os.geteuid() != 0:
         pytest.skip("needs root (commands run chrooted into the root)")
-    root = make_tree(tmp_path / "root", {
-        "/oem/a.yaml": "stages:\n  boot:\n  - name: cond\n    if: '[[ -e /x ]]'\n"
-                       "    files: [{path: /etc/c, content: c}]\n"
-                       "  - name: cmd\n    commands: [true]\n",
-    })
+    root = make_tree(
+        tmp_path / "root",
+        {
+            "/oem/a.yaml": "stages:\n  boot:\n  - name: cond\n    if: '[[ -e /x ]]'\n"
+            "    files: [{path: /etc/c, content: c}]\n"
+            "  - name: cmd\n    commands: [true]\n",
+        },
+    )
     assert _run(root, "run-stage", "boot", "--json") == 1
     steps = {s["name"]: s for s in json.loads(capsys.readouterr().out)["steps"]}
     # not "false" and not "command not found": the shell itself is missing

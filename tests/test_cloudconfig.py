@@ -91,11 +91,11 @@ def test_the_keys_become_steps_ahead_of_the_documents_own() -> None:
     generated = boot[0]
     assert generated.commands == ("echo one", "echo two")
     assert [(f.path, f.permissions, f.owner_string, f.encoding) for f in generated.files] == [
-        ("/etc/motd", 0o644, "root:root", ""), ("/etc/secret", 0o600, "", "b64"),
+        ("/etc/motd", 0o644, "root:root", ""),
+        ("/etc/secret", 0o600, "", "b64"),
     ]
     assert generated.modules["users"] == {
-        "kairos": {"name": "kairos", "passwd": "kairos", "groups": ["admin"],
-                   "lock_passwd": False},
+        "kairos": {"name": "kairos", "passwd": "kairos", "groups": ["admin"], "lock_passwd": False},
         "ops": {"name": "ops", "shell": "/bin/bash"},
     }
     # each user's keys, then the global ones; github:/gitlab: keys wait for the network
@@ -203,25 +203,30 @@ def test_anchors_and_merge_keys_work_in_write_files() -> None:
     assert result.ok, result.problems
     files = steps(result, "boot")[0].files
     assert [(f.path, f.permissions, f.owner_string) for f in files] == [
-        ("/a", 0o600, "nobody"), ("/b", 0o640, "nobody"),
+        ("/a", 0o600, "nobody"),
+        ("/b", 0o640, "nobody"),
     ]
 
 
 def test_a_cloud_config_in_oem_writes_its_files(tmp_path: Path) -> None:
-    root = make_tree(tmp_path, {
-        "/etc/passwd": "root:x:0:0:root:/root:/bin/sh\nweb:x:33:33::/var/www:/bin/false\n",
-        "/etc/group": "root:x:0:\nweb:x:33:\n",
-        "/oem/90_custom.yaml": (
-            "#cloud-config\nwrite_files:\n- path: /etc/site.conf\n  content: served\n"
-            "  permissions: 640\n  owner: web:web\nstages:\n  boot:\n  - name: after it\n"
-            "    if: '[ -e /etc/site.conf ]'\n    files: [{path: /etc/seen, content: y}]\n"
-        ),
-    })
+    root = make_tree(
+        tmp_path,
+        {
+            "/etc/passwd": "root:x:0:0:root:/root:/bin/sh\nweb:x:33:33::/var/www:/bin/false\n",
+            "/etc/group": "root:x:0:\nweb:x:33:\n",
+            "/oem/90_custom.yaml": (
+                "#cloud-config\nwrite_files:\n- path: /etc/site.conf\n  content: served\n"
+                "  permissions: 640\n  owner: web:web\nstages:\n  boot:\n  - name: after it\n"
+                "    if: '[ -e /etc/site.conf ]'\n    files: [{path: /etc/seen, content: y}]\n"
+            ),
+        },
+    )
     assert main(["run-stage", "boot", "--root", str(root), "--no-cmdline"]) == 0
     st = os.stat(root / "etc/site.conf")
     assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o640, 33, 33)
     assert (root / "etc/seen").read_text() == "y"
     kept: Any = json.loads((root / "run/stage-executor/boot.json").read_text())
     assert [s["full_name"] for s in kept["steps"]] == [
-        "/oem/90_custom.yaml.0", "/oem/90_custom.yaml.after it",
+        "/oem/90_custom.yaml.0",
+        "/oem/90_custom.yaml.after it",
     ]

@@ -130,15 +130,19 @@ def trees(draw: st.DrawFn) -> Tree:
             tree.files[f"{name}/x"] = (draw(contents()), draw(st.sampled_from(FILE_MODES)))
         else:
             other = draw(st.sampled_from(names))
-            tree.links[name] = draw(st.sampled_from((
-                other,  # relative, may be itself (a loop) or a link
-                "{base}/" + other,  # absolute
-                f"{other}/x",  # through a directory (or not)
-                "missing",  # dangling
-                "../{base_name}/" + other,
-                "/etc/passwd",  # in a fake root: a path that is not there
-                "../../../../../../etc/passwd",  # `..` stops at the root
-            )))
+            tree.links[name] = draw(
+                st.sampled_from(
+                    (
+                        other,  # relative, may be itself (a loop) or a link
+                        "{base}/" + other,  # absolute
+                        f"{other}/x",  # through a directory (or not)
+                        "missing",  # dangling
+                        "../{base_name}/" + other,
+                        "/etc/passwd",  # in a fake root: a path that is not there
+                        "../../../../../../etc/passwd",  # `..` stops at the root
+                    )
+                )
+            )
     # Binary and non-ASCII inputs for grep.
     tree.files["bin"] = (b"ab\0AB\n1\0\nx.y\n", 0o644)
     tree.files["utf"] = ("caf\u00e9 a\nb\n".encode() + b"\xff\xfe ab\n", 0o644)
@@ -182,8 +186,11 @@ def primaries(draw: st.DrawFn, names: list[str]) -> list[str]:
     if kind == 3:
         op = draw(st.sampled_from(("=", "!=")))
         return [draw(st.sampled_from(STRINGS)), op, draw(st.sampled_from(STRINGS))]
-    return [draw(st.sampled_from(INTEGERS)), draw(st.sampled_from(INT_OPS)),
-            draw(st.sampled_from(INTEGERS))]
+    return [
+        draw(st.sampled_from(INTEGERS)),
+        draw(st.sampled_from(INT_OPS)),
+        draw(st.sampled_from(INTEGERS)),
+    ]
 
 
 @st.composite
@@ -205,8 +212,13 @@ def builtin_commands(draw: st.DrawFn, names: list[str]) -> str:
     if draw(st.integers(0, 12)) == 0:
         args = draw(st.sampled_from(([], ["x"], [""], ["-e"], ["!"])))  # degenerate forms
     rendered = [a if a in ("(", ")", "!") else quote(a, draw(st.integers(0, 2))) for a in args]
-    rendered = [{"(": draw(st.sampled_from(("'('", "\\(", '"("'))),
-                 ")": draw(st.sampled_from(("')'", "\\)", '")"')))}.get(a, a) for a in rendered]
+    rendered = [
+        {
+            "(": draw(st.sampled_from(("'('", "\\(", '"("'))),
+            ")": draw(st.sampled_from(("')'", "\\)", '")"'))),
+        }.get(a, a)
+        for a in rendered
+    ]
     if draw(st.booleans()):
         closing = draw(st.sampled_from(("]", "]", "]", "")))  # a missing ] is status 2
         return " ".join(["[", *rendered, closing]).rstrip()
@@ -214,8 +226,22 @@ def builtin_commands(draw: st.DrawFn, names: list[str]) -> str:
 
 
 PATTERN_CHARS = "abAB1 -/"
-BRACKETS = ("[ab]", "[^a]", "[a-c]", "[A-Z]", "[0-9]", "[[:digit:]]", "[[:upper:]]",
-            "[[:space:]]", "[[:alpha:][:punct:]]", "[]a]", "[^]a]", "[a-]", "[.]", "[\\]")
+BRACKETS = (
+    "[ab]",
+    "[^a]",
+    "[a-c]",
+    "[A-Z]",
+    "[0-9]",
+    "[[:digit:]]",
+    "[[:upper:]]",
+    "[[:space:]]",
+    "[[:alpha:][:punct:]]",
+    "[]a]",
+    "[^]a]",
+    "[a-]",
+    "[.]",
+    "[\\]",
+)
 
 
 @st.composite
@@ -247,8 +273,11 @@ def regex_sequences(draw: st.DrawFn, extended: bool, depth: int = 0) -> tuple[st
     parts: list[str] = []
     repeats = False
     for _ in range(draw(st.integers(0 if depth == 0 else 1, 4 - depth))):
-        atom, inner_repeats = draw(regex_atoms(extended)) if depth < 2 else (
-            draw(st.sampled_from(PATTERN_CHARS)), False)
+        atom, inner_repeats = (
+            draw(regex_atoms(extended))
+            if depth < 2
+            else (draw(st.sampled_from(PATTERN_CHARS)), False)
+        )
         if not inner_repeats and draw(st.integers(0, 3)) == 0:
             if extended:
                 atom += draw(st.sampled_from(("*", "+", "?", "{1,2}", "{2}", "{0,}")))
@@ -304,8 +333,9 @@ def atoms(draw: st.DrawFn, names: list[str]) -> str:
         atom = draw(grep_commands(names))
     else:
         atom = draw(st.sampled_from(("true", "false", ":")))
-    redirect = draw(st.sampled_from(("", "", "", " 2>/dev/null", " >/dev/null", " 2>&1",
-                                     " > /dev/null 2>&1")))
+    redirect = draw(
+        st.sampled_from(("", "", "", " 2>/dev/null", " >/dev/null", " 2>&1", " > /dev/null 2>&1"))
+    )
     return atom + redirect
 
 
@@ -349,15 +379,22 @@ def shell_statuses(shell: str, exprs: list[str], *, locale: str, chroot: str = "
     if chroot:
         argv = ["chroot", chroot, "/bin/sh", "-c", DRIVER.format(shell="/bin/sh"), "d", *exprs]
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL": locale}
-    done = subprocess.run(argv, cwd="/", env=env, capture_output=True, text=True, check=True,
-                          timeout=120)
+    done = subprocess.run(
+        argv, cwd="/", env=env, capture_output=True, text=True, check=True, timeout=120
+    )
     statuses = [int(line) for line in done.stdout.split()]
     assert len(statuses) == len(exprs), done.stderr
     return statuses
 
 
-def check_against_shells(exprs: list[str], fs: CondFS, *, locale: str,
-                         shells: tuple[str, ...] = ("dash", "bash"), chroot: str = "") -> None:
+def check_against_shells(
+    exprs: list[str],
+    fs: CondFS,
+    *,
+    locale: str,
+    shells: tuple[str, ...] = ("dash", "bash"),
+    chroot: str = "",
+) -> None:
     natives = [evaluate_natively(e, fs) for e in exprs]
     results = {sh: shell_statuses(sh, exprs, locale=locale, chroot=chroot) for sh in shells}
     for i, (expr, outcome) in enumerate(zip(exprs, natives, strict=True)):
@@ -414,9 +451,11 @@ def shells_disagree_on_a_test(expr: str, locale: str) -> bool:
 @pytest.fixture(scope="module", autouse=True)
 def _report_counts() -> Iterator[None]:
     yield
-    print(f"\ndifferential: {STATS['native']} conditions equal to dash and bash "
-          f"({STATS['refused']} refused as expected); as nobody: {STATS['nobody-native']} "
-          f"equal ({STATS['nobody-refused']} refused as expected)")
+    print(
+        f"\ndifferential: {STATS['native']} conditions equal to dash and bash "
+        f"({STATS['refused']} refused as expected); as nobody: {STATS['nobody-native']} "
+        f"equal ({STATS['nobody-refused']} refused as expected)"
+    )
 
 
 def make_base() -> str:
@@ -456,8 +495,9 @@ def test_native_equals_dash_and_bash(case: tuple[Tree, list[str], str]) -> None:
             tree.links[rel] = target.replace("{base_name}", os.path.basename(base))
         tree.create(base)
         # cond_fs_for: the direct HostCondFS a run on `/` uses
-        check_against_shells([expand(e, base) for e in exprs], cond_fs_for(Root("/")),
-                             locale=locale)
+        check_against_shells(
+            [expand(e, base) for e in exprs], cond_fs_for(Root("/")), locale=locale
+        )
     finally:
         remove_tree(base)
 
@@ -519,8 +559,11 @@ def test_native_equals_dash_and_bash_as_nobody(
             os.chown(os.path.join(base, rel), uid, gid)
         expanded = [expand(e, base) for e in exprs]
         # RootCondFS: resolution component by component, here on the host's tree
-        failure = run_as_user(NOBODY, NOBODY, lambda: check_against_shells(
-            expanded, RootCondFS(Root("/")), locale=locale))
+        failure = run_as_user(
+            NOBODY,
+            NOBODY,
+            lambda: check_against_shells(expanded, RootCondFS(Root("/")), locale=locale),
+        )
         assert not failure, failure
     finally:
         remove_tree(base)
@@ -578,7 +621,12 @@ def test_native_in_fake_root_equals_chrooted_dash(
             # absolute targets name paths inside the fake root; `..` climbs to it
             tree.links[rel] = target.replace("{base_name}", "data").replace("{base}", base)
         tree.create(host)
-        check_against_shells([expand(e, base) for e in exprs], RootCondFS(Root(str(shell_root))),
-                             locale="C", shells=("dash",), chroot=str(shell_root))
+        check_against_shells(
+            [expand(e, base) for e in exprs],
+            RootCondFS(Root(str(shell_root))),
+            locale="C",
+            shells=("dash",),
+            chroot=str(shell_root),
+        )
     finally:
         remove_tree(host)

@@ -30,20 +30,29 @@ def verdict(root: Path, **fields: object) -> tuple[bool | None, str]:
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    return make_tree(tmp_path / "root", {
-        "/etc/os-release": UBUNTU, "/usr/bin/systemctl": "", "/present": "", "/dir": None,
-    })
+    return make_tree(
+        tmp_path / "root",
+        {
+            "/etc/os-release": UBUNTU,
+            "/usr/bin/systemctl": "",
+            "/present": "",
+            "/dir": None,
+        },
+    )
 
 
-@pytest.mark.parametrize(("spec", "runs", "reason"), [
-    (IfFiles(any=("/missing", "/present")), True, ""),
-    (IfFiles(any=("/missing", "/gone")), False, "if_files.any: none of /missing, /gone exists"),
-    (IfFiles(all=("/present", "/dir")), True, ""),
-    (IfFiles(all=("/present", "/missing")), False, "if_files.all: /missing missing"),
-    (IfFiles(none=("/missing",)), True, ""),
-    (IfFiles(none=("/missing", "/dir")), False, "if_files.none: /dir exists"),
-    (IfFiles(any=("/present",), none=("/present",)), False, "if_files.none"),
-])
+@pytest.mark.parametrize(
+    ("spec", "runs", "reason"),
+    [
+        (IfFiles(any=("/missing", "/present")), True, ""),
+        (IfFiles(any=("/missing", "/gone")), False, "if_files.any: none of /missing, /gone exists"),
+        (IfFiles(all=("/present", "/dir")), True, ""),
+        (IfFiles(all=("/present", "/missing")), False, "if_files.all: /missing missing"),
+        (IfFiles(none=("/missing",)), True, ""),
+        (IfFiles(none=("/missing", "/dir")), False, "if_files.none: /dir exists"),
+        (IfFiles(any=("/present",), none=("/present",)), False, "if_files.none"),
+    ],
+)
 def test_if_files(root: Path, spec: IfFiles, runs: bool, reason: str) -> None:
     run, why = verdict(root, if_files=spec)
     assert run is runs and why.startswith(reason)
@@ -56,15 +65,18 @@ def test_if_files_resolves_links_inside_the_root(root: Path) -> None:
     assert verdict(root, if_files=IfFiles(any=("/dangling",)))[0] is False
 
 
-@pytest.mark.parametrize(("binaries", "wanted", "runs", "reason"), [
-    (["/usr/bin/systemctl"], "systemd", True, ""),
-    (["/bin/systemctl"], "SystemD", True, ""),
-    (["/sbin/openrc"], "openrc", True, ""),
-    (["/usr/sbin/openrc"], "systemd", False, "systemd wanted, the root has openrc"),
-    ([], "systemd", False, "neither systemctl nor openrc"),
-    (["/usr/bin/systemctl", "/sbin/openrc"], "systemd", False, "both systemctl and openrc"),
-    (["/usr/bin/systemctl"], "upstart", False, "'upstart' is not supported"),
-])
+@pytest.mark.parametrize(
+    ("binaries", "wanted", "runs", "reason"),
+    [
+        (["/usr/bin/systemctl"], "systemd", True, ""),
+        (["/bin/systemctl"], "SystemD", True, ""),
+        (["/sbin/openrc"], "openrc", True, ""),
+        (["/usr/sbin/openrc"], "systemd", False, "systemd wanted, the root has openrc"),
+        ([], "systemd", False, "neither systemctl nor openrc"),
+        (["/usr/bin/systemctl", "/sbin/openrc"], "systemd", False, "both systemctl and openrc"),
+        (["/usr/bin/systemctl"], "upstart", False, "'upstart' is not supported"),
+    ],
+)
 def test_only_service_manager(
     tmp_path: Path, binaries: list[str], wanted: str, runs: bool, reason: str
 ) -> None:
@@ -75,16 +87,24 @@ def test_only_service_manager(
         assert why.startswith("only_service_manager:")
 
 
-@pytest.mark.parametrize(("field", "pattern", "runs", "seen"), [
-    ("only_os", "Ubuntu.*|Debian.*", True, ""),
-    ("only_os", "^ubuntu$", True, ""),  # ID
-    ("only_os", "Red.*Hat.*", False, "PRETTY_NAME='Ubuntu 24.04 LTS', NAME='Ubuntu', ID='ubuntu'"),
-    ("only_os_version", "^24\\.", True, ""),
-    ("only_os_version", "^22\\.", False, "VERSION_ID='24.04'"),
-    ("only_os", "(?=Ubuntu)", False, "invalid regex"),  # RE2 has no look-ahead
-    ("only_os", "(U)\\1", False, "invalid regex"),
-    ("only_os", "LTS\\z", True, ""),  # RE2's end of text
-])
+@pytest.mark.parametrize(
+    ("field", "pattern", "runs", "seen"),
+    [
+        ("only_os", "Ubuntu.*|Debian.*", True, ""),
+        ("only_os", "^ubuntu$", True, ""),  # ID
+        (
+            "only_os",
+            "Red.*Hat.*",
+            False,
+            "PRETTY_NAME='Ubuntu 24.04 LTS', NAME='Ubuntu', ID='ubuntu'",
+        ),
+        ("only_os_version", "^24\\.", True, ""),
+        ("only_os_version", "^22\\.", False, "VERSION_ID='24.04'"),
+        ("only_os", "(?=Ubuntu)", False, "invalid regex"),  # RE2 has no look-ahead
+        ("only_os", "(U)\\1", False, "invalid regex"),
+        ("only_os", "LTS\\z", True, ""),  # RE2's end of text
+    ],
+)
 def test_os_filters(root: Path, field: str, pattern: str, runs: bool, seen: str) -> None:
     run, why = verdict(root, **{field: pattern})
     assert run is runs and seen in why
@@ -106,8 +126,12 @@ def test_parse_os_release_quotes() -> None:
 
 def elf_header(machine: int, *, little: bool = True) -> bytes:
     order = "<" if little else ">"
-    return b"\x7fELF" + bytes([2, 1 if little else 2, 1]) + bytes(9) + struct.pack(
-        order + "HH", 2, machine)
+    return (
+        b"\x7fELF"
+        + bytes([2, 1 if little else 2, 1])
+        + bytes(9)
+        + struct.pack(order + "HH", 2, machine)
+    )
 
 
 def test_elf_machine() -> None:
@@ -118,9 +142,15 @@ def test_elf_machine() -> None:
     assert elf_machine(b"#!/bin/sh\n") == ""
 
 
-@pytest.mark.parametrize(("pattern", "runs"), [
-    ("arm64", True), ("aarch64", True), ("^arm64$|^aarch64$", True), ("amd64|x86_64", False),
-])
+@pytest.mark.parametrize(
+    ("pattern", "runs"),
+    [
+        ("arm64", True),
+        ("aarch64", True),
+        ("^arm64$|^aarch64$", True),
+        ("amd64|x86_64", False),
+    ],
+)
 def test_only_arch_of_an_image_root(tmp_path: Path, pattern: str, runs: bool) -> None:
     root = tmp_path / "root"
     (root / "bin").mkdir(parents=True)
@@ -145,7 +175,8 @@ def test_node_reads_the_roots_hostname(tmp_path: Path) -> None:
     assert verdict(root, node="^edge-")[0] is True
     run, why = verdict(root, node="^core-")
     assert run is False and why == (
-        "node: '^core-' does not match hostname (from /etc/hostname)='edge-01'")
+        "node: '^core-' does not match hostname (from /etc/hostname)='edge-01'"
+    )
 
 
 def test_node_never_uses_the_live_hostname_for_another_root(tmp_path: Path) -> None:
@@ -161,7 +192,8 @@ def test_node_on_the_running_system_is_the_kernels_hostname(tmp_path: Path) -> N
     assert verdict(Path("/"), node=f"^{re.escape(expected)}$")[0] is True
     run, why = verdict(Path("/"), node="^no-such-host$")
     assert run is False and why == (
-        f"node: '^no-such-host$' does not match hostname (from the running kernel)={expected!r}")
+        f"node: '^no-such-host$' does not match hostname (from the running kernel)={expected!r}"
+    )
 
 
 def test_one_reading_of_etc_hostname() -> None:

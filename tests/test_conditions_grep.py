@@ -24,61 +24,108 @@ EXAMPLES = int(os.environ.get("COND_EXAMPLES", "100"))
 needs_grep = pytest.mark.skipif(not (have("dash") and have("grep")), reason="needs dash, grep")
 
 
-@pytest.mark.parametrize(("args", "call"), [
-    (["-q", "x", "/f"], GrepCall("x", ("/f",), quiet=True)),
-    (["-qiFx", "QEMU", "/a", "/b"],
-     GrepCall("QEMU", ("/a", "/b"), quiet=True, ignore_case=True, whole_line=True, mode="F")),
-    (["-vq", "--", "-x", "/f"], GrepCall("-x", ("/f",), quiet=True, invert=True)),
-    (["-s", "-E", "a|b"], GrepCall("a|b", (), mode="E")),
-])
+@pytest.mark.parametrize(
+    ("args", "call"),
+    [
+        (["-q", "x", "/f"], GrepCall("x", ("/f",), quiet=True)),
+        (
+            ["-qiFx", "QEMU", "/a", "/b"],
+            GrepCall("QEMU", ("/a", "/b"), quiet=True, ignore_case=True, whole_line=True, mode="F"),
+        ),
+        (["-vq", "--", "-x", "/f"], GrepCall("-x", ("/f",), quiet=True, invert=True)),
+        (["-s", "-E", "a|b"], GrepCall("a|b", (), mode="E")),
+    ],
+)
 def test_options(args: list[str], call: GrepCall) -> None:
     assert parse_grep_args(args) == call
 
 
-@pytest.mark.parametrize("args", [
-    ["-e", "x", "/f"], ["--quiet", "x", "/f"], ["-c", "x", "/f"], ["-EF", "x", "/f"],
-    ["x", "/f", "-q"], ["-q"], ["-r", "x", "/"], ["-w", "x", "/f"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-e", "x", "/f"],
+        ["--quiet", "x", "/f"],
+        ["-c", "x", "/f"],
+        ["-EF", "x", "/f"],
+        ["x", "/f", "-q"],
+        ["-q"],
+        ["-r", "x", "/"],
+        ["-w", "x", "/f"],
+    ],
+)
 def test_options_refused(args: list[str]) -> None:
     with pytest.raises(NotNative):
         parse_grep_args(args)
 
 
-@pytest.mark.parametrize(("mode", "pattern"), [
-    ("G", "\\(a\\)\\1"), ("G", "\\w"), ("G", "\\<a"), ("G", "a\\+"), ("G", "a\\|b"),
-    ("G", "a\\{,2\\}"), ("G", "*a"), ("G", "^*"), ("G", "a^"), ("G", "a$b"), ("G", "\\(^a\\)"),
-    ("G", "[[:foo:]]"), ("G", "[[.a.]]"), ("G", "[[=a=]]"), ("G", "[a-Z]"), ("G", "[z-a]"),
-    ("G", "[a-c-e]"), ("G", "a**"), ("G", "\\(a*\\)*"), ("G", "[abc"), ("G", "\\(a"),
-    ("G", "a\\{1"), ("G", "a\\{300\\}"), ("E", "a|"), ("E", "()"), ("E", "a{1"), ("E", "+a"),
-    ("E", "(a|b)*"), ("E", "a+?"), ("E", "(a"), ("E", "a)"), ("E", "\\d"), ("F", "caf\u00e9"),
-    ("G", "a\nb"), ("E", "(" * 100 + "a" + ")" * 100),
-])
+@pytest.mark.parametrize(
+    ("mode", "pattern"),
+    [
+        ("G", "\\(a\\)\\1"),
+        ("G", "\\w"),
+        ("G", "\\<a"),
+        ("G", "a\\+"),
+        ("G", "a\\|b"),
+        ("G", "a\\{,2\\}"),
+        ("G", "*a"),
+        ("G", "^*"),
+        ("G", "a^"),
+        ("G", "a$b"),
+        ("G", "\\(^a\\)"),
+        ("G", "[[:foo:]]"),
+        ("G", "[[.a.]]"),
+        ("G", "[[=a=]]"),
+        ("G", "[a-Z]"),
+        ("G", "[z-a]"),
+        ("G", "[a-c-e]"),
+        ("G", "a**"),
+        ("G", "\\(a*\\)*"),
+        ("G", "[abc"),
+        ("G", "\\(a"),
+        ("G", "a\\{1"),
+        ("G", "a\\{300\\}"),
+        ("E", "a|"),
+        ("E", "()"),
+        ("E", "a{1"),
+        ("E", "+a"),
+        ("E", "(a|b)*"),
+        ("E", "a+?"),
+        ("E", "(a"),
+        ("E", "a)"),
+        ("E", "\\d"),
+        ("F", "caf\u00e9"),
+        ("G", "a\nb"),
+        ("E", "(" * 100 + "a" + ")" * 100),
+    ],
+)
 def test_patterns_refused(mode: str, pattern: str) -> None:
     with pytest.raises(NotNative):
         compile_matcher(pattern, mode=mode, ignore_case=False, whole_line=False)
 
 
-@pytest.mark.parametrize(("mode", "pattern", "flags", "data", "selected"), [
-    ("G", "a.c", "", b"abc\n", True),
-    ("G", "^a\\{2\\}$", "", b"aa\naaa\n", True),
-    ("G", "^a\\{2\\}$", "v", b"aa\n", False),
-    ("G", "a+b", "", b"aab\n", False),  # `+` is literal in a BRE
-    ("G", "a+b", "", b"a+b\n", True),
-    ("E", "(^| )x( |$)", "", b"a x b\n", True),
-    ("E", "(^| )x( |$)", "", b"axb\n", False),
-    ("F", "a.c", "", b"abc\n", False),
-    ("F", "QEMU", "ix", b"qemu\n", True),
-    ("F", "QEMU", "ix", b"qemu \n", False),
-    ("G", "[[:upper:]]", "i", b"a\n", True),
-    ("G", "[^a]", "i", b"A\n", False),
-    ("G", "", "", b"", False),  # no lines at all
-    ("G", "", "", b"\n", True),
-    ("G", "^b", "", b"a\0b\n", True),  # NUL ends a line, as GNU grep treats binary files
-    ("G", "x", "", b"a\nx", True),  # a last line without newline still counts
-])
+@pytest.mark.parametrize(
+    ("mode", "pattern", "flags", "data", "selected"),
+    [
+        ("G", "a.c", "", b"abc\n", True),
+        ("G", "^a\\{2\\}$", "", b"aa\naaa\n", True),
+        ("G", "^a\\{2\\}$", "v", b"aa\n", False),
+        ("G", "a+b", "", b"aab\n", False),  # `+` is literal in a BRE
+        ("G", "a+b", "", b"a+b\n", True),
+        ("E", "(^| )x( |$)", "", b"a x b\n", True),
+        ("E", "(^| )x( |$)", "", b"axb\n", False),
+        ("F", "a.c", "", b"abc\n", False),
+        ("F", "QEMU", "ix", b"qemu\n", True),
+        ("F", "QEMU", "ix", b"qemu \n", False),
+        ("G", "[[:upper:]]", "i", b"a\n", True),
+        ("G", "[^a]", "i", b"A\n", False),
+        ("G", "", "", b"", False),  # no lines at all
+        ("G", "", "", b"\n", True),
+        ("G", "^b", "", b"a\0b\n", True),  # NUL ends a line, as GNU grep treats binary files
+        ("G", "x", "", b"a\nx", True),  # a last line without newline still counts
+    ],
+)
 def test_matching(mode: str, pattern: str, flags: str, data: bytes, selected: bool) -> None:
-    matcher = compile_matcher(pattern, mode=mode, ignore_case="i" in flags,
-                              whole_line="x" in flags)
+    matcher = compile_matcher(pattern, mode=mode, ignore_case="i" in flags, whole_line="x" in flags)
     assert matcher.any_line_selected(data, invert="v" in flags) is selected
 
 
@@ -92,8 +139,7 @@ def test_locale_dependent_pattern_on_non_ascii_input_is_refused() -> None:
 
 # -- GNU grep's exit statuses, pinned against /usr/bin/grep ----------------------------
 
-FILES = {"a": b"foo\nbar\n", "nonl": b"x\nfoo", "empty": b"", "nul": b"bar\0foo\n",
-         "part": b"fo"}
+FILES = {"a": b"foo\nbar\n", "nonl": b"x\nfoo", "empty": b"", "nul": b"bar\0foo\n", "part": b"fo"}
 STATUS_CASES = [
     "grep -q foo {d}/a",
     "grep -q foo {d}/missing {d}/a",
@@ -160,17 +206,24 @@ def regex_cases(draw: st.DrawFn) -> tuple[bytes, list[tuple[str, str, str]]]:
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(regex_cases(), st.sampled_from(("C", "C.UTF-8")))
 def test_regex_matches_gnu_grep(
-    tmp_path_factory: pytest.TempPathFactory, case: tuple[bytes, list[tuple[str, str, str]]],
+    tmp_path_factory: pytest.TempPathFactory,
+    case: tuple[bytes, list[tuple[str, str, str]]],
     locale: str,
 ) -> None:
     data, cases = case
     path = tmp_path_factory.mktemp("grep") / "input"
     path.write_bytes(data)
-    commands = [f"grep -q{flags}{mode} -- {shlex.quote(pattern)} {path}"
-                for mode, flags, pattern in cases]
+    commands = [
+        f"grep -q{flags}{mode} -- {shlex.quote(pattern)} {path}" for mode, flags, pattern in cases
+    ]
     script = "\n".join(f"{c}; echo $?" for c in commands)
-    done = subprocess.run(["dash", "-c", script], capture_output=True, text=True, cwd="/",
-                          env={"PATH": "/usr/bin:/bin", "LC_ALL": locale})
+    done = subprocess.run(
+        ["dash", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        env={"PATH": "/usr/bin:/bin", "LC_ALL": locale},
+    )
     statuses = [int(s) for s in done.stdout.split()]
     fs = RootCondFS(Root("/"))
     for command, status in zip(commands, statuses, strict=True):

@@ -34,8 +34,19 @@ SHELL_ONLY = {"9"}
 
 
 def run_fixture(root: Path, capsys: pytest.CaptureFixture[str], *what_ifs: str) -> dict[str, dict]:
-    code = main(["apply", "-s", "initramfs.after", "--root", str(root), "--dry-run", "--json",
-                 *what_ifs, str(FIXTURE)])
+    code = main(
+        [
+            "apply",
+            "-s",
+            "initramfs.after",
+            "--root",
+            str(root),
+            "--dry-run",
+            "--json",
+            *what_ifs,
+            str(FIXTURE),
+        ]
+    )
     report = json.loads(capsys.readouterr().out)
     assert code == 0, report
     return {s["name"].split()[0]: s for s in report["steps"]}
@@ -43,28 +54,46 @@ def run_fixture(root: Path, capsys: pytest.CaptureFixture[str], *what_ifs: str) 
 
 SCENARIOS = {
     "bare root": (
-        {"/run/cos": None, "/usr/bin/systemctl": ""}, [],
+        {"/run/cos": None, "/usr/bin/systemctl": ""},
+        [],
         {"1", "7", "10"},
     ),
     "live media, installer on the cmdline, qemu": (
-        {"/run/cos": None, "/usr/bin/systemctl": "", "/etc/hosts": "127.0.0.1 localhost\n",
-         "/sys/class/dmi/id/sys_vendor": "QEMU\n"},
+        {
+            "/run/cos": None,
+            "/usr/bin/systemctl": "",
+            "/etc/hosts": "127.0.0.1 localhost\n",
+            "/sys/class/dmi/id/sys_vendor": "QEMU\n",
+        },
         ["--marker", "live_mode", "--cmdline", "BOOT_IMAGE=/x install-mode active.img"],
         {"1", "2", "3", "4", "5", "7", "8", "10"},
     ),
     "recovery, uki cmdline, kvm, raspberry": (
-        {"/run/cos/recovery_mode": "", "/usr/bin/systemctl": "",
-         "/proc/cmdline": "install-mode-interactive rd.immucore.uki active.img\n",
-         "/sys/class/dmi/id/product_name": "KVM Virtual Machine\n",
-         "/proc/device-tree/model": "Raspberry Pi 4 Model B\0", "/etc/hosts.real": "x\n"},
+        {
+            "/run/cos/recovery_mode": "",
+            "/usr/bin/systemctl": "",
+            "/proc/cmdline": "install-mode-interactive rd.immucore.uki active.img\n",
+            "/sys/class/dmi/id/product_name": "KVM Virtual Machine\n",
+            "/proc/device-tree/model": "Raspberry Pi 4 Model B\0",
+            "/etc/hosts.real": "x\n",
+        },
         [],
         {"5", "6", "7"},
     ),
     "uki installer, autoreset, openrc, assessed": (
-        {"/run/cos": None, "/sbin/openrc": "",
-         "/tmp/mnt/STATE/grubcustom": "grub_boot_assessment\n"},
-        ["--marker", "uki_install_mode", "--marker", "autoreset_mode", "--cmdline",
-         "nodepair.enable"],
+        {
+            "/run/cos": None,
+            "/sbin/openrc": "",
+            "/tmp/mnt/STATE/grubcustom": "grub_boot_assessment\n",
+        },
+        [
+            "--marker",
+            "uki_install_mode",
+            "--marker",
+            "autoreset_mode",
+            "--cmdline",
+            "nodepair.enable",
+        ],
         {"2", "3"},
     ),
 }
@@ -136,8 +165,11 @@ def test_markers_and_cmdline_are_seen_by_conditions_and_filters(tmp_path: Path) 
     fs = RootCondFS(ctx.root, ctx.markers, ctx.cmdline)
     assert fs.lookup("/run/cos") is not None and fs.lookup("/run/cos/uki_boot_mode") is not None
     assert fs.read("/proc/cmdline") == b"quiet kairos.reset\n"
-    for expr in ("[ -f /run/cos/uki_boot_mode ] && [ -d /run/cos ]",
-                 "grep -q kairos.reset /proc/cmdline", "cat /proc/cmdline | grep -qx 'quiet.*'"):
+    for expr in (
+        "[ -f /run/cos/uki_boot_mode ] && [ -d /run/cos ]",
+        "grep -q kairos.reset /proc/cmdline",
+        "cat /proc/cmdline | grep -qx 'quiet.*'",
+    ):
         assert evaluate_if(ctx, expr).result is True, expr
     # a shell cannot be shown the what-ifs: undecided, never a guess
     assert evaluate_if(ctx, "grep -qw quiet /proc/cmdline").by == "none"
@@ -151,8 +183,11 @@ def test_dry_run_conditions_see_planned_changes(tmp_path: Path) -> None:
     root.make_dir("/etc", mode=0o755, uid=0, gid=0)
     root.write_file("/etc/flag", b"on\n", mode=0o600, uid=0, gid=0)
     ctx = RunContext(root=root)
-    for expr in ("[ -f /etc/flag ] && [ -s /etc/flag ] && [ -r /etc/flag ]",
-                 "grep -qx on /etc/flag", "[ ! -x /etc/flag ]"):
+    for expr in (
+        "[ -f /etc/flag ] && [ -s /etc/flag ] && [ -r /etc/flag ]",
+        "grep -qx on /etc/flag",
+        "[ ! -x /etc/flag ]",
+    ):
         cond = evaluate_if(ctx, expr)
         assert (cond.by, cond.result) == ("native", True), expr
     assert not (tmp_path / "etc").exists()
@@ -250,16 +285,35 @@ def test_seed_stage_spawns_no_process_under_strace(
         (seed_root / "run/cos" / marker).write_text("")
     trace = tmp_path / "trace"
     done = subprocess.run(
-        ["strace", "-f", "-e", "trace=execve,clone,clone3,fork,vfork", "-o", str(trace),
-         sys.executable, "-m", "executor", "apply", "-s", "initramfs.after",
-         "--root", str(seed_root), "configs/sysext-opt.yaml"],
-        cwd=REPO, capture_output=True, text=True,
+        [
+            "strace",
+            "-f",
+            "-e",
+            "trace=execve,clone,clone3,fork,vfork",
+            "-o",
+            str(trace),
+            sys.executable,
+            "-m",
+            "executor",
+            "apply",
+            "-s",
+            "initramfs.after",
+            "--root",
+            str(seed_root),
+            "configs/sysext-opt.yaml",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     if "PTRACE" in done.stderr or "Operation not permitted" in done.stderr:
         pytest.skip("strace cannot trace here")
     assert done.returncode == 0, done.stderr
-    calls = [line for line in trace.read_text().splitlines()
-             if re.search(r"\b(execve|clone3?|v?fork)\(", line)]
+    calls = [
+        line
+        for line in trace.read_text().splitlines()
+        if re.search(r"\b(execve|clone3?|v?fork)\(", line)
+    ]
     execs = [c for c in calls if "execve(" in c]
     assert len(execs) == 1, calls  # the interpreter itself, nothing after it
     assert not [c for c in calls if "execve(" not in c], calls
@@ -285,8 +339,10 @@ def _kairos_conditions() -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.skipif(not list(KAIROS_DIR.glob("*.yaml")),
-                    reason=f"no Kairos configs in {KAIROS_DIR} (../shared beside the checkout)")
+@pytest.mark.skipif(
+    not list(KAIROS_DIR.glob("*.yaml")),
+    reason=f"no Kairos configs in {KAIROS_DIR} (../shared beside the checkout)",
+)
 def test_every_shipped_kairos_condition_in_the_subset_is_native(tmp_path: Path) -> None:
     """Native unless the text needs the shell: `$(...)` or `[[`."""
     shutil.rmtree(tmp_path)

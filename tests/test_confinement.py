@@ -57,7 +57,7 @@ def make_outside(base: Path) -> Path:
         "units/good.service": UNIT.format(target="outside.target"),
         "dir/keep": "keep\n",
         "oem/evil.yaml": "stages:\n  boot:\n    - name: evil\n"
-                         "      files: [{path: /pwned, content: x}]\n",
+        "      files: [{path: /pwned, content: x}]\n",
     }
     for rel, text in files.items():
         path = out / rel
@@ -84,8 +84,10 @@ class Case:
 
 
 def files_step(path: str, content: str = "pwned", extra: str = "") -> str:
-    return (f"    - name: attempt\n      files:\n        - path: {json.dumps(path)}\n"
-            f"          content: {content}\n{extra}")
+    return (
+        f"    - name: attempt\n      files:\n        - path: {json.dumps(path)}\n"
+        f"          content: {content}\n{extra}"
+    )
 
 
 def dirs_step(path: str, extra: str = "") -> str:
@@ -121,122 +123,310 @@ def no_outside_target(root: Path, outside: Path) -> None:
 
 CASES = [
     # -- symlinks pointing out ------------------------------------------------------
-    Case("abs-link-to-host-slash", {"/etc": "/"}, files_step("/etc/probe-se9"),
-         "inside", {"/probe-se9": "pwned"},
-         check=lambda root, out: _not_on_host("/probe-se9")),
-    Case("rel-link-climbing-out", {"/a": "../../.."}, files_step("/a/outside/secret"),
-         "inside", {"/outside/secret": "pwned"}),
-    Case("abs-link-to-sentinel-path", {"/s": "{outside}"}, files_step("/s/secret"),
-         "inside", {"{outside}/secret": "pwned"}),
-    Case("rel-link-to-sentinel", {"/s": "../outside"}, files_step("/s/secret"),
-         "inside", {"/outside/secret": "pwned"}),
+    Case(
+        "abs-link-to-host-slash",
+        {"/etc": "/"},
+        files_step("/etc/probe-se9"),
+        "inside",
+        {"/probe-se9": "pwned"},
+        check=lambda root, out: _not_on_host("/probe-se9"),
+    ),
+    Case(
+        "rel-link-climbing-out",
+        {"/a": "../../.."},
+        files_step("/a/outside/secret"),
+        "inside",
+        {"/outside/secret": "pwned"},
+    ),
+    Case(
+        "abs-link-to-sentinel-path",
+        {"/s": "{outside}"},
+        files_step("/s/secret"),
+        "inside",
+        {"{outside}/secret": "pwned"},
+    ),
+    Case(
+        "rel-link-to-sentinel",
+        {"/s": "../outside"},
+        files_step("/s/secret"),
+        "inside",
+        {"/outside/secret": "pwned"},
+    ),
     # -- `..` in config paths -----------------------------------------------------------
-    Case("dotdot-file", {}, files_step("/../../outside/secret"), "inside",
-         {"/outside/secret": "pwned"}),
-    Case("dotdot-host-abs-file", {}, files_step("/../../../../{outside}/secret"), "inside",
-         {"{outside}/secret": "pwned"}),
-    Case("dotdot-directory", {}, dirs_step("/../../outside/newdir"), "inside",
-         {"/outside/newdir": ""}),
+    Case(
+        "dotdot-file",
+        {},
+        files_step("/../../outside/secret"),
+        "inside",
+        {"/outside/secret": "pwned"},
+    ),
+    Case(
+        "dotdot-host-abs-file",
+        {},
+        files_step("/../../../../{outside}/secret"),
+        "inside",
+        {"{outside}/secret": "pwned"},
+    ),
+    Case(
+        "dotdot-directory",
+        {},
+        dirs_step("/../../outside/newdir"),
+        "inside",
+        {"/outside/newdir": ""},
+    ),
     # -- loops --------------------------------------------------------------------------
-    Case("loop-pair", {"/loop1": "/loop2", "/loop2": "loop1"}, files_step("/loop1/x"),
-         "failed", reason="Too many levels of symbolic links"),
-    Case("loop-self", {"/self": "self"}, files_step("/self/x"), "failed",
-         reason="Too many levels of symbolic links"),
-    Case("loop-target", {"/etc/motd": "/etc/motd"}, files_step("/etc/motd"), "failed",
-         reason="Too many levels of symbolic links", files={"/etc/keep": "k"}),
+    Case(
+        "loop-pair",
+        {"/loop1": "/loop2", "/loop2": "loop1"},
+        files_step("/loop1/x"),
+        "failed",
+        reason="Too many levels of symbolic links",
+    ),
+    Case(
+        "loop-self",
+        {"/self": "self"},
+        files_step("/self/x"),
+        "failed",
+        reason="Too many levels of symbolic links",
+    ),
+    Case(
+        "loop-target",
+        {"/etc/motd": "/etc/motd"},
+        files_step("/etc/motd"),
+        "failed",
+        reason="Too many levels of symbolic links",
+        files={"/etc/keep": "k"},
+    ),
     # -- a symlinked parent of a target -----------------------------------------------
-    Case("parent-abs-sentinel", {"/etc/conf.d": "{outside}"}, files_step("/etc/conf.d/secret"),
-         "inside", {"{outside}/secret": "pwned"}),
-    Case("parent-rel-climb", {"/etc/conf.d": "../../../../../../../../outside"},
-         files_step("/etc/conf.d/secret"), "inside", {"/outside/secret": "pwned"}),
-    Case("parent-chain", {"/etc/a": "b", "/etc/b": "../c", "/c": "../../outside"},
-         files_step("/etc/a/secret"), "inside", {"/outside/secret": "pwned"}),
+    Case(
+        "parent-abs-sentinel",
+        {"/etc/conf.d": "{outside}"},
+        files_step("/etc/conf.d/secret"),
+        "inside",
+        {"{outside}/secret": "pwned"},
+    ),
+    Case(
+        "parent-rel-climb",
+        {"/etc/conf.d": "../../../../../../../../outside"},
+        files_step("/etc/conf.d/secret"),
+        "inside",
+        {"/outside/secret": "pwned"},
+    ),
+    Case(
+        "parent-chain",
+        {"/etc/a": "b", "/etc/b": "../c", "/c": "../../outside"},
+        files_step("/etc/a/secret"),
+        "inside",
+        {"/outside/secret": "pwned"},
+    ),
     # -- file targets that are symlinks out ---------------------------------------------
-    Case("target-abs-link-out", {"/etc/motd": "{outside}/motd"}, files_step("/etc/motd"),
-         "inside", {"{outside}/motd": "pwned"}, files={"{outside}/keep": ""}),
-    Case("target-rel-link-out", {"/etc/issue": "../../../outside/motd"},
-         files_step("/etc/issue"), "inside", {"/outside/motd": "pwned"},
-         files={"/outside/keep": ""}),
+    Case(
+        "target-abs-link-out",
+        {"/etc/motd": "{outside}/motd"},
+        files_step("/etc/motd"),
+        "inside",
+        {"{outside}/motd": "pwned"},
+        files={"{outside}/keep": ""},
+    ),
+    Case(
+        "target-rel-link-out",
+        {"/etc/issue": "../../../outside/motd"},
+        files_step("/etc/issue"),
+        "inside",
+        {"/outside/motd": "pwned"},
+        files={"/outside/keep": ""},
+    ),
     # the link's target directory is missing in the root: ENOENT, as in yip
-    Case("target-abs-link-out-no-dir", {"/etc/motd": "{outside}/motd"},
-         files_step("/etc/motd"), "failed", reason="No such file or directory"),
-    Case("target-rel-link-out-no-dir", {"/etc/issue": "../../../outside/motd"},
-         files_step("/etc/issue"), "failed", reason="No such file or directory"),
-    Case("target-link-to-host-etc", {"/etc/hostname": "/etc/hostname-host"},
-         files_step("/etc/hostname"), "inside", {"/etc/hostname-host": "pwned"},
-         files={"/etc/keep": "k"}),
+    Case(
+        "target-abs-link-out-no-dir",
+        {"/etc/motd": "{outside}/motd"},
+        files_step("/etc/motd"),
+        "failed",
+        reason="No such file or directory",
+    ),
+    Case(
+        "target-rel-link-out-no-dir",
+        {"/etc/issue": "../../../outside/motd"},
+        files_step("/etc/issue"),
+        "failed",
+        reason="No such file or directory",
+    ),
+    Case(
+        "target-link-to-host-etc",
+        {"/etc/hostname": "/etc/hostname-host"},
+        files_step("/etc/hostname"),
+        "inside",
+        {"/etc/hostname-host": "pwned"},
+        files={"/etc/keep": "k"},
+    ),
     # -- directories specs through links ---------------------------------------------------
-    Case("dirs-through-rel-link", {"/var": "../../outside"}, dirs_step("/var/lib/x"),
-         "inside", {"/outside/lib/x": ""}),
+    Case(
+        "dirs-through-rel-link",
+        {"/var": "../../outside"},
+        dirs_step("/var/lib/x"),
+        "inside",
+        {"/outside/lib/x": ""},
+    ),
     Case("dirs-through-slash-link", {"/srv": "/"}, dirs_step("/srv/x"), "inside", {"/x": ""}),
-    Case("dirs-target-link-out", {"/etc/evil.d": "{outside}/dir"},
-         dirs_step("/etc/evil.d", "          permissions: 0777\n"), "inside",
-         {"{outside}/dir": ""}),
+    Case(
+        "dirs-target-link-out",
+        {"/etc/evil.d": "{outside}/dir"},
+        dirs_step("/etc/evil.d", "          permissions: 0777\n"),
+        "inside",
+        {"{outside}/dir": ""},
+    ),
     # -- the root's accounts linked to the host's -----------------------------------
-    Case("passwd-abs-link-out", {"/etc/passwd": "{outside}/passwd",
-                                 "/etc/group": "{outside}/group"},
-         files_step("/etc/owned", extra="          owner_string: sentinel\n"), "failed",
-         reason="not in the root's /etc/passwd", check=owned_by_sentinel_nowhere),
-    Case("passwd-self-link", {"/etc/passwd": "/etc/passwd"},
-         files_step("/etc/owned", extra="          owner_string: sentinel\n"), "failed",
-         reason="not in the root's /etc/passwd", check=owned_by_sentinel_nowhere),
-    Case("passwd-rel-link-out", {"/etc/passwd": "../../outside/passwd"},
-         files_step("/etc/owned", extra="          owner_string: sentinel:sentinel\n"),
-         "failed", reason="not in the root's /etc/passwd", check=owned_by_sentinel_nowhere),
-    Case("shadow-hard-linked-out", {"/etc/shadow": "hardlink:{outside}/shadow"},
-         files_step("/etc/shadow", content=json.dumps("root:" + SECRET + ":19000::::::\n"),
-                    extra="          permissions: 0644\n"),
-         "inside", check=hard_link_copied),
+    Case(
+        "passwd-abs-link-out",
+        {"/etc/passwd": "{outside}/passwd", "/etc/group": "{outside}/group"},
+        files_step("/etc/owned", extra="          owner_string: sentinel\n"),
+        "failed",
+        reason="not in the root's /etc/passwd",
+        check=owned_by_sentinel_nowhere,
+    ),
+    Case(
+        "passwd-self-link",
+        {"/etc/passwd": "/etc/passwd"},
+        files_step("/etc/owned", extra="          owner_string: sentinel\n"),
+        "failed",
+        reason="not in the root's /etc/passwd",
+        check=owned_by_sentinel_nowhere,
+    ),
+    Case(
+        "passwd-rel-link-out",
+        {"/etc/passwd": "../../outside/passwd"},
+        files_step("/etc/owned", extra="          owner_string: sentinel:sentinel\n"),
+        "failed",
+        reason="not in the root's /etc/passwd",
+        check=owned_by_sentinel_nowhere,
+    ),
+    Case(
+        "shadow-hard-linked-out",
+        {"/etc/shadow": "hardlink:{outside}/shadow"},
+        files_step(
+            "/etc/shadow",
+            content=json.dumps("root:" + SECRET + ":19000::::::\n"),
+            extra="          permissions: 0644\n",
+        ),
+        "inside",
+        check=hard_link_copied,
+    ),
     # -- unit files and unit directories linked out ----------------------------------
-    Case("unit-file-rel-link-out",
-         {"/usr/lib/systemd/system/evil.service": "../../../../../outside/units/evil.service"},
-         units_step("enable", "evil"), "failed", reason="does not exist",
-         check=no_outside_target),
-    Case("unit-file-abs-link-out",
-         {"/usr/lib/systemd/system/evil.service": "{outside}/units/evil.service"},
-         units_step("enable", "evil"), "failed", reason="does not exist",
-         check=no_outside_target),
-    Case("unit-dir-linked-out", {"/usr/lib/systemd/system": "{outside}/units"},
-         units_step("enable", "good"), "failed", reason="does not exist",
-         check=no_outside_target),
-    Case("config-dir-linked-out", {"/etc/systemd/system": "{outside}/units"},
-         units_step("enable", "mine"), "inside",
-         {"{outside}/units/multi-user.target.wants/mine.service": "link"},
-         files={"/usr/lib/systemd/system/mine.service": UNIT.format(target="multi-user.target")}),
+    Case(
+        "unit-file-rel-link-out",
+        {"/usr/lib/systemd/system/evil.service": "../../../../../outside/units/evil.service"},
+        units_step("enable", "evil"),
+        "failed",
+        reason="does not exist",
+        check=no_outside_target,
+    ),
+    Case(
+        "unit-file-abs-link-out",
+        {"/usr/lib/systemd/system/evil.service": "{outside}/units/evil.service"},
+        units_step("enable", "evil"),
+        "failed",
+        reason="does not exist",
+        check=no_outside_target,
+    ),
+    Case(
+        "unit-dir-linked-out",
+        {"/usr/lib/systemd/system": "{outside}/units"},
+        units_step("enable", "good"),
+        "failed",
+        reason="does not exist",
+        check=no_outside_target,
+    ),
+    Case(
+        "config-dir-linked-out",
+        {"/etc/systemd/system": "{outside}/units"},
+        units_step("enable", "mine"),
+        "inside",
+        {"{outside}/units/multi-user.target.wants/mine.service": "link"},
+        files={"/usr/lib/systemd/system/mine.service": UNIT.format(target="multi-user.target")},
+    ),
     # as systemctl: a link that is not the mask is not replaced
-    Case("mask-over-link-out", {"/etc/systemd/system/evil.service": "{outside}/units/evil.service"},
-         units_step("mask", "evil"), "failed", reason="already exists"),
-    Case("disable-link-out", {
-        "/etc/systemd/system/multi-user.target.wants/evil.service": "{outside}/units/evil.service"},
-        units_step("disable", "evil"), "inside",
-        check=lambda root, out: _gone(root / "etc/systemd/system/multi-user.target.wants"
-                                      "/evil.service")),
+    Case(
+        "mask-over-link-out",
+        {"/etc/systemd/system/evil.service": "{outside}/units/evil.service"},
+        units_step("mask", "evil"),
+        "failed",
+        reason="already exists",
+    ),
+    Case(
+        "disable-link-out",
+        {
+            "/etc/systemd/system/multi-user.target.wants/evil.service": (
+                "{outside}/units/evil.service"
+            )
+        },
+        units_step("disable", "evil"),
+        "inside",
+        check=lambda root, out: _gone(
+            root / "etc/systemd/system/multi-user.target.wants/evil.service"
+        ),
+    ),
     # -- conditions naming paths out -------------------------------------------------
     Case("cond-dotdot", {"/up": ".."}, cond_step("if: '[ -e /up/outside/secret ]'"), "skipped"),
-    Case("cond-dotdot-abs", {}, cond_step("if: '[ -f /../../../..{outside}/secret ]'"),
-         "skipped"),
-    Case("cond-if-files", {"/up": ".."}, cond_step("if_files: {any: [/../up/outside/secret]}"),
-         "skipped"),
-    Case("cond-os-release-out", {"/etc/os-release": "{outside}/os-release"},
-         cond_step("only_os: sentinelos"), "skipped"),
-    Case("cond-os-release-rel", {"/etc/os-release": "../../outside/os-release"},
-         cond_step("only_os: sentinelos"), "skipped"),
+    Case("cond-dotdot-abs", {}, cond_step("if: '[ -f /../../../..{outside}/secret ]'"), "skipped"),
+    Case(
+        "cond-if-files",
+        {"/up": ".."},
+        cond_step("if_files: {any: [/../up/outside/secret]}"),
+        "skipped",
+    ),
+    Case(
+        "cond-os-release-out",
+        {"/etc/os-release": "{outside}/os-release"},
+        cond_step("only_os: sentinelos"),
+        "skipped",
+    ),
+    Case(
+        "cond-os-release-rel",
+        {"/etc/os-release": "../../outside/os-release"},
+        cond_step("only_os: sentinelos"),
+        "skipped",
+    ),
     # -- the root's own config dirs linked out ----------------------------------------
-    Case("oem-rel-link-out", {"/oem": "../outside/oem"}, "", "unchanged",
-         default_sources=True, check=lambda root, out: _gone(root / "pwned")),
-    Case("oem-abs-link-out", {"/oem": "{outside}/oem"}, "", "unchanged",
-         default_sources=True, check=lambda root, out: _gone(root / "pwned")),
-    Case("run-linked-out", {"/run": "../outside"}, files_step("/etc/ok", "fine"), "inside",
-         {"/etc/ok": "fine", "/outside/stage-executor.lock": ""}),
+    Case(
+        "oem-rel-link-out",
+        {"/oem": "../outside/oem"},
+        "",
+        "unchanged",
+        default_sources=True,
+        check=lambda root, out: _gone(root / "pwned"),
+    ),
+    Case(
+        "oem-abs-link-out",
+        {"/oem": "{outside}/oem"},
+        "",
+        "unchanged",
+        default_sources=True,
+        check=lambda root, out: _gone(root / "pwned"),
+    ),
+    Case(
+        "run-linked-out",
+        {"/run": "../outside"},
+        files_step("/etc/ok", "fine"),
+        "inside",
+        {"/etc/ok": "fine", "/outside/stage-executor.lock": ""},
+    ),
     # -- paths the kernel would refuse -------------------------------------------------
     Case("nul-byte", {}, files_step("/etc/a\0b"), "failed", reason="Invalid argument"),
-    Case("through-a-file", {}, files_step("/etc/keep/x"), "failed", reason="Not a directory",
-         files={"/etc/keep": "k"}),
-    Case("name-too-long", {}, files_step("/etc/" + "n" * 300), "failed",
-         reason="File name too long"),
+    Case(
+        "through-a-file",
+        {},
+        files_step("/etc/keep/x"),
+        "failed",
+        reason="Not a directory",
+        files={"/etc/keep": "k"},
+    ),
+    Case(
+        "name-too-long", {}, files_step("/etc/" + "n" * 300), "failed", reason="File name too long"
+    ),
     # refused before anything runs since validate checks write paths
-    Case("relative-path", {}, files_step("etc/relative"), "invalid",
-         reason="is not an absolute path"),
+    Case(
+        "relative-path", {}, files_step("etc/relative"), "invalid", reason="is not an absolute path"
+    ),
 ]
 
 
@@ -333,17 +523,47 @@ def test_every_case_is_an_escape_attempt() -> None:
     # 40-odd attempts, named uniquely, covering each kind the issue lists
     names = [c.name for c in CASES]
     assert len(names) == len(set(names)) >= 40
-    for kind in ("abs-link", "rel-link", "dotdot", "loop", "parent", "target", "dirs",
-                 "passwd", "unit", "cond", "oem"):
+    for kind in (
+        "abs-link",
+        "rel-link",
+        "dotdot",
+        "loop",
+        "parent",
+        "target",
+        "dirs",
+        "passwd",
+        "unit",
+        "cond",
+        "oem",
+    ):
         assert any(kind in n for n in names), kind
 
 
 # -- the audit: every path the run touched -------------------------------------------
 
 
-AUDITED = ("open", "stat", "lstat", "listdir", "scandir", "mkdir", "rename", "replace",
-           "symlink", "unlink", "remove", "rmdir", "readlink", "chmod", "chown", "link",
-           "fchmod", "fchown", "truncate", "utime")
+AUDITED = (
+    "open",
+    "stat",
+    "lstat",
+    "listdir",
+    "scandir",
+    "mkdir",
+    "rename",
+    "replace",
+    "symlink",
+    "unlink",
+    "remove",
+    "rmdir",
+    "readlink",
+    "chmod",
+    "chown",
+    "link",
+    "fchmod",
+    "fchown",
+    "truncate",
+    "utime",
+)
 
 
 def _fd_path(fd: int) -> str:
@@ -422,19 +642,23 @@ def test_audit_no_path_outside_the_root_is_touched(
     allowed += sorted({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)})
     # the directories above a root, looked at to find the root itself (realpath)
     ancestors = {str(p) for ok in allowed for p in Path(ok).parents}
-    stray = sorted({
-        path for path in audit.seen
-        if not any(path == ok or path.startswith(ok + "/") for ok in allowed)
-        and not path.startswith("/proc/self/") and path not in ancestors
-    })
+    stray = sorted(
+        {
+            path
+            for path in audit.seen
+            if not any(path == ok or path.startswith(ok + "/") for ok in allowed)
+            and not path.startswith("/proc/self/")
+            and path not in ancestors
+        }
+    )
     assert len(audit.seen) > 1000  # the wrapper saw the runs
     assert stray == [], stray[:20]
 
 
 # -- the audit by strace, over a real process -----------------------------------------
 
-STRACE_CALL = re.compile(r'^(?:\[pid\s+\d+\] |\d+\s+)?(\w+)\((.*)\) = (-?\d+)(<[^>]*>)?')
-FD_ARG = re.compile(r'^(?:AT_FDCWD|\d+)<([^>]*)>$')
+STRACE_CALL = re.compile(r"^(?:\[pid\s+\d+\] |\d+\s+)?(\w+)\((.*)\) = (-?\d+)(<[^>]*>)?")
+FD_ARG = re.compile(r"^(?:AT_FDCWD|\d+)<([^>]*)>$")
 STR_ARG = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 
@@ -485,33 +709,65 @@ def test_strace_audit_of_a_real_run_through_every_trap(tmp_path: Path) -> None:
     outside = make_outside(tmp_path)
     root = tmp_path / "root"
     traps = {
-        "/etc": "/", "/a": "../../..", "/s": str(outside), "/loop1": "/loop2",
-        "/loop2": "loop1", "/var": "../../outside",
+        "/etc": "/",
+        "/a": "../../..",
+        "/s": str(outside),
+        "/loop1": "/loop2",
+        "/loop2": "loop1",
+        "/var": "../../outside",
         "/usr/lib/systemd/system": str(outside / "units"),
-        "/oem": "../outside/oem", "/up": "..",
+        "/oem": "../outside/oem",
+        "/up": "..",
     }
     root.mkdir()
     for rel, target in traps.items():
         path = root / rel.lstrip("/")
         path.parent.mkdir(parents=True, exist_ok=True)
         os.symlink(target, path)
-    steps = "".join([
-        files_step("/etc/motd"), files_step("/a/outside/secret"), files_step("/s/secret"),
-        files_step("/../../outside/secret"), files_step("/loop1/x"),
-        dirs_step("/var/lib/x"), units_step("enable", "good"),
-        cond_step("if: '[ -e /up/outside/secret ]'"),
-        files_step("/etc/passwd-probe", extra="          owner_string: sentinel\n"),
-    ])
+    steps = "".join(
+        [
+            files_step("/etc/motd"),
+            files_step("/a/outside/secret"),
+            files_step("/s/secret"),
+            files_step("/../../outside/secret"),
+            files_step("/loop1/x"),
+            dirs_step("/var/lib/x"),
+            units_step("enable", "good"),
+            cond_step("if: '[ -e /up/outside/secret ]'"),
+            files_step("/etc/passwd-probe", extra="          owner_string: sentinel\n"),
+        ]
+    )
     config = tmp_path / "config.yaml"
     config.write_text("stages:\n  boot:\n" + steps)
     before = snapshot(outside)
     log = tmp_path / "strace.log"
     done = subprocess.run(
-        ["strace", "-f", "-y", "-qq", "-s", "4096", "-o", str(log),
-         "-e", "trace=%file,fchmod,fchown,getdents64",
-         sys.executable, "-m", "executor", "run-stage", "boot", str(config), "--root",
-         str(root), "--json", "--no-cmdline"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        [
+            "strace",
+            "-f",
+            "-y",
+            "-qq",
+            "-s",
+            "4096",
+            "-o",
+            str(log),
+            "-e",
+            "trace=%file,fchmod,fchown,getdents64",
+            sys.executable,
+            "-m",
+            "executor",
+            "run-stage",
+            "boot",
+            str(config),
+            "--root",
+            str(root),
+            "--json",
+            "--no-cmdline",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 1  # the loop and the unknown user fail their steps
@@ -522,9 +778,14 @@ def test_strace_audit_of_a_real_run_through_every_trap(tmp_path: Path) -> None:
     stray = [p for p in paths if p == sentinel or p.startswith(sentinel + "/")]
     assert stray == [], stray[:20]
     # nothing else of the test's tree either, besides the config itself
-    others = [p for p in paths if p.startswith(str(tmp_path) + "/")
-              and not p.startswith(str(root) + "/") and p != str(root)
-              and p != str(config)]
+    others = [
+        p
+        for p in paths
+        if p.startswith(str(tmp_path) + "/")
+        and not p.startswith(str(root) + "/")
+        and p != str(root)
+        and p != str(config)
+    ]
     assert others == [], others[:20]
 
 
@@ -606,18 +867,26 @@ def test_a_target_swapped_for_a_link_after_resolution_is_not_followed(
 
 
 def test_the_strace_parser_finds_paths_where_the_kernel_would() -> None:
-    log = "\n".join([
-        '12 openat(AT_FDCWD</w>, "/r", O_RDONLY|O_PATH|O_DIRECTORY) = 3</r>',
-        '12 openat(3</r>, "etc", O_RDONLY|O_PATH|O_NOFOLLOW) = 4</r/etc>',
-        '12 newfstatat(4</r/etc>, "motd", 0x7ff, AT_SYMLINK_NOFOLLOW) = -1 ENOENT (No such)',
-        '12 readlink("/r/s", "/outside", 4096) = 8',
-        '12 symlinkat("/outside/x", 4</r/etc>, ".l.0123abcd.se-tmp") = 0',
-        '12 renameat2(4</r/etc>, ".t", 4</r/etc>, "motd", 0) = 0',
-        '[pid 13] unlinkat(4</r/etc>, "old", 0) = 0',
-    ])
+    log = "\n".join(
+        [
+            '12 openat(AT_FDCWD</w>, "/r", O_RDONLY|O_PATH|O_DIRECTORY) = 3</r>',
+            '12 openat(3</r>, "etc", O_RDONLY|O_PATH|O_NOFOLLOW) = 4</r/etc>',
+            '12 newfstatat(4</r/etc>, "motd", 0x7ff, AT_SYMLINK_NOFOLLOW) = -1 ENOENT (No such)',
+            '12 readlink("/r/s", "/outside", 4096) = 8',
+            '12 symlinkat("/outside/x", 4</r/etc>, ".l.0123abcd.se-tmp") = 0',
+            '12 renameat2(4</r/etc>, ".t", 4</r/etc>, "motd", 0) = 0',
+            '[pid 13] unlinkat(4</r/etc>, "old", 0) = 0',
+        ]
+    )
     assert strace_paths(log) == [
-        "/r", "/r/etc", "/r/etc/motd", "/r/s", "/r/etc/.l.0123abcd.se-tmp", "/r/etc/.t",
-        "/r/etc/motd", "/r/etc/old",
+        "/r",
+        "/r/etc",
+        "/r/etc/motd",
+        "/r/s",
+        "/r/etc/.l.0123abcd.se-tmp",
+        "/r/etc/.t",
+        "/r/etc/motd",
+        "/r/etc/old",
     ]
 
 

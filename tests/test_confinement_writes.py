@@ -65,8 +65,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
 def test_the_temp_file_is_exclusive_and_never_more_open_than_the_final_mode(
     root: Root, calls: list[tuple[str, Any]], mode: int
 ) -> None:
-    root.write_file("/etc/secret", b"s3cr3t" * 1000, mode=mode, uid=os.getuid(),
-                    gid=os.getgid())
+    root.write_file("/etc/secret", b"s3cr3t" * 1000, mode=mode, uid=os.getuid(), gid=os.getgid())
     flags, create_mode = next(v for k, v in calls if k == "open")
     assert flags & os.O_EXCL and flags & os.O_CREAT and flags & os.O_NOFOLLOW
     assert create_mode & ~(mode & 0o600) == 0  # owner's read/write of the final mode at most

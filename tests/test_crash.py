@@ -59,8 +59,12 @@ def write_configs(src: Path) -> None:
         lines = [f"name: crash{part}", "stages:", "  boot:", "    - name: replace", "      files:"]
         for i in range(part * per, (part + 1) * per):
             packed = base64.b64encode(gzip.compress(content("new", i))).decode()
-            lines += [f"        - path: {target(i)}", "          permissions: 0640",
-                      "          encoding: gz+b64", f"          content: {packed}"]
+            lines += [
+                f"        - path: {target(i)}",
+                "          permissions: 0640",
+                "          encoding: gz+b64",
+                f"          content: {packed}",
+            ]
         (src / f"{part}.yaml").write_text("\n".join(lines) + "\n")
 
 
@@ -116,12 +120,15 @@ def check_old_or_new(root: Path) -> tuple[int, int]:
 def start_executor(root: Path, src: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "executor", "apply", "-s", "boot", str(src), "--root", str(root)],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
-def kill_at(proc: subprocess.Popen[bytes], root: Path, inodes: dict[int, int],
-            threshold: int, jitter: float) -> bool:
+def kill_at(
+    proc: subprocess.Popen[bytes], root: Path, inodes: dict[int, int], threshold: int, jitter: float
+) -> bool:
     """SIGKILL `proc` once `threshold` more targets are replaced; True if it was running."""
     deadline = time.monotonic() + GUARD
     while replaced(root, inodes) < threshold and proc.poll() is None:
@@ -162,8 +169,10 @@ def test_sigkill_at_any_point_leaves_old_or_new_content_and_no_debris(tmp_path: 
         assert done.returncode == 0, err.decode()
         assert check_old_or_new(root) == (0, FILES)
         assert temp_files(root) == []
-    print(f"kill points survived: {survived}; new files at the kills: {spread}; "
-          f"temporary files left by kills (all cleaned by the next runs): {left_temps}")
+    print(
+        f"kill points survived: {survived}; new files at the kills: {spread}; "
+        f"temporary files left by kills (all cleaned by the next runs): {left_temps}"
+    )
     assert survived >= 20
     assert min(spread) < 20 and max(spread) > 250  # spread over the whole run
 
@@ -186,8 +195,9 @@ def test_a_write_sweeps_stale_temp_files_but_not_a_live_one(tmp_path: Path) -> N
     holder = os.open(live, os.O_RDONLY)
     fcntl.flock(holder, fcntl.LOCK_EX)  # as the writer that is still alive holds it
     try:
-        Root(tmp_path / "root").write_file("/etc/motd", b"hi", mode=0o644, uid=os.getuid(),
-                                           gid=os.getgid())
+        Root(tmp_path / "root").write_file(
+            "/etc/motd", b"hi", mode=0o644, uid=os.getuid(), gid=os.getgid()
+        )
     finally:
         os.close(holder)
     assert not stale_file.exists() and not stale_link.is_symlink()

@@ -27,7 +27,9 @@ HAVE_YIP = YIP is not None and YIP.is_file()
 pytestmark = [
     pytest.mark.subprocess,
     pytest.mark.skipif(
-        os.geteuid() != 0 or not HAVE_YIP or shutil.which("unshare") is None
+        os.geteuid() != 0
+        or not HAVE_YIP
+        or shutil.which("unshare") is None
         or shutil.which("ip") is None,
         reason="needs root, unshare, ip (iproute2) and ../shared/tools/yip",
     ),
@@ -45,10 +47,13 @@ GCP = {
     "/computeMetadata/v1/instance/attributes/user-data": USERDATA,
 }
 DIGITALOCEAN = {
-    "/metadata/v1/": b"id\nhostname\n", "/metadata/v1/hostname": b"droplet-1",
-    "/metadata/v1/region": b"ams3", "/metadata/v1/id": b"4242",
+    "/metadata/v1/": b"id\nhostname\n",
+    "/metadata/v1/hostname": b"droplet-1",
+    "/metadata/v1/region": b"ams3",
+    "/metadata/v1/id": b"4242",
     "/metadata/v1/interfaces/public/0/ipv4/address": b"198.51.100.4",
-    "/metadata/v1/public-keys": KEY.encode(), "/metadata/v1/user-data": b"#cloud-config\n",
+    "/metadata/v1/public-keys": KEY.encode(),
+    "/metadata/v1/user-data": b"#cloud-config\n",
 }
 SERVER = """
 import base64, json, sys
@@ -68,16 +73,19 @@ HTTPServer(("169.254.169.254", 80), H).serve_forever()
 
 
 def node(base: Path) -> Path:
-    return tree(base, {
-        "/etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
-        "/etc/group": "root:x:0:\n",
-        # yip's resolver reads the chroot's hosts file: GCP's name, to the namespace's address
-        "/etc/hosts": "127.0.0.1 localhost\n169.254.169.254 metadata.google.internal\n",
-        "/root/.keep": "",
-        "/oem/.keep": "",
-        "/run/.keep": "",
-        "/tmp/.keep": "",
-    })
+    return tree(
+        base,
+        {
+            "/etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
+            "/etc/group": "root:x:0:\n",
+            # yip's resolver reads the chroot's hosts file: GCP's name, to the namespace's address
+            "/etc/hosts": "127.0.0.1 localhost\n169.254.169.254 metadata.google.internal\n",
+            "/root/.keep": "",
+            "/oem/.keep": "",
+            "/run/.keep": "",
+            "/tmp/.keep": "",
+        },
+    )
 
 
 def run_yip(tmp_path: Path, root: Path, table: dict[str, bytes], config: str) -> str:
@@ -85,7 +93,8 @@ def run_yip(tmp_path: Path, root: Path, table: dict[str, bytes], config: str) ->
     shutil.copy(YIP, root / "yip")
     (root / "cfg.yaml").write_text(config)
     (tmp_path / "table.json").write_text(
-        json.dumps({k: base64.b64encode(v).decode() for k, v in table.items()}))
+        json.dumps({k: base64.b64encode(v).decode() for k, v in table.items()})
+    )
     (tmp_path / "server.py").write_text(SERVER)
     script = f"""set -e
 ip link set lo up
@@ -99,16 +108,26 @@ done
 chroot {root} /yip -s test /cfg.yaml || true
 kill $!
 """
-    done = subprocess.run(["unshare", "-m", "-p", "-f", "-n", "-u", "--mount-proc", "sh", "-c",
-                           script], capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        ["unshare", "-m", "-p", "-f", "-n", "-u", "--mount-proc", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     os.remove(root / "yip")
     os.remove(root / "cfg.yaml")
     return done.stdout + done.stderr
 
 
-@pytest.mark.parametrize(("provider", "table", "count"), [
-    ("aws", AWS, 10), ("gcp", GCP, 7), ("digitalocean", DIGITALOCEAN, 10),
-])
+@pytest.mark.parametrize(
+    ("provider", "table", "count"),
+    [
+        ("aws", AWS, 10),
+        ("gcp", GCP, 7),
+        ("digitalocean", DIGITALOCEAN, 10),
+    ],
+)
 def test_a_provider_leaves_the_same_files_as_yip(
     tmp_path: Path, provider: str, table: dict[str, bytes], count: int
 ) -> None:

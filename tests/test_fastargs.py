@@ -53,8 +53,11 @@ def optional_actions() -> list[argparse.Action]:
 
 def test_the_option_table_is_argparse_s() -> None:
     """Same option strings, attributes, storing kinds, conversions and defaults."""
-    kinds = {argparse._StoreTrueAction: fastargs.FLAG, argparse._StoreAction: fastargs.VALUE,
-             argparse._AppendAction: fastargs.APPEND}
+    kinds = {
+        argparse._StoreTrueAction: fastargs.FLAG,
+        argparse._StoreAction: fastargs.VALUE,
+        argparse._AppendAction: fastargs.APPEND,
+    }
     expected = {}
     for action in optional_actions():
         kind = kinds[type(action)]
@@ -76,8 +79,20 @@ TYPICAL = [
     ["run-stage", "initramfs"],
     ["run-stage", "boot"],
     ["apply", "-s", "initramfs.after", "configs/sysext-opt.yaml", "--root", "/tmp/r"],
-    ["apply", "-s", "initramfs.after", "--root", "/tmp/r", "--dry-run", "--marker", "uki_boot_mode",
-     "--marker", "recovery_mode", "configs/sysext-opt.yaml", "--json"],
+    [
+        "apply",
+        "-s",
+        "initramfs.after",
+        "--root",
+        "/tmp/r",
+        "--dry-run",
+        "--marker",
+        "uki_boot_mode",
+        "--marker",
+        "recovery_mode",
+        "configs/sysext-opt.yaml",
+        "--json",
+    ],
     ["run-stage", "initramfs", "configs", "--root", "/r", "--dry-run", "--cmdline", "rd.x=1"],
     ["validate", "-", "configs", "--strict", "-v"],
     ["analyze", "initramfs", "--root", "/tmp/r", "--no-cmdline"],
@@ -99,23 +114,77 @@ def test_a_boot_s_command_lines_take_the_fast_path(argv: list[str]) -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        [], ["--help"], ["apply", "-h"], ["--version"], ["schema"], ["status"], ["bogus"],
-        ["apply", "--dry"], ["apply", "--root=/r"], ["apply", "-sboot"], ["apply", "-vs", "x"],
-        ["apply", "-s"], ["apply", "-s", "-"], ["apply", "--", "x"], ["apply", "--timeout", "x"],
-        ["apply", "--timeout", "-1"], ["apply", "--json=1"], ["-s", "x"],
+        [],
+        ["--help"],
+        ["apply", "-h"],
+        ["--version"],
+        ["schema"],
+        ["status"],
+        ["bogus"],
+        ["apply", "--dry"],
+        ["apply", "--root=/r"],
+        ["apply", "-sboot"],
+        ["apply", "-vs", "x"],
+        ["apply", "-s"],
+        ["apply", "-s", "-"],
+        ["apply", "--", "x"],
+        ["apply", "--timeout", "x"],
+        ["apply", "--timeout", "-1"],
+        ["apply", "--json=1"],
+        ["-s", "x"],
     ],
 )
 def test_anything_else_is_left_to_argparse(argv: list[str]) -> None:
     assert parse_common(argv) is None
 
 
-TOKENS = st.sampled_from([
-    "run-stage", "apply", "validate", "analyze", "schema", "status", "bogus",
-    *fastargs.OPTIONS, "--dry", "--ti", "--no", "--verb", "-h", "--help", "--version",
-    "--root=/x", "--root=", "--timeout=5", "-sboot", "-vs", "--json=1", "--", "-", "-x",
-    "x", "", "/r", "a b", "boot", "1", "1.5", "-1", "-1.5", "nan", "inf", "-inf", " 2 ",
-    "1_0", "1e3", "abc", "\u0663", "0x10", "--=x",
-])
+TOKENS = st.sampled_from(
+    [
+        "run-stage",
+        "apply",
+        "validate",
+        "analyze",
+        "schema",
+        "status",
+        "bogus",
+        *fastargs.OPTIONS,
+        "--dry",
+        "--ti",
+        "--no",
+        "--verb",
+        "-h",
+        "--help",
+        "--version",
+        "--root=/x",
+        "--root=",
+        "--timeout=5",
+        "-sboot",
+        "-vs",
+        "--json=1",
+        "--",
+        "-",
+        "-x",
+        "x",
+        "",
+        "/r",
+        "a b",
+        "boot",
+        "1",
+        "1.5",
+        "-1",
+        "-1.5",
+        "nan",
+        "inf",
+        "-inf",
+        " 2 ",
+        "1_0",
+        "1e3",
+        "abc",
+        "\u0663",
+        "0x10",
+        "--=x",
+    ]
+)
 
 
 @settings(max_examples=3000, deadline=None)

@@ -12,9 +12,18 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "executor"
 LOADING = {
-    "executor.sources", "executor.load", "executor.compose", "executor.convert",
-    "executor.build", "executor.schema", "executor.validate", "executor.cloudconfig",
-    "executor.model", "executor.engine", "executor.sourcecheck", "executor.modules",
+    "executor.sources",
+    "executor.load",
+    "executor.compose",
+    "executor.convert",
+    "executor.build",
+    "executor.schema",
+    "executor.validate",
+    "executor.cloudconfig",
+    "executor.model",
+    "executor.engine",
+    "executor.sourcecheck",
+    "executor.modules",
 }
 
 

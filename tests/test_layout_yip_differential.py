@@ -36,10 +36,13 @@ HAVE_YIP = YIP is not None and YIP.is_file()
 pytestmark = [
     pytest.mark.subprocess,
     pytest.mark.skipif(
-        os.geteuid() != 0 or bool(MISSING) or not HAVE_YIP or shutil.which("unshare") is None
+        os.geteuid() != 0
+        or bool(MISSING)
+        or not HAVE_YIP
+        or shutil.which("unshare") is None
         or shutil.which("sgdisk") is None,
         reason="needs root, loop devices, unshare, sgdisk (apt-get install gdisk) and"
-               " ../shared/tools/yip",
+        " ../shared/tools/yip",
     ),
 ]
 GROW = """stages:
@@ -63,11 +66,18 @@ def run_yip(tmp_path: Path, device: str, config: str = "") -> str:
     shutil.copy(YIP, root / "yip")
     (root / "cfg.yaml").write_text(config or GROW.replace("DEV", device))
     # The host's /usr, read-only, for the mkfs tools yip runs.
-    script = (f"mount --bind /dev {root}/dev && mount --bind /sys {root}/sys"
-              f" && mount --bind -o ro /usr {root}/usr && mount -t proc proc {root}/proc"
-              f" && chroot {root} /yip -s test /cfg.yaml")
-    done = subprocess.run(["unshare", "-m", "-p", "-f", "-n", "--mount-proc", "sh", "-c", script],
-                          capture_output=True, text=True, timeout=120, check=False)
+    script = (
+        f"mount --bind /dev {root}/dev && mount --bind /sys {root}/sys"
+        f" && mount --bind -o ro /usr {root}/usr && mount -t proc proc {root}/proc"
+        f" && chroot {root} /yip -s test /cfg.yaml"
+    )
+    done = subprocess.run(
+        ["unshare", "-m", "-p", "-f", "-n", "--mount-proc", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     return done.stdout + done.stderr
 
 
@@ -80,10 +90,10 @@ def last_partition_end(device: str) -> tuple[int, int]:
 
 def test_grow_persistent_matches_yip_except_the_backup_table(tmp_path: Path) -> None:
     parts = [(20, "persistent", "ext4", "")]
-    with loop_disk(tmp_path / "yip.img", table="gpt", size=40, grow_to=160,
-                   parts=parts) as theirs, \
-            loop_disk(tmp_path / "ours.img", table="gpt", size=40, grow_to=160,
-                      parts=parts) as ours:
+    with (
+        loop_disk(tmp_path / "yip.img", table="gpt", size=40, grow_to=160, parts=parts) as theirs,
+        loop_disk(tmp_path / "ours.img", table="gpt", size=40, grow_to=160, parts=parts) as ours,
+    ):
         before = ext4_bytes(f"{ours}p1")
         output = run_yip(tmp_path, theirs)
         run = host_run(GROW.replace("DEV", ours))
@@ -114,8 +124,10 @@ ADD = """stages:
 
 def test_add_partitions_matches_yip_up_to_alignment(tmp_path: Path) -> None:
     parts = [(8, "oem", "ext4", "")]
-    with loop_disk(tmp_path / "yip.img", table="gpt", size=400, parts=parts) as theirs, \
-            loop_disk(tmp_path / "ours.img", table="gpt", size=400, parts=parts) as ours:
+    with (
+        loop_disk(tmp_path / "yip.img", table="gpt", size=400, parts=parts) as theirs,
+        loop_disk(tmp_path / "ours.img", table="gpt", size=400, parts=parts) as ours,
+    ):
         output = run_yip(tmp_path, theirs, ADD.replace("DEV", theirs))
         run = host_run(ADD.replace("DEV", ours))
         assert run.statuses == ["applied"], run.reasons()
@@ -128,7 +140,9 @@ def test_add_partitions_matches_yip_up_to_alignment(tmp_path: Path) -> None:
             assert abs(int(r["size"]) - int(m["size"])) <= 2048 * 2, (i, r, m)
             fs_real, fs_mine = probe(f"{theirs}p{i}"), probe(f"{ours}p{i}")
             assert (fs_real.get("TYPE"), fs_real.get("LABEL")) == (
-                fs_mine.get("TYPE"), fs_mine.get("LABEL")), (i, output)
+                fs_mine.get("TYPE"),
+                fs_mine.get("LABEL"),
+            ), (i, output)
         # A second run of yip adds nothing either.
         before = table(theirs)
         run_yip(tmp_path / "again", theirs, ADD.replace("DEV", theirs))

@@ -50,8 +50,10 @@ def test_a_second_holder_fails_clearly_after_the_timeout(root: Path) -> None:
     fd = hold(root)
     said: list[str] = []
     try:
-        with pytest.raises(LockTimeout) as caught, run_lock(Root(root), wait=0.3,
-                                                            on_wait=said.append):
+        with (
+            pytest.raises(LockTimeout) as caught,
+            run_lock(Root(root), wait=0.3, on_wait=said.append),
+        ):
             raise AssertionError("got a lock another process holds")
     finally:
         os.close(fd)
@@ -90,12 +92,17 @@ def test_the_lock_is_free_again_after_a_run(root: Path) -> None:
 @pytest.mark.subprocess
 def test_a_holder_killed_by_sigkill_leaves_no_stale_lock(root: Path) -> None:
     (root / "run").mkdir()
-    holder = subprocess.Popen([
-        sys.executable, "-c",
-        "import fcntl, os, sys, time\n"
-        f"fd = os.open({str(root / LOCK)!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
-        "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(600)\n",
-    ], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            f"fd = os.open({str(root / LOCK)!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(600)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     with pytest.raises(LockTimeout), run_lock(Root(root), wait=0, on_wait=lambda m: None):
         pass
@@ -134,8 +141,22 @@ def test_a_dry_run_takes_no_lock_and_creates_nothing(
     assert snapshot(root) == bare  # no /run, no lock file
     fd = hold(root)
     try:  # and a held lock does not stop it
-        assert main(["apply", "-s", "boot", str(config), "--root", str(root), "--dry-run",
-                     "--lock-timeout", "0"]) == 0
+        assert (
+            main(
+                [
+                    "apply",
+                    "-s",
+                    "boot",
+                    str(config),
+                    "--root",
+                    str(root),
+                    "--dry-run",
+                    "--lock-timeout",
+                    "0",
+                ]
+            )
+            == 0
+        )
     finally:
         os.close(fd)
     capsys.readouterr()
@@ -148,8 +169,9 @@ def test_a_real_run_on_a_locked_root_fails_clearly_and_writes_nothing(
     config.write_text("stages:\n  boot:\n    - files: [{path: /etc/x, content: y}]\n")
     fd = hold(root)
     try:
-        rc = main(["apply", "-s", "boot", str(config), "--root", str(root),
-                   "--lock-timeout", "0.2"])
+        rc = main(
+            ["apply", "-s", "boot", str(config), "--root", str(root), "--lock-timeout", "0.2"]
+        )
     finally:
         os.close(fd)
     err = capsys.readouterr().err
@@ -160,8 +182,7 @@ def test_a_real_run_on_a_locked_root_fails_clearly_and_writes_nothing(
 
 
 def test_a_negative_lock_timeout_is_a_usage_error(root: Path) -> None:
-    assert main(["apply", "-s", "boot", "x.yaml", "--root", str(root),
-                 "--lock-timeout", "-1"]) == 2
+    assert main(["apply", "-s", "boot", "x.yaml", "--root", str(root), "--lock-timeout", "-1"]) == 2
 
 
 # -- two real executors --------------------------------------------------------------
@@ -202,9 +223,22 @@ def test_two_executors_on_one_root_serialise_and_never_interleave(
     fd = hold(root, pid="1")  # both start while "someone" holds the lock
     procs = {
         tag: subprocess.Popen(
-            [sys.executable, "-m", "executor", "apply", "-s", "boot", str(cfg), "--root",
-             str(root), "--json"],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "executor",
+                "apply",
+                "-s",
+                "boot",
+                str(cfg),
+                "--root",
+                str(root),
+                "--json",
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for tag, cfg in configs.items()
     }

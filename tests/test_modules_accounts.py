@@ -37,8 +37,13 @@ def _fixed_time_and_salt(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def image(base: Path, extra: dict[str, str] | None = None) -> Path:
-    files = {"/etc/passwd": PASSWD, "/etc/group": GROUP, "/etc/shadow": SHADOW,
-             "/etc/gshadow": GSHADOW, "/home/.keep": ""}
+    files = {
+        "/etc/passwd": PASSWD,
+        "/etc/group": GROUP,
+        "/etc/shadow": SHADOW,
+        "/etc/gshadow": GSHADOW,
+        "/home/.keep": "",
+    }
     files.update(extra or {})
     root = tree(base, files)
     os.chmod(root / "etc/shadow", 0o640)
@@ -98,7 +103,8 @@ def test_new_user_gets_the_next_free_ids_of_the_root_not_the_host(tmp_path: Path
     run = run_config(root, USERS)
     assert run.statuses == ["applied"], run.reasons()
     assert lines(root, "passwd")[-1] == (
-        "kairos:x:1002:1002:Created by entities:/home/kairos:/bin/bash")
+        "kairos:x:1002:1002:Created by entities:/home/kairos:/bin/bash"
+    )
     assert "kairos:x:1002:kairos" in lines(root, "group")
     assert "admin:x:900:kairos" in lines(root, "group")
     assert {"admin:!::kairos", "kairos:!::kairos"} <= set(lines(root, "gshadow"))
@@ -127,7 +133,9 @@ def test_a_second_run_leaves_everything_alone(tmp_path: Path) -> None:
 
 def test_existing_user_only_gets_its_password_and_keys(tmp_path: Path) -> None:
     root = image(tmp_path / "r", {"/home/builder/x": ""})
-    run = run_config(root, """
+    run = run_config(
+        root,
+        """
 stages:
   test:
     - users:
@@ -136,7 +144,8 @@ stages:
           shell: /bin/zsh
           groups: [admin]
           ssh_authorized_keys: [ssh-rsa AAAAB builder]
-""")
+""",
+    )
     assert run.statuses == ["applied"]
     assert "builder:x:1000:1000::/home/builder:/bin/sh" in lines(root, "passwd")
     assert "builder:$6$abc$hashed:20000:0:99999:7:::" in lines(root, "shadow")  # aging kept
@@ -146,13 +155,16 @@ stages:
 
 def test_uid_gid_primary_group_and_defaults(tmp_path: Path) -> None:
     root = image(tmp_path / "r", {"/etc/default/useradd": "HOME=/srv/users\nSHELL=/bin/ash\n"})
-    run = run_config(root, """
+    run = run_config(
+        root,
+        """
 stages:
   test:
     - users:
         pinned: {uid: 4242, gid: 4343, lock_passwd: true, passwd: ignored}
         member: {primary_group: admin, no_create_home: true}
-""")
+""",
+    )
     assert run.statuses == ["applied"], run.reasons()
     passwd = lines(root, "passwd")
     assert "pinned:x:4242:4343:Created by entities:/srv/users/pinned:/bin/ash" in passwd
@@ -241,15 +253,20 @@ def test_ensure_entities(tmp_path: Path) -> None:
 
 def test_group_entity_merges_members_and_keeps_gid(tmp_path: Path) -> None:
     root = image(tmp_path / "r", {"/etc/group": GROUP.replace("admin:x:900:", "admin:x:900:old")})
-    run_config(root, "stages:\n  test:\n    - ensure_entities:\n        - entity: |\n"
-                     "            kind: group\n            group_name: admin\n"
-                     "            users: new,old\n")
+    run_config(
+        root,
+        "stages:\n  test:\n    - ensure_entities:\n        - entity: |\n"
+        "            kind: group\n            group_name: admin\n"
+        "            users: new,old\n",
+    )
     assert "admin:x:900:old,new" in lines(root, "group")
 
 
 def test_delete_entities_by_name_and_custom_path(tmp_path: Path) -> None:
     root = image(tmp_path / "r", {"/srv/passwd": "a:x:1:1::/:/bin/sh\nb:x:2:2::/:/bin/sh\n"})
-    run = run_config(root, """
+    run = run_config(
+        root,
+        """
 stages:
   test:
     - delete_entities:
@@ -257,20 +274,24 @@ stages:
           path: /srv/passwd
         - entity: "kind: group\\ngroup_name: ci"
         - entity: "kind: group\\ngroup_name: not-there"
-""")
+""",
+    )
     assert run.statuses == ["applied"], run.reasons()
     assert (root / "srv/passwd").read_text() == "a:x:1:1::/:/bin/sh\n"
     assert "ci:x:1001:" not in lines(root, "group")
     assert lines(root, "group")[0] == "root:x:0:"  # yip would drop line 0 for not-there
 
 
-@pytest.mark.parametrize(("entity", "message"), [
-    ("kind: alien", "unknown entity kind"),
-    ("kind: user", "needs `username`"),
-    ("kind: group\\ngroup_name: new", "a new group needs a `gid`"),
-    ("kind: user\\nusername: 'a:b'", "cannot be written"),
-    ("[not, a, mapping]", "must be a mapping"),
-])
+@pytest.mark.parametrize(
+    ("entity", "message"),
+    [
+        ("kind: alien", "unknown entity kind"),
+        ("kind: user", "needs `username`"),
+        ("kind: group\\ngroup_name: new", "a new group needs a `gid`"),
+        ("kind: user\\nusername: 'a:b'", "cannot be written"),
+        ("[not, a, mapping]", "must be a mapping"),
+    ],
+)
 def test_bad_entities_fail_and_write_nothing(tmp_path: Path, entity: str, message: str) -> None:
     root = image(tmp_path / "r")
     run = run_config(root, f'stages:\n  test:\n    - ensure_entities: [{{entity: "{entity}"}}]\n')
@@ -279,8 +300,9 @@ def test_bad_entities_fail_and_write_nothing(tmp_path: Path, entity: str, messag
 
 
 def test_entities_dry_run_parity(tmp_path: Path) -> None:
-    assert_dry_run_matches(tmp_path, lambda b: image(b, {"/etc/os-release": "ID=kairos\n"}),
-                           ENTITIES)
+    assert_dry_run_matches(
+        tmp_path, lambda b: image(b, {"/etc/os-release": "ID=kairos\n"}), ENTITIES
+    )
 
 
 # -- authorized_keys ------------------------------------------------------------
@@ -333,11 +355,13 @@ def test_remote_keys_are_fetched_only_in_a_real_run_on_the_running_system(
     monkeypatch.setattr(Root, "is_host_root", property(lambda self: True))
     from executor.context import RunContext
 
-    dry = ak.plan_authorized_keys(RunContext(root=DryRunRoot(str(root))),
-                                  {"builder": ("gitlab:someone",)})
+    dry = ak.plan_authorized_keys(
+        RunContext(root=DryRunRoot(str(root))), {"builder": ("gitlab:someone",)}
+    )
     assert fetched == [] and "not fetched in a dry-run" in dry[-1].detail
-    real = ak.plan_authorized_keys(RunContext(root=Root(str(root))),
-                                   {"builder": ("gitlab:someone",)})
+    real = ak.plan_authorized_keys(
+        RunContext(root=Root(str(root))), {"builder": ("gitlab:someone",)}
+    )
     assert fetched == ["https://gitlab.com/someone.keys"]
     assert real[-1].data == b"ssh-ed25519 AAAAremote r@x\n"
 

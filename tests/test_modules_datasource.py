@@ -42,8 +42,11 @@ class Metadata:
             def do_GET(self) -> None:  # the http.server name
                 meta.seen.append(self.path)
                 body = meta.table.get(self.path)
-                wrong = [k for k, v in meta.headers.items() if self.headers.get(k) != v
-                         and not self.path.startswith("/machine")]  # Azure's wire server
+                wrong = [
+                    k
+                    for k, v in meta.headers.items()
+                    if self.headers.get(k) != v and not self.path.startswith("/machine")
+                ]  # Azure's wire server
                 status = 404 if body is None else 403 if wrong else 200
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body or b"")))
@@ -89,12 +92,15 @@ def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Serve]:
 
 
 def node_root(base: Path) -> Path:
-    return tree(base, {
-        "/etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
-        "/etc/group": "root:x:0:\n",
-        "/etc/hosts": "127.0.0.1 localhost\n",
-        "/root/.keep": "",
-    })
+    return tree(
+        base,
+        {
+            "/etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
+            "/etc/group": "root:x:0:\n",
+            "/etc/hosts": "127.0.0.1 localhost\n",
+            "/root/.keep": "",
+        },
+    )
 
 
 def step(providers: str, path: str = "/oem/95_userdata") -> str:
@@ -157,11 +163,14 @@ def test_gcp_sends_its_header_and_keeps_the_keys_without_user_names(
     tmp_path: Path, serve: Serve
 ) -> None:
     base = "/computeMetadata/v1/"
-    meta = serve({
-        base + "instance/hostname": b"gce-node",
-        base + "project/attributes/ssh-keys": f"alice:{KEY}\nbob:ssh-rsa AAAAB3 bob\n".encode(),
-        base + "instance/attributes/user-data": USERDATA,
-    }, {"Metadata-Flavor": "Google"})
+    meta = serve(
+        {
+            base + "instance/hostname": b"gce-node",
+            base + "project/attributes/ssh-keys": f"alice:{KEY}\nbob:ssh-rsa AAAAB3 bob\n".encode(),
+            base + "instance/attributes/user-data": USERDATA,
+        },
+        {"Metadata-Flavor": "Google"},
+    )
     root = node_root(tmp_path / "r")
     assert run_config(root, step("[gcp]")).statuses == ["applied"]
     assert (root / "run/config/ssh/authorized_keys").read_text() == f"{KEY}\nssh-rsa AAAAB3 bob\n"
@@ -174,16 +183,21 @@ def test_azure_decodes_the_user_data_and_names_files_by_path(tmp_path: Path, ser
     def at(node: str) -> str:
         return f"/metadata/instance/{node}{q}"
 
-    goal = (b"<GoalState><Container><ContainerId>c-1</ContainerId><RoleInstanceList>"
-            b"<RoleInstance><InstanceId>i-9</InstanceId></RoleInstance></RoleInstanceList>"
-            b"</Container></GoalState>")
-    meta = serve({
-        at("compute/vmId"): b"f00-ba4",
-        at("compute/name"): b"az-node",
-        at("compute/zone"): b"2",
-        at("compute/userData"): base64.b64encode(USERDATA),
-        "/machine?comp=goalstate": goal,
-    }, {"Metadata": "true"})
+    goal = (
+        b"<GoalState><Container><ContainerId>c-1</ContainerId><RoleInstanceList>"
+        b"<RoleInstance><InstanceId>i-9</InstanceId></RoleInstance></RoleInstanceList>"
+        b"</Container></GoalState>"
+    )
+    meta = serve(
+        {
+            at("compute/vmId"): b"f00-ba4",
+            at("compute/name"): b"az-node",
+            at("compute/zone"): b"2",
+            at("compute/userData"): base64.b64encode(USERDATA),
+            "/machine?comp=goalstate": goal,
+        },
+        {"Metadata": "true"},
+    )
     root = node_root(tmp_path / "r")
     assert run_config(root, step("[azure]")).statuses == ["applied"]
     # Then it reports ready to the wire server, as yip does.
@@ -197,8 +211,13 @@ def test_azure_decodes_the_user_data_and_names_files_by_path(tmp_path: Path, ser
 
 
 def test_hetzner_keys_are_a_json_list(tmp_path: Path, serve: Serve) -> None:
-    serve({"/latest/meta-data/hostname": b"hz", "/latest/user-data": USERDATA,
-           "/latest/meta-data/public-keys": json.dumps([KEY, "ssh-rsa AAAA x"]).encode()})
+    serve(
+        {
+            "/latest/meta-data/hostname": b"hz",
+            "/latest/user-data": USERDATA,
+            "/latest/meta-data/public-keys": json.dumps([KEY, "ssh-rsa AAAA x"]).encode(),
+        }
+    )
     root = node_root(tmp_path / "r")
     assert run_config(root, step("[hetzner]")).statuses == ["applied"]
     assert (root / "run/config/ssh/authorized_keys").read_text() == f"{KEY}\nssh-rsa AAAA x\n"
@@ -207,24 +226,33 @@ def test_hetzner_keys_are_a_json_list(tmp_path: Path, serve: Serve) -> None:
 def test_packet_metadata_is_json_and_an_ipxe_script_is_no_user_data(
     tmp_path: Path, serve: Serve
 ) -> None:
-    meta = {"/metadata": json.dumps({"hostname": "metal-1", "ssh_keys": [KEY]}).encode(),
-            "/userdata": b"#!ipxe\nchain http://boot/"}
+    meta = {
+        "/metadata": json.dumps({"hostname": "metal-1", "ssh_keys": [KEY]}).encode(),
+        "/userdata": b"#!ipxe\nchain http://boot/",
+    }
     serve(meta)
     root = node_root(tmp_path / "r")
     run = run_config(root, step("[packet]"))
     assert run.statuses == ["failed"]
-    assert run.reasons() == ("datasource: no metadata/userdata found (packet answered without"
-                             " user-data); asked: packet")
+    assert run.reasons() == (
+        "datasource: no metadata/userdata found (packet answered without user-data); asked: packet"
+    )
     meta["/userdata"] = USERDATA
     assert run_config(root, step("[packet]")).statuses == ["applied"]
     assert (root / "run/config/hostname").read_bytes() == b"metal-1"
 
 
 def test_vultr_and_metaldata_and_digitalocean_files(tmp_path: Path, serve: Serve) -> None:
-    serve({
-        "/v1/": b"ok", "/v1/hostname": b"vultr-1", "/v1/region/regioncode": b"AMS",
-        "/get/meta/hostname": b"metal", "/get/meta/machine-id": b"m-1", "/get/user": USERDATA,
-    })
+    serve(
+        {
+            "/v1/": b"ok",
+            "/v1/hostname": b"vultr-1",
+            "/v1/region/regioncode": b"AMS",
+            "/get/meta/hostname": b"metal",
+            "/get/meta/machine-id": b"m-1",
+            "/get/user": USERDATA,
+        }
+    )
     root = node_root(tmp_path / "r")
     run = run_config(root, step("[vultr]"))
     assert run.statuses == ["failed"] and "vultr answered without user-data" in run.reasons()
@@ -236,8 +264,10 @@ def test_vultr_and_metaldata_and_digitalocean_files(tmp_path: Path, serve: Serve
 def test_when_no_provider_answers_the_step_fails_as_in_yip(tmp_path: Path, serve: Serve) -> None:
     meta = serve({})
     root = node_root(tmp_path / "r")
-    providers = ("[cdrom, gcp, openstack, aws, azure, hetzner, packet, vultr, digitalocean,"
-                 " metaldata, vmware, config-drive, maas]")
+    providers = (
+        "[cdrom, gcp, openstack, aws, azure, hetzner, packet, vultr, digitalocean,"
+        " metaldata, vmware, config-drive, maas]"
+    )
     run = run_config(root, step(providers))
     assert run.statuses == ["failed"]
     assert run.reasons().startswith("datasource: no metadata/userdata found; asked: cdrom, gcp")
@@ -271,14 +301,17 @@ def test_a_script_user_data_is_written_executable_and_run(tmp_path: Path) -> Non
     written = [a for a in actions if a.kind == "file"]
     assert [(a.path, a.mode) for a in written] == [("/oem/95_userdata/userdata", 0o744)]
     assert [(a.kind, a.command, a.change) for a in actions if a.change == RUN] == [
-        ("command", "/oem/95_userdata/userdata", RUN)]
+        ("command", "/oem/95_userdata/userdata", RUN)
+    ]
 
 
 def test_vmware_multipart_user_data_keeps_the_cloud_config_part() -> None:
-    body = (b"--MIMEBOUNDARY\r\nContent-Type: text/x-shellscript\r\n\r\necho no\r\n"
-            b"--MIMEBOUNDARY\r\nContent-Type: text/cloud-config\r\n\r\n"
-            b"#cloud-config\nhostname: x\r\n"
-            b"--MIMEBOUNDARY--\r\n")
+    body = (
+        b"--MIMEBOUNDARY\r\nContent-Type: text/x-shellscript\r\n\r\necho no\r\n"
+        b"--MIMEBOUNDARY\r\nContent-Type: text/cloud-config\r\n\r\n"
+        b"#cloud-config\nhostname: x\r\n"
+        b"--MIMEBOUNDARY--\r\n"
+    )
     assert D.multipart_cloud_config(body) == b"#cloud-config\nhostname: x"
     assert D.multipart_cloud_config(USERDATA) == USERDATA
 
@@ -322,26 +355,43 @@ def make_iso(tmp_path: Path, label: str, files: dict[str, bytes]) -> Path:
     if ISO_TOOL.endswith("genisoimage"):
         argv = [ISO_TOOL, "-quiet", "-o", str(iso), "-V", label, "-J", "-r", str(src)]
     else:
-        argv = [ISO_TOOL, "-as", "mkisofs", "-quiet", "-o", str(iso), "-V", label, "-J", "-r",
-                str(src)]
+        argv = [
+            ISO_TOOL,
+            "-as",
+            "mkisofs",
+            "-quiet",
+            "-o",
+            str(iso),
+            "-V",
+            label,
+            "-J",
+            "-r",
+            str(src),
+        ]
     subprocess.run(argv, check=True, capture_output=True)
     return iso
 
 
 @pytest.mark.subprocess
-@pytest.mark.skipif(os.geteuid() != 0 or ISO_TOOL is None or shutil.which("losetup") is None,
-                    reason="cdrom tests need root, losetup and genisoimage or xorriso"
-                           " (apt-get install genisoimage)")
-@pytest.mark.parametrize(("kind", "label", "name"), [
-    ("cdrom", "cidata", "user-data"),
-    ("config-drive", "config-2", "openstack/latest/user_data"),
-])
+@pytest.mark.skipif(
+    os.geteuid() != 0 or ISO_TOOL is None or shutil.which("losetup") is None,
+    reason="cdrom tests need root, losetup and genisoimage or xorriso"
+    " (apt-get install genisoimage)",
+)
+@pytest.mark.parametrize(
+    ("kind", "label", "name"),
+    [
+        ("cdrom", "cidata", "user-data"),
+        ("config-drive", "config-2", "openstack/latest/user_data"),
+    ],
+)
 def test_an_iso_with_the_standard_label_is_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, label: str, name: str
 ) -> None:
     iso = make_iso(tmp_path, label, {name: USERDATA, "meta-data": b"instance-id: x\n"})
-    device = subprocess.run(["losetup", "-f", "--show", "-r", str(iso)], capture_output=True,
-                            text=True, check=False).stdout.strip()
+    device = subprocess.run(
+        ["losetup", "-f", "--show", "-r", str(iso)], capture_output=True, text=True, check=False
+    ).stdout.strip()
     if not device:
         pytest.skip("no loop device")
     try:
@@ -358,8 +408,10 @@ def test_an_iso_with_the_standard_label_is_read(
 
 
 @pytest.mark.subprocess
-@pytest.mark.skipif(ISO_TOOL is None or not str(ISO_TOOL).endswith("genisoimage"),
-                    reason="needs genisoimage (apt-get install genisoimage)")
+@pytest.mark.skipif(
+    ISO_TOOL is None or not str(ISO_TOOL).endswith("genisoimage"),
+    reason="needs genisoimage (apt-get install genisoimage)",
+)
 @pytest.mark.parametrize("names", [["-J", "-r"], ["-r"], ["-J"], ["-J", "-r", "-iso-level", "4"]])
 def test_iso9660_reader_finds_nested_files_under_each_naming(
     tmp_path: Path, names: list[str]
@@ -375,8 +427,11 @@ def test_iso9660_reader_finds_nested_files_under_each_naming(
     (src / "user-data").write_bytes(b"#cloud-config\n")
     iso = tmp_path / "c.iso"
     assert ISO_TOOL is not None
-    subprocess.run([ISO_TOOL, "-quiet", "-o", str(iso), "-V", "config-2", *names, str(src)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [ISO_TOOL, "-quiet", "-o", str(iso), "-V", "config-2", *names, str(src)],
+        check=True,
+        capture_output=True,
+    )
     assert iso9660.read_file(str(iso), "openstack/latest/user_data") == USERDATA
     assert iso9660.read_file(str(iso), "user-data") == b"#cloud-config\n"
     assert iso9660.read_file(str(iso), "openstack/latest/missing") is None
@@ -420,11 +475,13 @@ def test_a_provider_that_hangs_is_abandoned_after_the_probe_window(
 def test_scaleway_reads_its_conf_and_user_data_from_a_privileged_port(
     tmp_path: Path, serve: Serve
 ) -> None:
-    meta = serve({
-        "/conf": b"HOSTNAME=scw-1\nID=abc\nSSH_PUBLIC_KEYS=1\n"
-                 b"SSH_PUBLIC_KEYS_0_KEY='" + KEY.encode() + b"'\n",
-        "/user_data/cloud-init": USERDATA,
-    })
+    meta = serve(
+        {
+            "/conf": b"HOSTNAME=scw-1\nID=abc\nSSH_PUBLIC_KEYS=1\n"
+            b"SSH_PUBLIC_KEYS_0_KEY='" + KEY.encode() + b"'\n",
+            "/user_data/cloud-init": USERDATA,
+        }
+    )
     root = node_root(tmp_path / "r")
     assert run_config(root, step("[scaleway]")).statuses == ["applied"]
     assert (root / "run/config/hostname").read_bytes() == b"scw-1"
@@ -488,8 +545,8 @@ def test_a_hanging_provider_listed_first_does_not_hold_the_one_that_answers(
     result: list[P.Found | None] = []
     ctx = RunContext(root=Root(str(node_root(tmp_path / "r"))))
     worker = threading.Thread(
-        target=lambda: result.append(D.first_answer(ctx, ["gcp", "aws"], "", 1e12)),
-        daemon=True)
+        target=lambda: result.append(D.first_answer(ctx, ["gcp", "aws"], "", 1e12)), daemon=True
+    )
     worker.start()
     worker.join(120)  # liveness, not timing: waiting for gcp would take an hour
     release.set()
@@ -550,7 +607,8 @@ def test_a_cdrom_read_that_hangs_is_given_up_at_the_deadline(
     # Out of time already: the drive is not even opened.
     assert P.read_cdrom(Runner(), "cdrom", str(fifo), time.monotonic() - 1) is None
     assert P.cdrom_devices(Runner(), "cdrom", time.monotonic() - 1) == sorted(
-        __import__("glob").glob("/dev/sr[0-9]*"))
+        __import__("glob").glob("/dev/sr[0-9]*")
+    )
 
 
 @pytest.mark.subprocess

@@ -55,21 +55,36 @@ def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def config(url: str, path: str, extra: str = "") -> str:
-    return (f"stages:\n  test:\n    - downloads:\n        - url: {url}\n"
-            f"          path: {path}\n{extra}")
+    return (
+        f"stages:\n  test:\n    - downloads:\n        - url: {url}\n          path: {path}\n{extra}"
+    )
 
 
 def test_download_is_written_with_mode_and_owner(tmp_path: Path, server: str) -> None:
-    root = tree(tmp_path / "r", {"/etc/passwd": "svc:x:1234:4321::/:/bin/sh\n",
-                                 "/etc/group": "svc:x:4321:\n"})
-    run = run_config(root, config(f"{server}/files/tool.sh", "/usr/local/bin/tool",
-                                  "          permissions: 0755\n          ownerstring: svc\n"))
+    root = tree(
+        tmp_path / "r",
+        {"/etc/passwd": "svc:x:1234:4321::/:/bin/sh\n", "/etc/group": "svc:x:4321:\n"},
+    )
+    run = run_config(
+        root,
+        config(
+            f"{server}/files/tool.sh",
+            "/usr/local/bin/tool",
+            "          permissions: 0755\n          ownerstring: svc\n",
+        ),
+    )
     assert run.statuses == ["applied"], run.reasons()
     st = (root / "usr/local/bin/tool").stat()
     assert (root / "usr/local/bin/tool").read_bytes() == BODY
     assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o755, 1234, 4321)
-    again = run_config(root, config(f"{server}/files/tool.sh", "/usr/local/bin/tool",
-                                    "          permissions: 0755\n          ownerstring: svc\n"))
+    again = run_config(
+        root,
+        config(
+            f"{server}/files/tool.sh",
+            "/usr/local/bin/tool",
+            "          permissions: 0755\n          ownerstring: svc\n",
+        ),
+    )
     assert again.statuses == ["unchanged"]
 
 
@@ -105,9 +120,26 @@ def test_unreachable_hosts_are_retried_a_bounded_number_of_times(tmp_path: Path)
 @pytest.mark.skipif(not have("openssl"), reason="openssl is not installed")
 def test_tls_certificates_are_verified(tmp_path: Path) -> None:
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
@@ -123,22 +155,28 @@ def test_tls_certificates_are_verified(tmp_path: Path) -> None:
     assert run.statuses == ["failed"] and "CERTIFICATE_VERIFY_FAILED" in run.reasons()
 
 
-@pytest.mark.parametrize(("url", "path", "message"), [
-    ("ftp://example.com/x", "/x", "is not an http(s) URL"),
-    ("https://example.com/x", "relative", "is not an absolute path"),
-])
+@pytest.mark.parametrize(
+    ("url", "path", "message"),
+    [
+        ("ftp://example.com/x", "/x", "is not an http(s) URL"),
+        ("https://example.com/x", "relative", "is not an absolute path"),
+    ],
+)
 def test_bad_specs_fail(tmp_path: Path, url: str, path: str, message: str) -> None:
     run = run_config(tree(tmp_path / "r", {}), config(url, path))
     assert run.statuses == ["failed"] and message in run.reasons()
 
 
-@pytest.mark.parametrize(("key", "url"), [
-    ("github:someone", "https://github.com/someone.keys"),
-    ("gitlab:someone", "https://gitlab.com/someone.keys"),
-    ("https://example.com/k.pub", "https://example.com/k.pub"),
-    ("ssh-ed25519 AAAA user@host", None),
-    ("ecdsa-sha2-nistp256:not-a-url", None),
-])
+@pytest.mark.parametrize(
+    ("key", "url"),
+    [
+        ("github:someone", "https://github.com/someone.keys"),
+        ("gitlab:someone", "https://gitlab.com/someone.keys"),
+        ("https://example.com/k.pub", "https://example.com/k.pub"),
+        ("ssh-ed25519 AAAA user@host", None),
+        ("ecdsa-sha2-nistp256:not-a-url", None),
+    ],
+)
 def test_key_urls(key: str, url: str | None) -> None:
     assert fetch.key_url(key) == url
 

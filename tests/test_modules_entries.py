@@ -22,8 +22,15 @@ CONFIG = """stages:
 
 
 def build(root: Path) -> Path:
-    return tree(root, {"/etc/hostname": "node\n", "/etc/passwd": "root:x:0:0::/root:/bin/sh\n",
-                       "/etc/group": "root:x:0:\n", "/var/lib/.keep": ""})
+    return tree(
+        root,
+        {
+            "/etc/hostname": "node\n",
+            "/etc/passwd": "root:x:0:0::/root:/bin/sh\n",
+            "/etc/group": "root:x:0:\n",
+            "/var/lib/.keep": "",
+        },
+    )
 
 
 def test_the_other_entries_are_written_and_the_step_fails(tmp_path: Path) -> None:
@@ -45,7 +52,11 @@ def test_a_dry_run_plans_the_same_entries(tmp_path: Path) -> None:
     dry, _ = assert_dry_run_matches(tmp_path, build, CONFIG)
     assert dry.statuses == ["failed"]
     assert [a["path"] for a in dry.actions()[0]] == [
-        "/var/lib/first", "/var/lib/last", "/etc/first.conf", "/etc/last.conf"]
+        "/var/lib/first",
+        "/var/lib/last",
+        "/etc/first.conf",
+        "/etc/last.conf",
+    ]
 
 
 def test_a_dangling_link_whose_directory_is_missing_is_enoent(tmp_path: Path) -> None:
@@ -55,14 +66,18 @@ def test_a_dangling_link_whose_directory_is_missing_is_enoent(tmp_path: Path) ->
     root = build(tmp_path / "r")
     os.symlink("/opt/missing/target.conf", root / "etc/dangling.conf")
     os.symlink("/var/lib/target.conf", root / "etc/dangling-ok.conf")
-    run = run_config(root, """stages:
+    run = run_config(
+        root,
+        """stages:
   test:
     - files:
         - {path: /etc/dangling.conf, content: nowhere}
         - {path: /etc/dangling-ok.conf, content: somewhere}
-""")
+""",
+    )
     assert run.statuses == ["failed"]
-    assert ("/etc/dangling.conf (a symlink to /opt/missing/target.conf): No such file or "
-            "directory") in run.reasons()
+    assert (
+        "/etc/dangling.conf (a symlink to /opt/missing/target.conf): No such file or directory"
+    ) in run.reasons()
     assert not (root / "opt").exists()
     assert (root / "var/lib/target.conf").read_text() == "somewhere"

@@ -26,15 +26,28 @@ from executor.root import DryRunRoot, Root
 from executor.runner import Runner
 from tests.modhelp import Run, run_config
 
-TOOLS = ("losetup", "sfdisk", "partx", "blkid", "mkfs.ext4", "dumpe2fs", "resize2fs", "e2fsck",
-         "mkfs.xfs", "xfs_growfs", "xfs_info", "mount", "umount")
+TOOLS = (
+    "losetup",
+    "sfdisk",
+    "partx",
+    "blkid",
+    "mkfs.ext4",
+    "dumpe2fs",
+    "resize2fs",
+    "e2fsck",
+    "mkfs.xfs",
+    "xfs_growfs",
+    "xfs_info",
+    "mount",
+    "umount",
+)
 MISSING = [t for t in TOOLS if shutil.which(t) is None]
 pytestmark = [
     pytest.mark.subprocess,
     pytest.mark.skipif(
         os.geteuid() != 0 or bool(MISSING),
         reason=f"layout tests need root and {', '.join(MISSING) or 'loop devices'}"
-               " (apt-get install fdisk xfsprogs e2fsprogs util-linux)",
+        " (apt-get install fdisk xfsprogs e2fsprogs util-linux)",
     ),
 ]
 MIB = 1 << 20
@@ -48,7 +61,11 @@ def sh(*argv: str, stdin: str | None = None) -> str:
 
 @contextmanager
 def loop_disk(
-    image: Path, *, table: str, parts: list[tuple[int, str, str, str]], grow_to: int = 0,
+    image: Path,
+    *,
+    table: str,
+    parts: list[tuple[int, str, str, str]],
+    grow_to: int = 0,
     size: int = 64,
 ) -> Iterator[str]:
     """A loop device on a new image of `size` MiB with `parts` (MiB, GPT name,
@@ -59,7 +76,8 @@ def loop_disk(
     start = 1
     for mib, name, _, _ in parts:
         line = f"start={start * 2048}, size={mib * 2048}, type=" + (
-            "0FC63DAF-8483-4772-8E79-3D69D8477DE4" if table == "gpt" else "83")
+            "0FC63DAF-8483-4772-8E79-3D69D8477DE4" if table == "gpt" else "83"
+        )
         lines.append(line + (f", name={name}" if name and table == "gpt" else ""))
         start += mib
     sh("sfdisk", "-q", str(image), stdin="\n".join(lines) + "\n")
@@ -87,7 +105,7 @@ def loop_disk(
 
 def table(device: str) -> dict[str, object]:
     out = sh("sfdisk", "--json", device)
-    data: dict[str, object] = json.loads(out[out.index("{"):])["partitiontable"]
+    data: dict[str, object] = json.loads(out[out.index("{") :])["partitiontable"]
     return data
 
 
@@ -98,14 +116,16 @@ def partitions(device: str) -> list[dict[str, object]]:
 
 
 def probe(node: str) -> dict[str, str]:
-    out = subprocess.run(["blkid", "-p", "-o", "export", node], capture_output=True,
-                         text=True, check=False).stdout
+    out = subprocess.run(
+        ["blkid", "-p", "-o", "export", node], capture_output=True, text=True, check=False
+    ).stdout
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
 def ext4_bytes(node: str) -> int:
-    info = dict(line.split(":", 1) for line in sh("dumpe2fs", "-h", node).splitlines()
-                if ":" in line)
+    info = dict(
+        line.split(":", 1) for line in sh("dumpe2fs", "-h", node).splitlines() if ":" in line
+    )
     return int(info["Block count"]) * int(info["Block size"])
 
 
@@ -124,9 +144,13 @@ def grow(selector: str, size: int = 0) -> str:
 
 
 def test_gpt_ext4_grows_to_the_end_of_a_grown_disk_by_label(tmp_path: Path) -> None:
-    with loop_disk(tmp_path / "d.img", table="gpt", size=48, grow_to=160,
-                   parts=[(8, "oem", "ext4", "COS_OEM"),
-                          (24, "persistent", "ext4", "COS_PERSIST_T")]) as dev:
+    with loop_disk(
+        tmp_path / "d.img",
+        table="gpt",
+        size=48,
+        grow_to=160,
+        parts=[(8, "oem", "ext4", "COS_OEM"), (24, "persistent", "ext4", "COS_PERSIST_T")],
+    ) as dev:
         before = ext4_bytes(f"{dev}p2")
         run = host_run(grow("label: COS_PERSIST_T"))
         assert run.statuses == ["applied"], run.reasons()
@@ -147,8 +171,9 @@ def test_gpt_ext4_grows_to_the_end_of_a_grown_disk_by_label(tmp_path: Path) -> N
 
 def test_mbr_xfs_grows_by_path_to_a_given_size(tmp_path: Path) -> None:
     # xfs needs 300 MiB at least; the image is sparse.
-    with loop_disk(tmp_path / "d.img", table="dos", size=1024,
-                   parts=[(320, "", "xfs", "DATA")]) as dev:
+    with loop_disk(
+        tmp_path / "d.img", table="dos", size=1024, parts=[(320, "", "xfs", "DATA")]
+    ) as dev:
         run = host_run(grow(f"path: {dev}", size=600))
         assert run.statuses == ["applied"], run.reasons()
         (part,) = partitions(dev)
@@ -167,7 +192,8 @@ def test_mbr_xfs_grows_by_path_to_a_given_size(tmp_path: Path) -> None:
         by_script = grow(f"path: 'script://{shutil.which('echo')} {dev}'", size=600)
         assert host_run(by_script).statuses == ["unchanged"]
         assert host_run(by_script, dry_run=True).actions()[0][0]["detail"] == (
-            "device not inspected: a dry-run runs no device script")
+            "device not inspected: a dry-run runs no device script"
+        )
 
 
 ADD = """stages:
@@ -182,8 +208,9 @@ ADD = """stages:
 
 
 def test_gpt_add_partitions_creates_filesystems_once(tmp_path: Path) -> None:
-    with loop_disk(tmp_path / "d.img", table="gpt", size=400,
-                   parts=[(8, "oem", "ext4", "COS_OEM")]) as dev:
+    with loop_disk(
+        tmp_path / "d.img", table="gpt", size=400, parts=[(8, "oem", "ext4", "COS_OEM")]
+    ) as dev:
         text = ADD.replace("DEV", dev)
         run = host_run(text)
         assert run.statuses == ["applied"], run.reasons()
@@ -209,8 +236,9 @@ def test_mbr_add_partition_is_recognised_by_its_filesystem_label(tmp_path: Path)
         add_partitions:
           - {fsLabel: MBR_DATA, size: 40, filesystem: ext4}
 """
-    with loop_disk(tmp_path / "d.img", table="dos", size=128,
-                   parts=[(16, "", "ext4", "FIRST")]) as dev:
+    with loop_disk(
+        tmp_path / "d.img", table="dos", size=128, parts=[(16, "", "ext4", "FIRST")]
+    ) as dev:
         text = text.replace("DEV", dev)
         assert host_run(text).statuses == ["applied"]
         parts = partitions(dev)
@@ -221,13 +249,17 @@ def test_mbr_add_partition_is_recognised_by_its_filesystem_label(tmp_path: Path)
 
 
 def test_dry_run_on_the_host_plans_the_commands_and_touches_nothing(tmp_path: Path) -> None:
-    with loop_disk(tmp_path / "d.img", table="gpt", size=40, grow_to=96,
-                   parts=[(16, "persistent", "ext4", "COS_DRYRUN_T")]) as dev:
+    with loop_disk(
+        tmp_path / "d.img",
+        table="gpt",
+        size=40,
+        grow_to=96,
+        parts=[(16, "persistent", "ext4", "COS_DRYRUN_T")],
+    ) as dev:
         before = table(dev), ext4_bytes(f"{dev}p1"), (tmp_path / "d.img").read_bytes()
         run = host_run(grow("label: COS_DRYRUN_T"), dry_run=True)
         assert run.statuses == ["planned"], run.reasons()
-        commands = [str(a["command"]).split()[0].rsplit("/", 1)[-1]
-                    for a in run.actions()[0]]
+        commands = [str(a["command"]).split()[0].rsplit("/", 1)[-1] for a in run.actions()[0]]
         assert commands == ["sfdisk", "sfdisk", "partx", "e2fsck", "resize2fs"]
         assert (table(dev), ext4_bytes(f"{dev}p1"), (tmp_path / "d.img").read_bytes()) == before
 
@@ -264,8 +296,9 @@ def test_a_missing_tool_is_a_clear_error_before_any_change(
 
 
 def test_errors_leave_the_disk_as_it_was(tmp_path: Path) -> None:
-    with loop_disk(tmp_path / "d.img", table="gpt", size=64,
-                   parts=[(8, "a", "ext4", "A_T")]) as dev:
+    with loop_disk(
+        tmp_path / "d.img", table="gpt", size=64, parts=[(8, "a", "ext4", "A_T")]
+    ) as dev:
         before = table(dev)
         too_big = ADD.replace("DEV", dev).replace("size: 16", "size: 500")
         run = host_run(too_big)
@@ -275,7 +308,8 @@ def test_errors_leave_the_disk_as_it_was(tmp_path: Path) -> None:
         run = host_run(long_label)
         assert "cannot be longer than 12 chars" in run.reasons()
         assert host_run(grow("label: NO_SUCH_LABEL_T")).reasons() == (
-            "layout: no device has a filesystem labelled 'NO_SUCH_LABEL_T'")
+            "layout: no device has a filesystem labelled 'NO_SUCH_LABEL_T'"
+        )
         assert table(dev) == before
 
 
@@ -306,8 +340,12 @@ def test_init_disk_writes_a_gpt_only_on_a_blank_disk(tmp_path: Path) -> None:
 
 
 def test_swap_cannot_grow(tmp_path: Path) -> None:
-    with loop_disk(tmp_path / "d.img", table="dos", size=64,
-                   parts=[(8, "", "ext4", "E_T"), (8, "", "swap", "SWAP_T")]) as dev:
+    with loop_disk(
+        tmp_path / "d.img",
+        table="dos",
+        size=64,
+        parts=[(8, "", "ext4", "E_T"), (8, "", "swap", "SWAP_T")],
+    ) as dev:
         before = table(dev)
         run = host_run(grow(f"path: {dev}"))
         assert run.reasons() == "layout: swap resizing is not supported"
@@ -329,8 +367,9 @@ exec {shutil.which("sfdisk")} "$@"
 def test_a_failed_sfdisk_append_stops_the_layout_chain(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with loop_disk(tmp_path / "d.img", table="gpt", size=400,
-                   parts=[(8, "oem", "ext4", "COS_OEM")]) as dev:
+    with loop_disk(
+        tmp_path / "d.img", table="gpt", size=400, parts=[(8, "oem", "ext4", "COS_OEM")]
+    ) as dev:
         before = table(dev)
         _sfdisk_that_refuses(tmp_path / "bin", "--append")
         monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
@@ -341,17 +380,29 @@ def test_a_failed_sfdisk_append_stops_the_layout_chain(
         assert first["exit"] == 1 and "--append" in str(first["command"])
         # partx and both mkfs were not run: a mkfs on a stale node could destroy data.
         assert [str(a["command"]).split()[0].rsplit("/", 1)[-1] for a in rest] == [
-            "partx", "mkfs.ext4", "mkfs.xfs"]
-        assert all("exit" not in a and a["change"] == "none"
-                   and str(a["detail"]).startswith("skipped: not run after") for a in rest)
+            "partx",
+            "mkfs.ext4",
+            "mkfs.xfs",
+        ]
+        assert all(
+            "exit" not in a
+            and a["change"] == "none"
+            and str(a["detail"]).startswith("skipped: not run after")
+            for a in rest
+        )
         assert table(dev) == before and not os.path.exists(f"{dev}p2")
 
 
 def test_a_failed_grow_stops_before_the_filesystem_tools(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with loop_disk(tmp_path / "d.img", table="gpt", size=40, grow_to=96,
-                   parts=[(16, "persistent", "ext4", "COS_STOP_T")]) as dev:
+    with loop_disk(
+        tmp_path / "d.img",
+        table="gpt",
+        size=40,
+        grow_to=96,
+        parts=[(16, "persistent", "ext4", "COS_STOP_T")],
+    ) as dev:
         _sfdisk_that_refuses(tmp_path / "bin", "-N")
         monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
         before = ext4_bytes(f"{dev}p1")
@@ -361,15 +412,23 @@ def test_a_failed_grow_stops_before_the_filesystem_tools(
         skipped = [a for a in run.actions()[0] if "exit" not in a]
         assert [a["exit"] for a in ran] == [0, 1]  # the header relocation, then the grow
         assert [str(a["command"]).split()[0].rsplit("/", 1)[-1] for a in skipped] == [
-            "partx", "e2fsck", "resize2fs"]
+            "partx",
+            "e2fsck",
+            "resize2fs",
+        ]
         assert ext4_bytes(f"{dev}p1") == before
 
 
 def test_e2fsck_that_corrected_errors_lets_the_grow_go_on(tmp_path: Path) -> None:
     if shutil.which("debugfs") is None:
         pytest.skip("needs debugfs (e2fsprogs)")
-    with loop_disk(tmp_path / "d.img", table="gpt", size=40, grow_to=96,
-                   parts=[(16, "persistent", "ext4", "COS_FSCK_T")]) as dev:
+    with loop_disk(
+        tmp_path / "d.img",
+        table="gpt",
+        size=40,
+        grow_to=96,
+        parts=[(16, "persistent", "ext4", "COS_FSCK_T")],
+    ) as dev:
         # A wrong free-blocks count: `e2fsck -p` fixes it and exits 1 ("corrected").
         sh("debugfs", "-w", "-R", "ssv free_blocks_count 100", f"{dev}p1")
         before = ext4_bytes(f"{dev}p1")
@@ -394,8 +453,9 @@ def _path_without_mount(bin_dir: Path) -> str:
 def test_missing_mount_for_an_offline_grow_fails_before_the_table_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with loop_disk(tmp_path / "d.img", table="dos", size=1024,
-                   parts=[(320, "", "xfs", "NOMOUNT")]) as dev:
+    with loop_disk(
+        tmp_path / "d.img", table="dos", size=1024, parts=[(320, "", "xfs", "NOMOUNT")]
+    ) as dev:
         before = table(dev)
         with monkeypatch.context() as patch:
             patch.setenv("PATH", _path_without_mount(tmp_path / "bin"))
@@ -410,8 +470,9 @@ def test_a_mount_point_that_cannot_be_made_is_a_step_error(
 ) -> None:
     import tempfile
 
-    with loop_disk(tmp_path / "d.img", table="dos", size=1024,
-                   parts=[(320, "", "xfs", "NOTMP")]) as dev:
+    with loop_disk(
+        tmp_path / "d.img", table="dos", size=1024, parts=[(320, "", "xfs", "NOTMP")]
+    ) as dev:
         monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-dir"))
         run = host_run(grow(f"path: {dev}", size=600))  # no traceback
         assert run.statuses == ["failed"]
@@ -436,8 +497,7 @@ def test_a_busy_mount_keeps_the_real_error_and_logs_the_cleanup(
         raise StepError("the real error")
 
     with pytest.raises(StepError, match=r"^the real error$"):
-        in_temporary_mount(Runner(), str(image), use, prefix="stage-executor-test.",
-                           timeout=60)
+        in_temporary_mount(Runner(), str(image), use, prefix="stage-executor-test.", timeout=60)
     where = os.readlink(f"/proc/self/fd/{held[1]}")
     for fd in held:
         os.close(fd)

@@ -17,15 +17,20 @@ OS_RELEASE = 'PRETTY_NAME="Kairos 3.2"\nID=kairos\nVERSION_ID=3.2\n'
 
 
 def test_file_content_is_rendered_with_the_roots_facts(tmp_path: Path) -> None:
-    root = tree(tmp_path / "r", {"/etc/os-release": OS_RELEASE,
-                                 "/etc/hostname": "# set by the installer\nedge-1\n"})
-    run = run_config(root, """
+    root = tree(
+        tmp_path / "r",
+        {"/etc/os-release": OS_RELEASE, "/etc/hostname": "# set by the installer\nedge-1\n"},
+    )
+    run = run_config(
+        root,
+        """
 stages:
   test:
     - files:
         - path: /etc/motd
           content: "Welcome to {{ .Values.os.name }} on {{ .Values.node.hostname | upper }}\\n"
-""")
+""",
+    )
     assert run.statuses == ["applied"], run.reasons()
     assert (root / "etc/motd").read_text() == "Welcome to Kairos 3.2 on EDGE-1\n"
 
@@ -35,8 +40,9 @@ def test_encoded_content_is_rendered_after_decoding(tmp_path: Path) -> None:
 
     encoded = base64.b64encode(b"id={{ .Values.os.vendor }}\n").decode()
     root = tree(tmp_path / "r", {"/etc/os-release": OS_RELEASE})
-    run_config(root, f"stages:\n  test:\n    - files: [{{path: /x, content: {encoded}, "
-                     f"encoding: b64}}]\n")
+    run_config(
+        root, f"stages:\n  test:\n    - files: [{{path: /x, content: {encoded}, encoding: b64}}]\n"
+    )
     assert (root / "x").read_text() == "id=kairos\n"
 
 
@@ -51,11 +57,13 @@ def test_a_file_template_error_fails_the_step_naming_the_file(tmp_path: Path) ->
 
 def test_commands_are_rendered_before_they_run(tmp_path: Path) -> None:
     root = tree(tmp_path / "r", {"/etc/os-release": OS_RELEASE})
-    run = run_config(root, 'stages:\n  test:\n    - commands: ["echo {{ .Values.os.version }}"]\n',
-                     dry_run=True)
+    run = run_config(
+        root, 'stages:\n  test:\n    - commands: ["echo {{ .Values.os.version }}"]\n', dry_run=True
+    )
     assert run.actions()[0][0]["command"] == "echo 3.2"
-    bad = run_config(root, 'stages:\n  test:\n    - commands: ["{{ if true }}x{{ end }}"]\n',
-                     dry_run=True)
+    bad = run_config(
+        root, 'stages:\n  test:\n    - commands: ["{{ if true }}x{{ end }}"]\n', dry_run=True
+    )
     assert bad.statuses == ["failed"] and "commands[0]: template 1:4: `if`" in bad.reasons()
 
 
@@ -70,10 +78,12 @@ def test_values_come_from_the_root_and_the_kernel_only_on_slash(tmp_path: Path) 
 
 
 def test_yips_own_ownerstring_key_is_accepted(tmp_path: Path) -> None:
-    root = tree(tmp_path / "r", {"/etc/passwd": "app:x:700:701::/:/bin/sh\n",
-                                 "/etc/group": "app:x:701:\n"})
-    run = run_config(root, "stages:\n  test:\n    - files: [{path: /x, content: y, "
-                           "ownerstring: app}]\n")
+    root = tree(
+        tmp_path / "r", {"/etc/passwd": "app:x:700:701::/:/bin/sh\n", "/etc/group": "app:x:701:\n"}
+    )
+    run = run_config(
+        root, "stages:\n  test:\n    - files: [{path: /x, content: y, ownerstring: app}]\n"
+    )
     assert run.statuses == ["applied"], run.reasons()
     st_ = (root / "x").stat()
     assert (st_.st_uid, st_.st_gid) == (700, 701)
@@ -97,7 +107,9 @@ def test_env_merge_reads_back_what_was_set_and_keeps_the_rest(
 def test_if_is_rendered_before_it_is_evaluated(tmp_path: Path) -> None:
     """yip renders `if` with the system data, then runs it."""
     root = tree(tmp_path / "r", {"/etc/os-release": OS_RELEASE})
-    run = run_config(root, """
+    run = run_config(
+        root,
+        """
 stages:
   test:
     - if: '[ "{{ .Values.os.vendor }}" = "kairos" ]'
@@ -106,7 +118,8 @@ stages:
       files: [{path: /no, content: "n"}]
     - if: '[ "{{ .Values.nothing.here }}" = "" ]'
       files: [{path: /never, content: "n"}]
-""")
+""",
+    )
     assert run.statuses == ["applied", "skipped", "failed"], run.reasons()
     assert (root / "yes").is_file() and not (root / "no").exists()
     assert run.steps[0].condition is not None

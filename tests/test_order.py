@@ -37,23 +37,26 @@ def report(root: Path, stage: str) -> Any:
 def test_two_files_run_in_lexical_order(tmp_path: Path) -> None:
     # yip "Run yip files in sequence": each file acts only on what the one
     # before it left (boo -> bar -> baz), so the root tells the order.
-    root = make_tree(tmp_path / "root", {
-        "/oem/02_second.yaml": """stages:
+    root = make_tree(
+        tmp_path / "root",
+        {
+            "/oem/02_second.yaml": """stages:
   test:
   - if: '[ -e /etc/test/bar ]'
     files:
     - path: /etc/test/baz
       content: baz
 """,
-        "/oem/01_first.yaml": """stages:
+            "/oem/01_first.yaml": """stages:
   test:
   - if: '[ -e /etc/test/boo ]'
     files:
     - path: /etc/test/bar
       content: bar
 """,
-        "/etc/test/boo": "boo",
-    })
+            "/etc/test/boo": "boo",
+        },
+    )
     assert run(root, "apply", "-s", "test", str(root / "oem")) == 0
     assert (root / "etc/test/baz").read_text() == "baz"
 
@@ -61,8 +64,10 @@ def test_two_files_run_in_lexical_order(tmp_path: Path) -> None:
 def test_after_names_a_step_of_a_later_file(tmp_path: Path) -> None:
     # yip "Run yip files in sequence with after": 01_first's step waits for
     # the step `test` of the config named `test`, which lives in 02_second.
-    root = make_tree(tmp_path / "root", {
-        "/oem/01_first.yaml": """stages:
+    root = make_tree(
+        tmp_path / "root",
+        {
+            "/oem/01_first.yaml": """stages:
   test:
   - after:
     - name: "test.test"
@@ -71,7 +76,7 @@ def test_after_names_a_step_of_a_later_file(tmp_path: Path) -> None:
     - path: /etc/test/baz
       content: baz
 """,
-        "/oem/02_second.yaml": """name: "test"
+            "/oem/02_second.yaml": """name: "test"
 stages:
   test:
   - name: "test"
@@ -80,8 +85,9 @@ stages:
     - path: /etc/test/bar
       content: bar
 """,
-        "/etc/test/boo": "boo",
-    })
+            "/etc/test/boo": "boo",
+        },
+    )
     assert run(root, "run-stage", "test") == 0
     assert (root / "etc/test/baz").read_text() == "baz"
     steps = report(root, "test")["steps"]
@@ -94,21 +100,24 @@ def test_a_failing_step_does_not_stop_the_next_file_and_the_run_exits_1(
 ) -> None:
     # yip "Reports error, and executes all yip files": a file cannot be
     # written over a directory, so 01_first's step fails.
-    root = make_tree(tmp_path / "root", {
-        "/oem/01_first.yaml": """stages:
+    root = make_tree(
+        tmp_path / "root",
+        {
+            "/oem/01_first.yaml": """stages:
   test:
   - files:
     - path: /etc/test
       content: cannot be a file
 """,
-        "/oem/02_second.yaml": """stages:
+            "/oem/02_second.yaml": """stages:
   test:
   - files:
     - path: /etc/test/bar
       content: bar
 """,
-        "/etc/test/bar": "boo",
-    })
+            "/etc/test/bar": "boo",
+        },
+    )
     assert run(root, "run-stage", "test") == 1
     assert (root / "etc/test/bar").read_text() == "bar"
     statuses = [s["status"] for s in report(root, "test")["steps"]]
@@ -116,8 +125,10 @@ def test_a_failing_step_does_not_stop_the_next_file_and_the_run_exits_1(
 
 
 def test_a_step_whose_dependency_failed_still_runs(tmp_path: Path) -> None:
-    root = make_tree(tmp_path / "root", {
-        "/oem/a.yaml": """name: a
+    root = make_tree(
+        tmp_path / "root",
+        {
+            "/oem/a.yaml": """name: a
 stages:
   boot:
   - name: breaks
@@ -128,15 +139,18 @@ stages:
     after: [{name: a.breaks}]
     files: [{path: /etc/waited, content: y}]
 """,
-        "/srv/dir": None,
-    })
+            "/srv/dir": None,
+        },
+    )
     assert run(root, "apply", "-s", "boot", str(root / "oem")) == 1
     assert (root / "etc/waited").read_text() == "y"
 
 
 def test_fail_fast_stops_and_reports_the_rest_as_not_run(tmp_path: Path) -> None:
-    root = make_tree(tmp_path / "root", {
-        "/oem/a.yaml": """name: a
+    root = make_tree(
+        tmp_path / "root",
+        {
+            "/oem/a.yaml": """name: a
 stages:
   boot.before:
   - name: breaks
@@ -147,14 +161,17 @@ stages:
   - name: later
     files: [{path: /etc/later, content: x}]
 """,
-        "/srv/dir": None,
-    })
+            "/srv/dir": None,
+        },
+    )
     assert run(root, "run-stage", "boot", "--fail-fast") == 1
     assert not (root / "etc/next").exists()
     assert not (root / "etc/later").exists()
     steps = report(root, "boot")["steps"]
     assert [(s["full_name"], s["status"]) for s in steps] == [
-        ("a.breaks", "failed"), ("a.next", "skipped"), ("a.later", "skipped"),
+        ("a.breaks", "failed"),
+        ("a.next", "skipped"),
+        ("a.later", "skipped"),
     ]
     assert "--fail-fast" in steps[1]["reason"] and "a.breaks" in steps[1]["reason"]
 
@@ -180,12 +197,15 @@ stages:
 def test_a_cycle_is_an_error_of_its_file_before_anything_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = make_tree(tmp_path / "root", {
-        "/oem/10_loop.yaml": CYCLE,
-        "/oem/20_good.yaml": (
-            "stages:\n  boot.before:\n  - files: [{path: /etc/good, content: g}]\n"
-        ),
-    })
+    root = make_tree(
+        tmp_path / "root",
+        {
+            "/oem/10_loop.yaml": CYCLE,
+            "/oem/20_good.yaml": (
+                "stages:\n  boot.before:\n  - files: [{path: /etc/good, content: g}]\n"
+            ),
+        },
+    )
     assert run(root, "run-stage", "boot") == 1
     out = capsys.readouterr().out
     # positioned at the `after` entries that close the loop, reported before
@@ -203,8 +223,10 @@ def test_a_cycle_is_an_error_of_its_file_before_anything_runs(
 def test_an_unknown_after_target_is_positioned_with_a_hint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = make_tree(tmp_path / "root", {
-        "/oem/a.yaml": """name: a
+    root = make_tree(
+        tmp_path / "root",
+        {
+            "/oem/a.yaml": """name: a
 stages:
   boot:
   - name: first
@@ -213,7 +235,8 @@ stages:
     after: [{name: a.frist}]
     files: [{path: /etc/second, content: x}]
 """,
-    })
+        },
+    )
     assert run(root, "apply", "-s", "boot", str(root / "oem")) == 1
     out = capsys.readouterr().out
     where = f"{root}/oem/a.yaml:7:20: error: after: `a.frist` names no step of stage boot"
@@ -225,8 +248,15 @@ stages:
 
 def test_a_file_left_out_takes_the_steps_that_wait_for_it_along(tmp_path: Path) -> None:
     configs = [
-        _config("a", {"boot": [_step("boot", 0, "x", after=("a.y",)),
-                               _step("boot", 1, "y", after=("a.x",))]}),
+        _config(
+            "a",
+            {
+                "boot": [
+                    _step("boot", 0, "x", after=("a.y",)),
+                    _step("boot", 1, "y", after=("a.x",)),
+                ]
+            },
+        ),
         _config("b", {"boot": [_step("boot", 0, "z", after=("a.x",))]}),
         _config("c", {"boot": [_step("boot", 0, "w")]}),
     ]
@@ -240,13 +270,17 @@ def test_a_file_left_out_takes_the_steps_that_wait_for_it_along(tmp_path: Path) 
 
 
 def _step(stage: str, index: int, name: str = "", after: tuple[str, ...] = ()) -> Step:
-    return Step(stage=stage, index=index, name=name, after=after,
-                pos=Position("src", index + 3, 5))
+    return Step(stage=stage, index=index, name=name, after=after, pos=Position("src", index + 3, 5))
 
 
 def _config(name: str, stages: dict[str, list[Step]], path: str = "") -> Config:
-    return Config(path or f"/oem/{name}.yaml", name,
-                  {k: tuple(v) for k, v in stages.items()}, "/oem", path or f"/oem/{name}.yaml")
+    return Config(
+        path or f"/oem/{name}.yaml",
+        name,
+        {k: tuple(v) for k, v in stages.items()},
+        "/oem",
+        path or f"/oem/{name}.yaml",
+    )
 
 
 @pytest.mark.parametrize(
@@ -271,8 +305,9 @@ def test_config_without_name_is_named_by_its_path() -> None:
 
 
 def test_the_same_full_name_in_two_files_gets_a_suffix_and_a_warning() -> None:
-    configs = [_config("same", {"s": [_step("s", 0, "step")]}, path=f"/oem/{i}.yaml")
-               for i in range(3)]
+    configs = [
+        _config("same", {"s": [_step("s", 0, "step")]}, path=f"/oem/{i}.yaml") for i in range(3)
+    ]
     plan, problems, bad = plan_stage(configs, "s")
     assert [s.full_name for s in plan.steps] == ["same.step", "same.step.1", "same.step.2"]
     assert not bad
@@ -296,8 +331,9 @@ def test_after_a_duplicate_name_means_the_first() -> None:
 
 def test_a_step_with_after_does_not_hold_the_next_file_back() -> None:
     configs = [
-        _config("one", {"s": [_step("s", 0, "plain"),
-                               _step("s", 1, "late", after=("three.end",))]}),
+        _config(
+            "one", {"s": [_step("s", 0, "plain"), _step("s", 1, "late", after=("three.end",))]}
+        ),
         _config("two", {"s": [_step("s", 0, "mid")]}),
         _config("three", {"s": [_step("s", 0, "end")]}),
     ]
@@ -338,14 +374,19 @@ def test_plan_run_is_stage_major_over_sources() -> None:
         def __init__(self, label: str, configs: list[Config]) -> None:
             self.label, self.configs = label, configs
 
-    g1 = Group("/system/oem", [_config("sys", {"x.before": [_step("x.before", 0, "b")],
-                                              "x": [_step("x", 0, "m")]})])
+    g1 = Group(
+        "/system/oem",
+        [_config("sys", {"x.before": [_step("x.before", 0, "b")], "x": [_step("x", 0, "m")]})],
+    )
     g2 = Group("/oem", [_config("oem", {"x.before": [_step("x.before", 0, "b")]})])
     plan = plan_run([g1, g2], ["x.before", "x", "x.after"])
     assert [(p.stage, p.group) for p in plan.stages] == [
-        ("x.before", "/system/oem"), ("x.before", "/oem"),
-        ("x", "/system/oem"), ("x", "/oem"),
-        ("x.after", "/system/oem"), ("x.after", "/oem"),
+        ("x.before", "/system/oem"),
+        ("x.before", "/oem"),
+        ("x", "/system/oem"),
+        ("x", "/oem"),
+        ("x.after", "/system/oem"),
+        ("x.after", "/oem"),
     ]
     assert [s.full_name for p in plan.stages for s in p.steps] == ["sys.b", "oem.b", "sys.m"]
 
@@ -446,24 +487,36 @@ def _replace(old: str, new: str) -> str:
 
 
 YIP_CASES = {
-    "in sequence": ({
-        "01_first.yaml": f"stages:\n  test:\n  - commands:\n    - {_replace('boo', 'bar')}\n",
-        "02_second.yaml": f"stages:\n  test:\n  - commands:\n    - {_replace('bar', 'baz')}\n",
-    }, 0, "baz"),
-    "with after": ({
-        "01_first.yaml": (
-            "stages:\n  test:\n  - after:\n    - name: \"test.test\"\n"
-            f"    commands:\n    - {_replace('bar', 'baz')}\n"
-        ),
-        "02_second.yaml": (
-            "name: \"test\"\nstages:\n  test:\n  - name: \"test\"\n"
-            f"    commands:\n    - {_replace('boo', 'bar')}\n"
-        ),
-    }, 0, "baz"),
-    "error, all files run": ({
-        "01_first.yaml": "stages:\n  test:\n  - commands:\n    - exit 1\n",
-        "02_second.yaml": f"stages:\n  test:\n  - commands:\n    - {_replace('boo', 'bar')}\n",
-    }, 1, "bar"),
+    "in sequence": (
+        {
+            "01_first.yaml": f"stages:\n  test:\n  - commands:\n    - {_replace('boo', 'bar')}\n",
+            "02_second.yaml": f"stages:\n  test:\n  - commands:\n    - {_replace('bar', 'baz')}\n",
+        },
+        0,
+        "baz",
+    ),
+    "with after": (
+        {
+            "01_first.yaml": (
+                'stages:\n  test:\n  - after:\n    - name: "test.test"\n'
+                f"    commands:\n    - {_replace('bar', 'baz')}\n"
+            ),
+            "02_second.yaml": (
+                'name: "test"\nstages:\n  test:\n  - name: "test"\n'
+                f"    commands:\n    - {_replace('boo', 'bar')}\n"
+            ),
+        },
+        0,
+        "baz",
+    ),
+    "error, all files run": (
+        {
+            "01_first.yaml": "stages:\n  test:\n  - commands:\n    - exit 1\n",
+            "02_second.yaml": f"stages:\n  test:\n  - commands:\n    - {_replace('boo', 'bar')}\n",
+        },
+        1,
+        "bar",
+    ),
 }
 
 
@@ -499,8 +552,11 @@ def test_a_3000_step_cycle_is_an_error_not_a_crash(
     source = tmp_path / "chain.yaml"
     source.write_text(_chain_source(3000, closes_at=2999))
     (tmp_path / "root").mkdir()
-    args = {"validate": ["validate", str(source)], "analyze": ["analyze", "boot", str(source)],
-            "apply": ["apply", "-s", "boot", str(source)]}[command]
+    args = {
+        "validate": ["validate", str(source)],
+        "analyze": ["analyze", "boot", str(source)],
+        "apply": ["apply", "-s", "boot", str(source)],
+    }[command]
     assert run(tmp_path / "root", *args) == 1
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
@@ -519,15 +575,15 @@ def test_long_chains_are_ordered_or_their_cycle_found_as_graphlib_says(
 
     closes_at = data.draw(st.one_of(st.none(), st.integers(0, n - 1)))
     # a few extra `after` edges at random, pointing backwards or forwards
-    extra = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)),
-                               max_size=5))
+    extra = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=5))
     afters: dict[int, set[int]] = {i: ({i - 1} if i else set()) for i in range(n)}
     if closes_at is not None:
         afters[0].add(closes_at)
     for a, b in extra:
         afters[a].add(b)
-    steps = [_step("boot", i, f"s{i}", tuple(f"c.s{d}" for d in sorted(afters[i])))
-             for i in range(n)]
+    steps = [
+        _step("boot", i, f"s{i}", tuple(f"c.s{d}" for d in sorted(afters[i]))) for i in range(n)
+    ]
     configs = [_config("c", {"boot": steps})]
     has_cycle = False
     try:

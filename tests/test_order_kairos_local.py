@@ -76,8 +76,9 @@ def test_run_stage_initramfs_over_the_kairos_configs(
     (root / "run/cos").mkdir(parents=True)
     for path in files:
         shutil.copy(path, root / "system/oem" / path.name)
-    code = main(["run-stage", "initramfs", "--root", str(root), "--dry-run", "--json",
-                 "--no-cmdline"])
+    code = main(
+        ["run-stage", "initramfs", "--root", str(root), "--dry-run", "--json", "--no-cmdline"]
+    )
     report = json.loads(capsys.readouterr().out)
     assert sorted(e["source"] for e in report["errors"]) == broken
     assert [(s["stage"], s["source"]) for s in report["steps"]] == _expected(files)

@@ -27,19 +27,20 @@ def _double_quoted(value: str) -> str:
 
 def _sourced_by_dash(path: Path, key: str) -> str:
     script = f'. "{path}"; printf %s "${key}"'
-    return subprocess.run(["dash", "-c", script], capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(["dash", "-c", script], capture_output=True, text=True, check=True).stdout
 
 
 @pytest.mark.subprocess
 @settings(max_examples=60, deadline=None)
 @given(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=20))
-def test_double_quoted_values_read_as_dash_sources_them(tmp_path_factory: pytest.TempPathFactory,
-                                                        value: str) -> None:
+def test_double_quoted_values_read_as_dash_sources_them(
+    tmp_path_factory: pytest.TempPathFactory, value: str
+) -> None:
     path = tmp_path_factory.mktemp("osr") / "os-release"
     path.write_text(f"PRETTY_NAME={_double_quoted(value)}\n")
     assert parse_os_release(path.read_text())["PRETTY_NAME"] == _sourced_by_dash(
-        path, "PRETTY_NAME")
+        path, "PRETTY_NAME"
+    )
 
 
 @pytest.mark.subprocess
@@ -54,8 +55,12 @@ def test_single_quotes_and_comments_read_as_dash_sources_them(tmp_path: Path) ->
 def test_filter_and_template_read_the_same_name(tmp_path: Path) -> None:
     root_dir = tree(tmp_path / "r", {"/etc/os-release": EDGE})
     ctx = RunContext(root=Root(str(root_dir)))
-    assert system_values(ctx.root)["os"] == {"name": 'Kairos "edge" $1', "vendor": "kairos",
-                                             "version": "3.2", "release": "3.2"}
+    assert system_values(ctx.root)["os"] == {
+        "name": 'Kairos "edge" $1',
+        "vendor": "kairos",
+        "version": "3.2",
+        "release": "3.2",
+    }
     matching = Step(stage="boot", index=0, only_os='^Kairos "edge" \\$1$')
     assert check_step(ctx, matching).run is True
     escaped = Step(stage="boot", index=0, only_os='edge\\\\"')

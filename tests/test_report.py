@@ -31,24 +31,62 @@ def sample_report(*, dry_run: bool = False) -> Report:
     report = Report("run-stage", "boot", "/r", dry_run)
     native = ConditionResult("[ -e /run/cos/live_mode ]", True, "native")
     report.steps = [
-        StepReport("boot", "/a.yaml", "one", "a.one", "applied", condition=native,
-                   actions=[Action("file", "/etc/one", CREATE, 0o644, 0, 0)]),
-        StepReport("boot", "/a.yaml", "two", "a.two", "unchanged",
-                   actions=[Action("file", "/etc/two", NONE, 0o644, 0, 0)]),
-        StepReport("boot", "/a.yaml", "three", "a.three", "skipped",
-                   reason="if: `[ -e /x ]` is false (native)",
-                   condition=ConditionResult("[ -e /x ]", False, "native")),
-        StepReport("boot", "/a.yaml", "four", "a.four", "failed",
-                   reason="commands: `false` failed: exit status 1",
-                   actions=[Action("command", command="false", change=RUN, exit=1,
-                                   output="it went wrong\n")]),
-        StepReport("boot", "/a.yaml", "five", "a.five", "undecided",
-                   reason="condition undecided: outside the native subset",
-                   condition=ConditionResult("[ -n \"$X\" ]", None, "none",
-                                             "outside the native subset (`$` expansion)")),
-        StepReport("boot", "/a.yaml", "six", "a.six", "applied",
-                   actions=[Action("command", command="echo hi", change=RUN, exit=0,
-                                   output="hi\n")]),
+        StepReport(
+            "boot",
+            "/a.yaml",
+            "one",
+            "a.one",
+            "applied",
+            condition=native,
+            actions=[Action("file", "/etc/one", CREATE, 0o644, 0, 0)],
+        ),
+        StepReport(
+            "boot",
+            "/a.yaml",
+            "two",
+            "a.two",
+            "unchanged",
+            actions=[Action("file", "/etc/two", NONE, 0o644, 0, 0)],
+        ),
+        StepReport(
+            "boot",
+            "/a.yaml",
+            "three",
+            "a.three",
+            "skipped",
+            reason="if: `[ -e /x ]` is false (native)",
+            condition=ConditionResult("[ -e /x ]", False, "native"),
+        ),
+        StepReport(
+            "boot",
+            "/a.yaml",
+            "four",
+            "a.four",
+            "failed",
+            reason="commands: `false` failed: exit status 1",
+            actions=[
+                Action("command", command="false", change=RUN, exit=1, output="it went wrong\n")
+            ],
+        ),
+        StepReport(
+            "boot",
+            "/a.yaml",
+            "five",
+            "a.five",
+            "undecided",
+            reason="condition undecided: outside the native subset",
+            condition=ConditionResult(
+                '[ -n "$X" ]', None, "none", "outside the native subset (`$` expansion)"
+            ),
+        ),
+        StepReport(
+            "boot",
+            "/a.yaml",
+            "six",
+            "a.six",
+            "applied",
+            actions=[Action("command", command="echo hi", change=RUN, exit=0, output="hi\n")],
+        ),
     ]
     return report
 
@@ -78,8 +116,10 @@ def test_verbose_shows_conditions_unchanged_actions_and_all_output() -> None:
     assert "    if: [ -e /run/cos/live_mode ] -> true (evaluated natively)\n" in text
     assert "    no condition\n" in text  # a.two has none
     assert "    keep file /etc/two mode 0644 owner 0:0\n" in text
-    assert ("    if: [ -n \"$X\" ] -> undecided (not evaluated):"
-            " outside the native subset (`$` expansion)\n") in text
+    assert (
+        '    if: [ -n "$X" ] -> undecided (not evaluated):'
+        " outside the native subset (`$` expansion)\n"
+    ) in text
     assert "    | hi\n" in text  # a successful command's output, only with -v
     quiet = io.StringIO()
     write_human(sample_report(), quiet)
@@ -98,13 +138,16 @@ def test_colour_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "\033[" not in plain.getvalue()
 
 
-@pytest.mark.parametrize(("env", "colour"), [
-    ({"NO_COLOR": "1"}, False),
-    ({"NO_COLOR": "yes please"}, False),
-    ({"NO_COLOR": ""}, True),  # no-color.org: present *and not empty*
-    ({"TERM": "dumb"}, False),
-    ({}, True),
-])
+@pytest.mark.parametrize(
+    ("env", "colour"),
+    [
+        ({"NO_COLOR": "1"}, False),
+        ({"NO_COLOR": "yes please"}, False),
+        ({"NO_COLOR": ""}, True),  # no-color.org: present *and not empty*
+        ({"TERM": "dumb"}, False),
+        ({}, True),
+    ],
+)
 def test_no_color_and_dumb_terminals(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], colour: bool
 ) -> None:
@@ -139,7 +182,8 @@ def test_dry_run_shows_a_unified_diff_of_changed_content(
 ) -> None:
     root = make_tree(tmp_path / "root", {"/etc/motd": "hello\nold line\n"})
     src = tmp_path / "motd.yaml"
-    src.write_text(textwrap.dedent("""\
+    src.write_text(
+        textwrap.dedent("""\
         name: motd
         stages:
           boot:
@@ -150,7 +194,8 @@ def test_dry_run_shows_a_unified_diff_of_changed_content(
                   content: |
                     hello
                     new line
-        """))
+        """)
+    )
     assert main(["apply", "-s", "boot", "--root", str(root), "--dry-run", str(src)]) == 0
     assert capsys.readouterr().out == textwrap.dedent("""\
         + planned [boot] motd.banner
@@ -168,9 +213,18 @@ def test_dry_run_shows_a_unified_diff_of_changed_content(
 
 def test_binary_content_is_summarised_not_diffed() -> None:
     report = Report("apply", "boot", "/r", True)
-    report.steps = [StepReport("boot", "/a", "b", "a.b", "planned", actions=[
-        Action("file", "/bin/blob", UPDATE, 0o755, 0, 0, data=b"\0\1\2", old=b"\0\1"),
-    ])]
+    report.steps = [
+        StepReport(
+            "boot",
+            "/a",
+            "b",
+            "a.b",
+            "planned",
+            actions=[
+                Action("file", "/bin/blob", UPDATE, 0o755, 0, 0, data=b"\0\1\2", old=b"\0\1"),
+            ],
+        )
+    ]
     out = io.StringIO()
     write_human(report, out)
     assert "    binary content: 2 -> 3 bytes\n" in out.getvalue()
@@ -182,8 +236,9 @@ def test_binary_content_is_summarised_not_diffed() -> None:
 def test_real_apply_keeps_its_report_in_the_root(
     seed_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["apply", "-s", "initramfs.after", "--root", str(seed_root), "--json",
-                 str(SEED)]) == 0
+    assert (
+        main(["apply", "-s", "initramfs.after", "--root", str(seed_root), "--json", str(SEED)]) == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     kept_path = seed_root / "run/stage-executor/initramfs.after.json"
     kept = json.loads(kept_path.read_text())
@@ -199,28 +254,35 @@ def test_run_stage_report_holds_its_three_substages(
     seed_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     src = seed_root.parent / "stages.yaml"
-    src.write_text(textwrap.dedent("""\
+    src.write_text(
+        textwrap.dedent("""\
         name: s
         stages:
           initramfs.before: [{name: b, directories: [{path: /var/b}]}]
           initramfs: [{name: m, directories: [{path: /var/m}]}]
           initramfs.after: [{name: a, directories: [{path: /var/a}]}]
-        """))
+        """)
+    )
     assert main(["run-stage", "initramfs", "--root", str(seed_root), str(src)]) == 0
     capsys.readouterr()
     kept = json.loads((seed_root / "run/stage-executor/initramfs.json").read_text())
     assert [(s["stage"], s["full_name"]) for s in kept["steps"]] == [
-        ("initramfs.before", "s.b"), ("initramfs", "s.m"), ("initramfs.after", "s.a"),
+        ("initramfs.before", "s.b"),
+        ("initramfs", "s.m"),
+        ("initramfs.after", "s.a"),
     ]
 
 
 def test_invalid_sources_are_in_the_kept_report_too(
     seed_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    srcs = make_tree(tmp_path / "srcs", {
-        "a.yaml": "stages:\n  boot:\n    - files:\n        - path: /etc/a\n          mode: 1\n",
-        "b.yaml": "stages:\n  boot:\n    - commands: [\"echo {{ .x\"]\n",
-    })
+    srcs = make_tree(
+        tmp_path / "srcs",
+        {
+            "a.yaml": "stages:\n  boot:\n    - files:\n        - path: /etc/a\n          mode: 1\n",
+            "b.yaml": 'stages:\n  boot:\n    - commands: ["echo {{ .x"]\n',
+        },
+    )
     assert main(["apply", "-s", "boot", "--root", str(seed_root), str(srcs)]) == 1
     capsys.readouterr()
     kept = json.loads((seed_root / "run/stage-executor/boot.json").read_text())
@@ -236,8 +298,10 @@ def test_invalid_sources_are_in_the_kept_report_too(
 
 
 def test_dry_run_keeps_no_report(seed_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["apply", "-s", "initramfs.after", "--root", str(seed_root), "--dry-run",
-                 str(SEED)]) == 0
+    assert (
+        main(["apply", "-s", "initramfs.after", "--root", str(seed_root), "--dry-run", str(SEED)])
+        == 0
+    )
     assert not (seed_root / "run/stage-executor").exists()
 
 
@@ -256,13 +320,16 @@ def test_strict_run_does_not_run_a_document_with_warnings(
 def test_after_cycle_drops_both_files_and_the_others_run(
     seed_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    srcs = make_tree(tmp_path / "srcs", {
-        "a.yaml": "name: a\nstages:\n  boot:\n    - {name: x, after: [{name: b.y}],"
-                  " directories: [{path: /var/a}]}\n",
-        "b.yaml": "name: b\nstages:\n  boot:\n    - {name: y, after: [{name: a.x}],"
-                  " directories: [{path: /var/b}]}\n",
-        "c.yaml": "name: c\nstages:\n  boot:\n    - {name: z, directories: [{path: /var/c}]}\n",
-    })
+    srcs = make_tree(
+        tmp_path / "srcs",
+        {
+            "a.yaml": "name: a\nstages:\n  boot:\n    - {name: x, after: [{name: b.y}],"
+            " directories: [{path: /var/a}]}\n",
+            "b.yaml": "name: b\nstages:\n  boot:\n    - {name: y, after: [{name: a.x}],"
+            " directories: [{path: /var/b}]}\n",
+            "c.yaml": "name: c\nstages:\n  boot:\n    - {name: z, directories: [{path: /var/c}]}\n",
+        },
+    )
     assert main(["apply", "-s", "boot", "--root", str(seed_root), str(srcs)]) == 1
     out = capsys.readouterr().out
     assert out.count("error: cycle in the step order") == 2
@@ -302,8 +369,21 @@ def test_a_quick_command_logs_nothing_about_running(
 def test_report_json_uses_in_root_paths(
     seed_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["apply", "-s", "initramfs.after", "--root", str(seed_root), "--json",
-                 "--dry-run", str(SEED)]) == 0
+    assert (
+        main(
+            [
+                "apply",
+                "-s",
+                "initramfs.after",
+                "--root",
+                str(seed_root),
+                "--json",
+                "--dry-run",
+                str(SEED),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     doc = json.loads(text)
     paths = [a["path"] for s in doc["steps"] for a in s["actions"] if "path" in a]

@@ -29,7 +29,6 @@ def _dry(root: Path, src: Path, *extra: str) -> None:
     assert main([*args, *extra]) == 0
 
 
-
 def test_files_others_may_not_read_are_not_diffed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -39,8 +38,10 @@ def test_files_others_may_not_read_are_not_diffed(
     _dry(root, src)
     out = capsys.readouterr().out
     assert "SECRET" not in out and "OLD-KEY" not in out
-    assert "(content not shown: mode 0600, others may not read it; 7 -> 10 bytes;" \
-           " --show-secrets shows it)" in out
+    assert (
+        "(content not shown: mode 0600, others may not read it; 7 -> 10 bytes;"
+        " --show-secrets shows it)" in out
+    )
     assert "(content not shown: mode 0640" in out
     assert "+public" in out
     _dry(root, src, "--show-secrets")
@@ -48,14 +49,15 @@ def test_files_others_may_not_read_are_not_diffed(
     assert "-OLD-KEY" in out and "+SECRET-KEY" in out and "+GROUP-SECRET" in out
 
 
-def test_shadow_hashes_are_not_printed(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    root = make_tree(tmp_path / "root", {
-        "/etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
-        "/etc/group": "root:x:0:\n",
-        "/etc/shadow": "root:$6$old$OLDHASH:19000:0:99999:7:::\n",
-    })
+def test_shadow_hashes_are_not_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_tree(
+        tmp_path / "root",
+        {
+            "/etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
+            "/etc/group": "root:x:0:\n",
+            "/etc/shadow": "root:$6$old$OLDHASH:19000:0:99999:7:::\n",
+        },
+    )
     src = tmp_path / "u.yaml"
     src.write_text(USERS)
     _dry(root, src)

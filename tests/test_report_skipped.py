@@ -29,12 +29,15 @@ stages:
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    return make_tree(tmp_path / "root", {
-        "/usr/bin/systemctl": "",
-        "/usr/lib/systemd/system/static.service": "[Unit]\nDescription=no install\n",
-        "/etc/kept": "k",
-        "/oem/c.yaml": SOURCE,
-    })
+    return make_tree(
+        tmp_path / "root",
+        {
+            "/usr/bin/systemctl": "",
+            "/usr/lib/systemd/system/static.service": "[Unit]\nDescription=no install\n",
+            "/etc/kept": "k",
+            "/oem/c.yaml": SOURCE,
+        },
+    )
 
 
 @pytest.mark.parametrize("dry_run", [True, False])
@@ -62,11 +65,13 @@ def test_skipped_actions_are_shown_with_their_reason_without_v(
     args = ["apply", "-s", "boot", str(root / "oem"), "--root", str(root), "--no-cmdline"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "- skipped [boot] c.start (every action was skipped)\n    skip unit foo.service" \
-           " `systemctl start foo` (skipped: start needs the running service manager" in out
+    assert (
+        "- skipped [boot] c.start (every action was skipped)\n    skip unit foo.service"
+        " `systemctl start foo` (skipped: start needs the running service manager" in out
+    )
     assert "    skip sysctl /proc/sys/vm/swappiness `sysctl vm.swappiness=10` (skipped:" in out
     assert "    skip unit (static: no installation config" in out
-    mixed = out[out.index("c.mixed"):out.index("c.kept")]
+    mixed = out[out.index("c.mixed") : out.index("c.kept")]
     assert "skip unit foo.service `systemctl start foo`" in mixed
     # a kept file is not listed without -v
     assert "= unchanged [boot] c.kept\n" in out
@@ -76,10 +81,15 @@ def test_skipped_actions_are_shown_with_their_reason_without_v(
 def test_a_multi_line_condition_is_shown_on_the_step_line_as_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = make_tree(tmp_path / "root", {
-        "/oem/a.yaml": "name: c\nstages:\n  boot:\n  - name: s\n    if: |\n"
-                       "      [ -e /x ] &&\n        [ -e /y ]\n    files: [{path: /a}]\n",
-    })
+    root = make_tree(
+        tmp_path / "root",
+        {
+            "/oem/a.yaml": "name: c\nstages:\n  boot:\n  - name: s\n    if: |\n"
+            "      [ -e /x ] &&\n        [ -e /y ]\n    files: [{path: /a}]\n",
+        },
+    )
     assert main(["run-stage", "boot", "--root", str(root), "--no-cmdline", "--dry-run"]) == 0
-    assert "- skipped [boot] c.s (if: `[ -e /x ] && [ -e /y ]` is false (native))\n" \
+    assert (
+        "- skipped [boot] c.s (if: `[ -e /x ] && [ -e /y ]` is false (native))\n"
         in capsys.readouterr().out
+    )

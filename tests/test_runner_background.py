@@ -39,11 +39,16 @@ def _copy_tool(root: Path, name: str) -> None:
 def test_a_backgrounded_process_is_not_waited_for(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = _root_with_shell(make_tree(tmp_path / "root", {
-        "/oem/a.yaml": "stages:\n  boot:\n  - name: bg\n    commands:\n"
-                       "    - 'echo before; sleep 60 & echo $! > /bg.pid; echo after'\n"
-                       "  - name: next\n    files: [{path: /etc/next, content: x}]\n",
-    }))
+    root = _root_with_shell(
+        make_tree(
+            tmp_path / "root",
+            {
+                "/oem/a.yaml": "stages:\n  boot:\n  - name: bg\n    commands:\n"
+                "    - 'echo before; sleep 60 & echo $! > /bg.pid; echo after'\n"
+                "  - name: next\n    files: [{path: /etc/next, content: x}]\n",
+            },
+        )
+    )
     _copy_tool(root, "sleep")
     # dash points a background job's stdin at /dev/null
     (root / "dev").mkdir()
@@ -55,8 +60,10 @@ def test_a_backgrounded_process_is_not_waited_for(
         # the run is over while the background sleep still holds the output pipe
         pid = int((root / "bg.pid").read_text())
         os.kill(pid, 0)
-        assert "not waiting for output after the command exited (a background process" \
-               " still holds its stdout/stderr)" in captured.err
+        assert (
+            "not waiting for output after the command exited (a background process"
+            " still holds its stdout/stderr)" in captured.err
+        )
         (bg, nxt) = json.loads(captured.out)["steps"]
         (action,) = bg["actions"]
         assert (action["exit"], action["output"]) == (0, "before\nafter\n")
@@ -75,9 +82,14 @@ def test_output_is_read_to_its_end_when_nothing_is_left_behind(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     big = "i=0; while [ $i -lt 3000 ]; do echo line$i; i=$((i+1)); done"
-    root = _root_with_shell(make_tree(tmp_path / "root", {
-        "/oem/a.yaml": f"stages:\n  boot:\n  - commands: ['{big}']\n",
-    }))
+    root = _root_with_shell(
+        make_tree(
+            tmp_path / "root",
+            {
+                "/oem/a.yaml": f"stages:\n  boot:\n  - commands: ['{big}']\n",
+            },
+        )
+    )
     args = ["run-stage", "boot", "--root", str(root), "--no-cmdline", "-v", "--json"]
     assert main(args) == 0
     captured = capsys.readouterr()

@@ -33,9 +33,7 @@ FIXTURES = REPO / "tests" / "fixtures"
 
 @functools.cache
 def validator() -> Draft202012Validator:
-    return Draft202012Validator(
-        S.json_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
+    return Draft202012Validator(S.json_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def schema_errors(instance: object) -> list[str]:
@@ -46,7 +44,8 @@ def schema_files() -> list[Path]:
     """configs/ and every fixture but the broken ones (tests/fixtures/broken/) and
     those of the encoding cases (not UTF-8 text)."""
     fixtures = [
-        p for p in FIXTURES.rglob("*.yaml")
+        p
+        for p in FIXTURES.rglob("*.yaml")
         if "broken" not in p.relative_to(FIXTURES).parts and _utf8(p)
     ]
     return sorted(CONFIGS.glob("*.yaml")) + sorted(fixtures)
@@ -108,8 +107,7 @@ def test_there_are_fixtures_to_check() -> None:
 # keys, modes, unknown keys of closed mappings, encodings, unit names, regexes
 # (format "regex"). The others are semantic (templates, shell, after:, stage
 # typos, content decoding) or are warnings the schema leaves alone.
-SCHEMA_SEES = ("type:", "missing:", "mode:", "unknown key:", "encoding: unknown", "regex:",
-               "unit:")
+SCHEMA_SEES = ("type:", "missing:", "mode:", "unknown key:", "encoding: unknown", "regex:", "unit:")
 SCHEMA_MISSES = ("mode: decimal-looking", "unknown key: top level", "unknown key: stage name")
 
 
@@ -137,8 +135,12 @@ def test_broken_fixture_is_refused() -> None:
 # -- generated documents: the schema is never stricter than validate --strict ----------
 
 JUNK = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 70000), st.text("ab/ {}", max_size=4),
-    st.lists(st.integers(0, 3), max_size=2), st.just({"x": 1}),
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 70000),
+    st.text("ab/ {}", max_size=4),
+    st.lists(st.integers(0, 3), max_size=2),
+    st.just({"x": 1}),
 )
 
 
@@ -255,15 +257,20 @@ def _steps(document: dict[str, Any]) -> list[Any]:
 
 def test_the_generator_makes_both_clean_and_refused_documents() -> None:
     # Guards the property above against a generator that only makes junk.
-    quick = settings(max_examples=2000, deadline=None, database=None,
-                     phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    quick = settings(
+        max_examples=2000,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     clean = find(
         _shaped(S.CONFIG, 0),
-        lambda d: any(isinstance(s, dict) and len(s) >= 2 for s in _steps(d))
-        and not _problems(d),
+        lambda d: any(isinstance(s, dict) and len(s) >= 2 for s in _steps(d)) and not _problems(d),
         settings=quick,
     )
     assert not _refused(clean)
-    refused = find(_shaped(S.CONFIG, 0), lambda d: _refused(d) and len(_steps(d)) > 0,
-                   settings=quick)
+    refused = find(
+        _shaped(S.CONFIG, 0), lambda d: _refused(d) and len(_steps(d)) > 0, settings=quick
+    )
     assert _problems(refused)

@@ -55,9 +55,13 @@ def expected_files(markers: frozenset[str]) -> set[str]:
 
 def build_root(base: Path, markers: frozenset[str], systemctl: bool) -> Path:
     unit = Path("/usr/lib/systemd/system/systemd-sysext.service")
-    text = unit.read_text() if unit.exists() else (
-        "[Unit]\nDescription=sysext\n[Service]\nType=oneshot\nExecStart=true\n"
-        "[Install]\nWantedBy=sysinit.target\n"
+    text = (
+        unit.read_text()
+        if unit.exists()
+        else (
+            "[Unit]\nDescription=sysext\n[Service]\nType=oneshot\nExecStart=true\n"
+            "[Install]\nWantedBy=sysinit.target\n"
+        )
     )
     tree: dict[str, str | None] = {
         "/usr/lib/systemd/system/systemd-sysext.service": text,
@@ -110,8 +114,10 @@ def test_dry_run_changes_nothing_and_plans_what_the_real_run_does(
     dry = build_root(tmp_path / "dry", markers, systemctl)
     real = build_root(tmp_path / "real", markers, systemctl)
     before = snapshot(dry)
-    assert run("apply", "-s", "initramfs.after", "--root", str(dry), "--dry-run", "--json",
-               str(SEED)) == 0
+    assert (
+        run("apply", "-s", "initramfs.after", "--root", str(dry), "--dry-run", "--json", str(SEED))
+        == 0
+    )
     planned = json.loads(capsys.readouterr().out)
     assert snapshot(dry) == before
     assert run("apply", "-s", "initramfs.after", "--root", str(real), "--json", str(SEED)) == 0
@@ -122,19 +128,30 @@ def test_dry_run_changes_nothing_and_plans_what_the_real_run_does(
     for p, a in zip(planned["steps"], applied["steps"], strict=True):
         assert p["actions"] == a["actions"]
         assert (p["status"], a["status"]) in {
-            ("planned", "applied"), ("skipped", "skipped"), ("unchanged", "unchanged")
+            ("planned", "applied"),
+            ("skipped", "skipped"),
+            ("unchanged", "unchanged"),
         }
     created = {
         act["path"].lstrip("/")
-        for s in applied["steps"] for act in s["actions"] if act["change"] == "create"
+        for s in applied["steps"]
+        for act in s["actions"]
+        if act["change"] == "create"
     }
     on_disk = {
         os.path.relpath(os.path.join(d, n), real)
-        for d, dirs, files in os.walk(real) for n in dirs + files
-    } - {os.path.relpath(os.path.join(d, n), dry)
-         for d, dirs, files in os.walk(dry) for n in dirs + files}
-    on_disk -= {"run/stage-executor", "run/stage-executor/initramfs.after.json",
-                "run/stage-executor.lock"}
+        for d, dirs, files in os.walk(real)
+        for n in dirs + files
+    } - {
+        os.path.relpath(os.path.join(d, n), dry)
+        for d, dirs, files in os.walk(dry)
+        for n in dirs + files
+    }
+    on_disk -= {
+        "run/stage-executor",
+        "run/stage-executor/initramfs.after.json",
+        "run/stage-executor.lock",
+    }
     assert created == on_disk
 
 
@@ -165,14 +182,17 @@ def test_enable_link_layout_matches_systemctl_root(tmp_path: Path) -> None:
     assert run("apply", "-s", "initramfs.after", "--root", str(ours), str(SEED)) == 0
     done = subprocess.run(
         ["systemctl", f"--root={theirs}", "enable", "systemd-sysext.service"],
-        capture_output=True, text=True, env={**os.environ, "SYSTEMCTL_SKIP_SYSV": "1"},
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SYSTEMCTL_SKIP_SYSV": "1"},
     )
     assert done.returncode == 0, done.stderr
 
     def links(root: Path) -> dict[str, str]:
         return {
             os.path.relpath(os.path.join(d, n), root): os.readlink(os.path.join(d, n))
-            for d, _, files in os.walk(root / "etc/systemd/system") for n in files
+            for d, _, files in os.walk(root / "etc/systemd/system")
+            for n in files
             if os.path.islink(os.path.join(d, n))
         }
 

@@ -15,23 +15,46 @@ from tests.conftest import have
 # The test vectors published with the algorithm (Drepper, "Unix crypt using
 # SHA-256 and SHA-512"), also used by glibc, libxcrypt and PHP.
 VECTORS = [
-    ("$6$saltstring", "Hello world!",
-     "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1"),
-    ("$6$rounds=10000$saltstringsaltstring", "Hello world!",
-     "$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v."),
-    ("$6$rounds=5000$toolongsaltstring", "This is just a test",
-     "$6$rounds=5000$toolongsaltstrin$lQ8jolhgVRVhY4b5pZKaysCLi0QBxGoNeKQzQ3glMhwllF7oGDZxUhx1yxdYcz/e1JSbq3y6JMxxl8audkUEm0"),
-    ("$6$rounds=1400$anotherlongsaltstring",
-     "a very much longer text to encrypt.  This one even stretches over morethan one line.",
-     "$6$rounds=1400$anotherlongsalts$POfYwTEok97VWcjxIiSOjiykti.o/pQs.wPvMxQ6Fm7I6IoYN3CmLs66x9t0oSwbtEW7o7UmJEiDwGqd8p4ur1"),
-    ("$6$rounds=77777$short", "we have a short salt string but not a short password",
-     "$6$rounds=77777$short$WuQyW2YR.hBNpjjRhpYD/ifIw05xdfeEyQoMxIXbkvr0gge1a1x3yRULJ5CCaUeOxFmtlcGZelFl5CxtgfiAc0"),
-    ("$6$rounds=123456$asaltof16chars..", "a short string",
-     "$6$rounds=123456$asaltof16chars..$BtCwjqMJGx5hrJhZywWvt0RLE8uZ4oPwcelCjmw2kSYu.Ec6ycULevoBK25fs2xXgMNrCzIMVcgEJAstJeonj1"),
-    ("$6$rounds=10$roundstoolow", "the minimum number is still observed",
-     "$6$rounds=1000$roundstoolow$kUMsbe306n21p9R.FRkW3IGn.S9NPN0x50YhH1xhLsPuWGsUSklZt58jaTfF4ZEQpyUNGc0dqbpBYYBaHHrsX."),
-    ("$6$$bar$", "foo",
-     "$6$$QMXjqd7rHQZPQ1yHsXkQqC1FBzDiVfTHXL.LaeDAeVV.IzMaV9VU4MQ8kPuZa2SOP1A0RPm772EaFYjpEJtdu."),
+    (
+        "$6$saltstring",
+        "Hello world!",
+        "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+    ),
+    (
+        "$6$rounds=10000$saltstringsaltstring",
+        "Hello world!",
+        "$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v.",
+    ),
+    (
+        "$6$rounds=5000$toolongsaltstring",
+        "This is just a test",
+        "$6$rounds=5000$toolongsaltstrin$lQ8jolhgVRVhY4b5pZKaysCLi0QBxGoNeKQzQ3glMhwllF7oGDZxUhx1yxdYcz/e1JSbq3y6JMxxl8audkUEm0",
+    ),
+    (
+        "$6$rounds=1400$anotherlongsaltstring",
+        "a very much longer text to encrypt.  This one even stretches over morethan one line.",
+        "$6$rounds=1400$anotherlongsalts$POfYwTEok97VWcjxIiSOjiykti.o/pQs.wPvMxQ6Fm7I6IoYN3CmLs66x9t0oSwbtEW7o7UmJEiDwGqd8p4ur1",
+    ),
+    (
+        "$6$rounds=77777$short",
+        "we have a short salt string but not a short password",
+        "$6$rounds=77777$short$WuQyW2YR.hBNpjjRhpYD/ifIw05xdfeEyQoMxIXbkvr0gge1a1x3yRULJ5CCaUeOxFmtlcGZelFl5CxtgfiAc0",
+    ),
+    (
+        "$6$rounds=123456$asaltof16chars..",
+        "a short string",
+        "$6$rounds=123456$asaltof16chars..$BtCwjqMJGx5hrJhZywWvt0RLE8uZ4oPwcelCjmw2kSYu.Ec6ycULevoBK25fs2xXgMNrCzIMVcgEJAstJeonj1",
+    ),
+    (
+        "$6$rounds=10$roundstoolow",
+        "the minimum number is still observed",
+        "$6$rounds=1000$roundstoolow$kUMsbe306n21p9R.FRkW3IGn.S9NPN0x50YhH1xhLsPuWGsUSklZt58jaTfF4ZEQpyUNGc0dqbpBYYBaHHrsX.",
+    ),
+    (
+        "$6$$bar$",
+        "foo",
+        "$6$$QMXjqd7rHQZPQ1yHsXkQqC1FBzDiVfTHXL.LaeDAeVV.IzMaV9VU4MQ8kPuZa2SOP1A0RPm772EaFYjpEJtdu.",
+    ),
 ]
 
 
@@ -54,8 +77,10 @@ def _libcrypt():
 
 @pytest.mark.skipif(_libcrypt() is None, reason="no stdlib crypt module (Python >= 3.13)")
 @settings(max_examples=60, deadline=None)
-@given(st.text(min_size=0, max_size=80).filter(lambda s: "\0" not in s),
-       st.text(alphabet=ALPHABET, min_size=0, max_size=16))
+@given(
+    st.text(min_size=0, max_size=80).filter(lambda s: "\0" not in s),
+    st.text(alphabet=ALPHABET, min_size=0, max_size=16),
+)
 def test_agrees_with_libcrypt(password: str, salt: str) -> None:
     crypt = _libcrypt()
     assert crypt is not None
@@ -68,8 +93,13 @@ def test_agrees_with_libcrypt(password: str, salt: str) -> None:
 @pytest.mark.parametrize("password", ["kairos", "pässwörd with spaces", "x" * 100])
 def test_agrees_with_openssl_passwd(password: str) -> None:
     salt = new_salt()
-    done = subprocess.run(["openssl", "passwd", "-6", "-salt", salt, "-stdin"],
-                          input=password + "\n", capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["openssl", "passwd", "-6", "-salt", salt, "-stdin"],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert sha512_crypt(password, f"$6${salt}") == done.stdout.strip()
 
 

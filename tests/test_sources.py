@@ -46,8 +46,7 @@ TREE = {
     "/oem/notes.txt": "not a config",
     "/oem/README": "neither",
 }
-LEXICAL = ["/oem/a-b.yaml", "/oem/a.yaml", "/oem/a/x.yaml", "/oem/b.yml",
-           "/oem/sub/deeper/z.yaml"]
+LEXICAL = ["/oem/a-b.yaml", "/oem/a.yaml", "/oem/a/x.yaml", "/oem/b.yml", "/oem/sub/deeper/z.yaml"]
 
 
 def test_root_dir_is_read_recursively_in_lexical_order_of_the_full_path(tmp_path: Path) -> None:
@@ -86,8 +85,7 @@ def test_special_files_are_skipped_with_a_warning_and_never_opened(
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", spy)
-    for group in (S.read_root_dir(Root(str(root)), "/oem"),
-                  S.read_host_source(str(root / "oem"))):
+    for group in (S.read_root_dir(Root(str(root)), "/oem"), S.read_host_source(str(root / "oem"))):
         assert [Path(d.name).name for d in group.documents] == ["50_good.yaml"]
         messages = {Path(p.source).name: p.message for p in group.problems}
         assert all(p.severity == "warning" for p in group.problems)
@@ -104,9 +102,19 @@ def test_a_fifo_in_oem_does_not_hang_the_run(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "root", {"/oem/90_good.yaml": write("/etc/good")})
     os.mkfifo(root / "oem/10_fifo.yaml")
     done = subprocess.run(
-        [sys.executable, "-m", "executor", "run-stage", "boot", "--root", str(root),
-         "--no-cmdline"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "executor",
+            "run-stage",
+            "boot",
+            "--root",
+            str(root),
+            "--no-cmdline",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "/oem/10_fifo.yaml: warning: skipped: not a regular file" in done.stdout
@@ -140,32 +148,39 @@ def test_a_link_in_the_root_resolves_inside_the_root(tmp_path: Path) -> None:
 
 
 def test_default_dirs_run_in_kairos_order_and_each_substage_over_all(tmp_path: Path) -> None:
-    root = make_tree(tmp_path, {
-        "/usr/local/cloud-config/a.yaml": (
-            "name: ucc\nstages:\n  boot.before:\n  - files: [{path: /etc/3, content: x}]\n"
-        ),
-        "/oem/z.yaml": (
-            "name: oem\nstages:\n  boot.before:\n  - files: [{path: /etc/2, content: x}]\n"
-            "  boot:\n  - files: [{path: /etc/4, content: x}]\n"
-        ),
-        "/system/oem/z.yaml": (
-            "name: sys\nstages:\n  boot.before:\n  - files: [{path: /etc/1, content: x}]\n"
-            "  boot.after:\n  - files: [{path: /etc/5, content: x}]\n"
-        ),
-    })
+    root = make_tree(
+        tmp_path,
+        {
+            "/usr/local/cloud-config/a.yaml": (
+                "name: ucc\nstages:\n  boot.before:\n  - files: [{path: /etc/3, content: x}]\n"
+            ),
+            "/oem/z.yaml": (
+                "name: oem\nstages:\n  boot.before:\n  - files: [{path: /etc/2, content: x}]\n"
+                "  boot:\n  - files: [{path: /etc/4, content: x}]\n"
+            ),
+            "/system/oem/z.yaml": (
+                "name: sys\nstages:\n  boot.before:\n  - files: [{path: /etc/1, content: x}]\n"
+                "  boot.after:\n  - files: [{path: /etc/5, content: x}]\n"
+            ),
+        },
+    )
     assert main(["run-stage", "boot", "--root", str(root), "--no-cmdline"]) == 0
     steps = kept_report(root, "boot")["steps"]
     assert [(s["stage"], s["full_name"]) for s in steps] == [
-        ("boot.before", "sys.0"), ("boot.before", "oem.0"), ("boot.before", "ucc.0"),
-        ("boot", "oem.0"), ("boot.after", "sys.0"),
+        ("boot.before", "sys.0"),
+        ("boot.before", "oem.0"),
+        ("boot.before", "ucc.0"),
+        ("boot", "oem.0"),
+        ("boot.after", "sys.0"),
     ]
 
 
 def test_explicit_sources_replace_the_default_dirs(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "root", {"/oem/a.yaml": write("/etc/from-oem")})
     src = make_tree(tmp_path / "src", {"b.yaml": write("/etc/from-arg")})
-    assert main(["run-stage", "boot", str(src / "b.yaml"), "--root", str(root),
-                 "--no-cmdline"]) == 0
+    assert (
+        main(["run-stage", "boot", str(src / "b.yaml"), "--root", str(root), "--no-cmdline"]) == 0
+    )
     assert (root / "etc/from-arg").exists()
     assert not (root / "etc/from-oem").exists()
 
@@ -174,12 +189,15 @@ def test_a_file_written_by_a_before_step_takes_part_in_the_next_substage(tmp_pat
     # kairos-agent walks the dirs again for every substage: userdata pulled
     # into /oem by `boot.before` has its `boot` steps run in the same run.
     userdata = "stages:\n  boot:\n  - files: [{path: /etc/from-userdata, content: u}]\n"
-    root = make_tree(tmp_path, {
-        "/oem/00_datasource.yaml": (
-            "name: ds\nstages:\n  boot.before:\n  - files:\n    - path: /oem/95_userdata.yaml\n"
-            f"      content: {json.dumps(userdata)}\n"
-        ),
-    })
+    root = make_tree(
+        tmp_path,
+        {
+            "/oem/00_datasource.yaml": (
+                "name: ds\nstages:\n  boot.before:\n  - files:\n    - path: /oem/95_userdata.yaml\n"
+                f"      content: {json.dumps(userdata)}\n"
+            ),
+        },
+    )
     args = ["run-stage", "boot", "--root", str(root), "--no-cmdline"]
     assert main([*args, "--dry-run"]) == 0
     assert not (root / "oem/95_userdata.yaml").exists()
@@ -193,12 +211,15 @@ def test_dry_run_sees_the_planned_userdata_too(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     userdata = "stages:\n  boot:\n  - files: [{path: /etc/from-userdata, content: u}]\n"
-    root = make_tree(tmp_path, {
-        "/oem/00_datasource.yaml": (
-            "stages:\n  boot.before:\n  - files:\n    - path: /oem/95_userdata.yaml\n"
-            f"      content: {json.dumps(userdata)}\n"
-        ),
-    })
+    root = make_tree(
+        tmp_path,
+        {
+            "/oem/00_datasource.yaml": (
+                "stages:\n  boot.before:\n  - files:\n    - path: /oem/95_userdata.yaml\n"
+                f"      content: {json.dumps(userdata)}\n"
+            ),
+        },
+    )
     assert main(["run-stage", "boot", "--root", str(root), "--no-cmdline", "--dry-run"]) == 0
     assert "+ planned [boot] /oem/95_userdata.yaml.0" in capsys.readouterr().out
 
@@ -305,8 +326,9 @@ def test_a_url_on_a_closed_port_fails_within_the_timeout(
 ) -> None:
     url = f"http://127.0.0.1:{_closed_port()}/config.yaml"
     start = time.monotonic()
-    code = main(["apply", "-s", "boot", url, "--root", str(tmp_path), "--no-cmdline",
-                 "--timeout", "2"])
+    code = main(
+        ["apply", "-s", "boot", url, "--root", str(tmp_path), "--no-cmdline", "--timeout", "2"]
+    )
     elapsed = time.monotonic() - start
     assert code == 1
     out = capsys.readouterr().out
@@ -340,7 +362,7 @@ def test_only_http_and_https_urls_are_sources(tmp_path: Path) -> None:
 
 # -- text encodings ------------------------------------------------------------------
 
-CONFIG_BYTES = "stages:\n  boot:\n    - files: [{path: /x, content: \"h\u00e9\"}]\n".encode()
+CONFIG_BYTES = 'stages:\n  boot:\n    - files: [{path: /x, content: "h\u00e9"}]\n'.encode()
 
 
 def test_a_byte_that_is_not_utf8_is_an_error_at_its_position(tmp_path: Path) -> None:
@@ -353,7 +375,8 @@ def test_a_byte_that_is_not_utf8_is_an_error_at_its_position(tmp_path: Path) -> 
     assert [d.name for d in group.documents] == [str(ok)]
     (problem,) = group.problems
     assert problem.format() == (
-        f"{bad}:3:37: error: byte 0xe9 is not valid UTF-8; the config must be UTF-8 text")
+        f"{bad}:3:37: error: byte 0xe9 is not valid UTF-8; the config must be UTF-8 text"
+    )
 
 
 def test_utf16_with_a_byte_order_mark_is_read_as_yip_reads_it(tmp_path: Path) -> None:
@@ -371,7 +394,8 @@ def test_utf16_without_a_byte_order_mark_is_named(tmp_path: Path, codec: str) ->
     assert not group.documents
     (problem,) = group.problems
     assert problem.format() == (
-        f"{path}:1:1: error: looks like UTF-16 without a byte-order mark; save it as UTF-8")
+        f"{path}:1:1: error: looks like UTF-16 without a byte-order mark; save it as UTF-8"
+    )
 
 
 def test_stdin_that_is_not_utf8_is_refused() -> None:
@@ -387,11 +411,11 @@ def test_utf16_that_does_not_decode_names_its_line_and_column(tmp_path: Path, co
     surrogate = b"\x00\xd8" if codec == "utf-16-le" else b"\xd8\x00"
     bom = b"\xff\xfe" if codec == "utf-16-le" else b"\xfe\xff"
     path = tmp_path / "wide.yaml"
-    path.write_bytes(bom + "a: \u00e9\u00e9\nbc: x".encode(codec) + surrogate
-                     + "y\n".encode(codec))
+    path.write_bytes(bom + "a: \u00e9\u00e9\nbc: x".encode(codec) + surrogate + "y\n".encode(codec))
     group = S.read_host_source(str(path))
     assert not group.documents
     (problem,) = group.problems
     assert problem.format() == (
         f"{path}:2:6: error: is UTF-16 (it starts with a byte-order mark) but does not decode"
-        " as UTF-16")
+        " as UTF-16"
+    )

@@ -35,8 +35,9 @@ def kept_report(root: Path, stage: str) -> Any:
 def test_yip_cases() -> None:
     # yip schema_test.go: junk around a valid token, and a cmdline without any
     assert document("stages.foo[0].name=bar boo.baz") == {"stages": {"foo": [{"name": "bar"}]}}
-    parsed = parse_cmdline('ip=dhcp test="echo ping_test_host=127.0.0.1  > /tmp/jojo"',
-                           source=CMDLINE_PATH)
+    parsed = parse_cmdline(
+        'ip=dhcp test="echo ping_test_host=127.0.0.1  > /tmp/jojo"', source=CMDLINE_PATH
+    )
     assert parsed.document is None and parsed.sources == [] and parsed.problems == []
 
 
@@ -53,23 +54,32 @@ def test_a_real_looking_cmdline() -> None:
     )
     parsed = parse_cmdline(text, source=CMDLINE_PATH)
     assert [(s.key, s.uri) for s in parsed.sources] == [
-        ("cos.setup", "http://10.0.0.1/setup.yaml"), ("kairos.config_url", "/oem/extra.yaml"),
+        ("cos.setup", "http://10.0.0.1/setup.yaml"),
+        ("kairos.config_url", "/oem/extra.yaml"),
     ]
-    assert text[parsed.sources[0].column - 1:].startswith("http://10.0.0.1")
+    assert text[parsed.sources[0].column - 1 :].startswith("http://10.0.0.1")
     assert parsed.problems == []
-    assert document(text) == {"stages": {
-        "initramfs": [{"commands": ["echo hello > /run/hello"], "name": "hello"}],
-        "initramfs.after": [{"files": [
-            {"path": "/etc/x", "permissions": 0o600, "owner": 0, "content": True},
-        ]}],
-        "boot": [{"sysctl": {"net.ipv4.ip_forward": 1}}],
-    }}
+    assert document(text) == {
+        "stages": {
+            "initramfs": [{"commands": ["echo hello > /run/hello"], "name": "hello"}],
+            "initramfs.after": [
+                {
+                    "files": [
+                        {"path": "/etc/x", "permissions": 0o600, "owner": 0, "content": True},
+                    ]
+                }
+            ],
+            "boot": [{"sysctl": {"net.ipv4.ip_forward": 1}}],
+        }
+    }
 
 
 def test_the_loaded_document_keeps_strings_as_written() -> None:
     parsed = parse_cmdline(
         "stages.boot[0].files[0].path=/etc/x stages.boot[0].files[0].content=0644 "
-        "stages.boot[0].commands[0]=true", source=CMDLINE_PATH)
+        "stages.boot[0].commands[0]=true",
+        source=CMDLINE_PATH,
+    )
     assert parsed.document is not None
     result = load_node(parsed.document, "/proc/cmdline", path="/proc/cmdline")
     assert result.ok, result.problems
@@ -147,27 +157,34 @@ def test_tokenize_splits_as_posix_shlex_does(text: str) -> None:
 
 
 def test_cmdline_steps_run_after_the_default_dirs_and_are_named_by_it(tmp_path: Path) -> None:
-    root = make_tree(tmp_path, {
-        "/oem/a.yaml": "name: oem\nstages:\n  boot:\n  - files: [{path: /etc/a, content: a}]\n",
-        "/proc/cmdline": (
-            "quiet stages.boot[0].files[0].path=/etc/from-cmdline "
-            "stages.boot[0].files[0].content=c\n"
-        ),
-    })
+    root = make_tree(
+        tmp_path,
+        {
+            "/oem/a.yaml": "name: oem\nstages:\n  boot:\n  - files: [{path: /etc/a, content: a}]\n",
+            "/proc/cmdline": (
+                "quiet stages.boot[0].files[0].path=/etc/from-cmdline "
+                "stages.boot[0].files[0].content=c\n"
+            ),
+        },
+    )
     assert main(["run-stage", "boot", "--root", str(root)]) == 0
     assert (root / "etc/from-cmdline").read_text() == "c"
     steps = kept_report(root, "boot")["steps"]
     assert [(s["full_name"], s["source"]) for s in steps] == [
-        ("oem.0", "/oem/a.yaml"), ("/proc/cmdline.0", "/proc/cmdline"),
+        ("oem.0", "/oem/a.yaml"),
+        ("/proc/cmdline.0", "/proc/cmdline"),
     ]
 
 
 def test_no_cmdline_and_the_cmdline_what_if(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = make_tree(tmp_path, {
-        "/proc/cmdline": "stages.boot[0].files[0].path=/etc/real\n",
-    })
+    root = make_tree(
+        tmp_path,
+        {
+            "/proc/cmdline": "stages.boot[0].files[0].path=/etc/real\n",
+        },
+    )
     assert main(["run-stage", "boot", "--root", str(root), "--no-cmdline"]) == 0
     assert not (root / "etc").exists()
     # --cmdline is a what-if for conditions only (SPEC §4): the sources still
@@ -183,17 +200,21 @@ def test_no_cmdline_and_the_cmdline_what_if(
 
 
 def test_cos_setup_names_a_file_in_the_root(tmp_path: Path) -> None:
-    root = make_tree(tmp_path, {
-        "/srv/setup.yaml": (
-            "name: setup\nstages:\n  boot:\n  - files: [{path: /etc/s, content: s}]\n"
-        ),
-        "/oem/a.yaml": "name: oem\nstages:\n  boot:\n  - files: [{path: /etc/a, content: a}]\n",
-        "/proc/cmdline": "cos.setup=/srv/setup.yaml\n",
-    })
+    root = make_tree(
+        tmp_path,
+        {
+            "/srv/setup.yaml": (
+                "name: setup\nstages:\n  boot:\n  - files: [{path: /etc/s, content: s}]\n"
+            ),
+            "/oem/a.yaml": "name: oem\nstages:\n  boot:\n  - files: [{path: /etc/a, content: a}]\n",
+            "/proc/cmdline": "cos.setup=/srv/setup.yaml\n",
+        },
+    )
     assert main(["run-stage", "boot", "--root", str(root)]) == 0
     steps = kept_report(root, "boot")["steps"]
     assert [(s["full_name"], s["source"]) for s in steps] == [
-        ("oem.0", "/oem/a.yaml"), ("setup.0", "/srv/setup.yaml"),
+        ("oem.0", "/oem/a.yaml"),
+        ("setup.0", "/srv/setup.yaml"),
     ]
 
 

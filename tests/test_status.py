@@ -70,8 +70,9 @@ def test_status_lists_the_kept_reports(booted: Path, capsys: pytest.CaptureFixtu
     capsys.readouterr()
     assert main(["status", "--root", str(booted)]) == 1  # a step failed
     out = capsys.readouterr().out
-    assert re.match(r"boot: failed, 1 applied, 2 failed \(started \S+Z, took \d+\.\d{3}s\)\n$",
-                    out), out
+    assert re.match(
+        r"boot: failed, 1 applied, 2 failed \(started \S+Z, took \d+\.\d{3}s\)\n$", out
+    ), out
     assert main(["status", "--root", str(booted), "--json"]) == 1
     doc = json.loads(capsys.readouterr().out)
     (report,) = doc["reports"]
@@ -92,7 +93,7 @@ def test_status_of_a_stage_shows_its_steps_and_what_took_the_time(
     assert "    command `exit 3`: exit 3 [" in out
     assert "    command `while :; do :; done`: timed out [" in out
     assert "    command `echo hi`" not in out  # a command that succeeded: with -v only
-    slowest = out[out.index("slowest commands:"):].splitlines()[1]
+    slowest = out[out.index("slowest commands:") :].splitlines()[1]
     assert slowest.endswith("while :; do :; done  (boot-cfg.hang)")
     assert main(["status", "boot", "--root", str(booted), "-v"]) == 1
     assert "    command `echo hi`: exit 0 [" in capsys.readouterr().out

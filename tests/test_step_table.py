@@ -25,19 +25,56 @@ from executor.record import fields
 
 # Step attributes that are not module keys: the step's own keys and bookkeeping.
 STEP_OWN = {
-    "stage", "index", "name", "if_", "if_files", "only_os", "only_os_version", "only_arch",
-    "only_service_manager", "node", "after", "after_pos", "modules", "pos",
+    "stage",
+    "index",
+    "name",
+    "if_",
+    "if_files",
+    "only_os",
+    "only_os_version",
+    "only_arch",
+    "only_service_manager",
+    "node",
+    "after",
+    "after_pos",
+    "modules",
+    "pos",
 }
 SCHEMA_OWN = {
-    "name", "if", "if_files", "only_os", "only_os_version", "only_arch",
-    "only_service_manager", "node", "after",
+    "name",
+    "if",
+    "if_files",
+    "only_os",
+    "only_os_version",
+    "only_arch",
+    "only_service_manager",
+    "node",
+    "after",
 }
 # yip's default plugin order (mudler/yip pkg/executor/default.go), read there.
 YIP_ORDER = (
-    "dns", "downloads", "git", "ensure_entities", "directories", "files", "commands",
-    "delete_entities", "hostname", "sysctl", "users", "authorized_keys", "modules",
-    "timesyncd", "systemctl", "environment", "systemd_firstboot", "datasource", "layout",
-    "package_pins", "packages", "unpack_images",
+    "dns",
+    "downloads",
+    "git",
+    "ensure_entities",
+    "directories",
+    "files",
+    "commands",
+    "delete_entities",
+    "hostname",
+    "sysctl",
+    "users",
+    "authorized_keys",
+    "modules",
+    "timesyncd",
+    "systemctl",
+    "environment",
+    "systemd_firstboot",
+    "datasource",
+    "layout",
+    "package_pins",
+    "packages",
+    "unpack_images",
 )
 
 
@@ -84,8 +121,9 @@ def test_each_planner_exists_and_takes_the_step_attributes_it_is_given() -> None
 def _sample(t: S.Type) -> object:
     """A valid value of a schema type, for a step that uses every key."""
     if isinstance(t, S.Str):
-        return {S.UNIT: "a.service", S.DROPIN: "x.conf", S.ENCODING: "",
-                S.CONDITION: "true"}.get(t.check, "/x")
+        return {S.UNIT: "a.service", S.DROPIN: "x.conf", S.ENCODING: "", S.CONDITION: "true"}.get(
+            t.check, "/x"
+        )
     if isinstance(t, S.Mode):
         return "0644"  # safe_dump writes an int in decimal, which the loader warns about
     if isinstance(t, S.Int):
@@ -141,7 +179,10 @@ def test_the_table_imports_no_planner_module() -> None:
         "print(sorted(m for m in sys.modules if m.startswith('executor.modules.')))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
         cwd=Path(__file__).resolve().parent.parent,
     )
     assert done.stdout.strip() == "[]"

@@ -92,8 +92,13 @@ def verifiable_copy(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("name", [p.name for p in unit_files()])
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path, name: str) -> None:
     copy = verifiable_copy(tmp_path)
-    done = subprocess.run(["systemd-analyze", "verify", f"./{name}"], cwd=copy,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", f"./{name}"],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr == "", done.stderr  # warnings (unknown keys ...) count too
 
@@ -104,8 +109,9 @@ def test_enabling_the_units_makes_the_links_systemctl_makes(tmp_path: Path) -> N
     roots = []
     for side in ("ours", "systemctl"):
         root = tmp_path / side
-        shutil.copytree(UNITS, root / "usr/lib/systemd/system",
-                        ignore=shutil.ignore_patterns("dracut"))
+        shutil.copytree(
+            UNITS, root / "usr/lib/systemd/system", ignore=shutil.ignore_patterns("dracut")
+        )
         (root / "etc/systemd/system").mkdir(parents=True)
         roots.append(root)
     mine, real = roots

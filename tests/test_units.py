@@ -41,23 +41,38 @@ def ctx_for(root: Path, *, dry: bool = False) -> RunContext:
 # -- names ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "kind"), [
-    ("foo.service", names.PLAIN), ("foo@bar.service", names.INSTANCE),
-    ("foo@.service", names.TEMPLATE), ("foo@a@b.socket", names.INSTANCE),
-    ("a\\x2db:c_d.e-f.target", names.PLAIN), ("@foo.service", None), ("foo", None),
-    ("foo.bogus", None), (".service", None), ("sp ace.service", None), ("x" * 250 + ".service",
-                                                                        None),
-])
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("foo.service", names.PLAIN),
+        ("foo@bar.service", names.INSTANCE),
+        ("foo@.service", names.TEMPLATE),
+        ("foo@a@b.socket", names.INSTANCE),
+        ("a\\x2db:c_d.e-f.target", names.PLAIN),
+        ("@foo.service", None),
+        ("foo", None),
+        ("foo.bogus", None),
+        (".service", None),
+        ("sp ace.service", None),
+        ("x" * 250 + ".service", None),
+    ],
+)
 def test_classify(name: str, kind: str | None) -> None:
     assert names.classify(name) == kind
 
 
-@pytest.mark.parametrize(("arg", "name"), [
-    ("systemd-sysext", "systemd-sysext.service"), ("foo.timer", "foo.timer"),
-    ("foo.bogus", "foo.bogus.service"), ("getty@tty1", "getty@tty1.service"),
-    ("  k3s  ", "k3s.service"), ("bad name!", "bad\\x20name\\x21.service"),
-    ("a/b", "a-b.service"),
-])
+@pytest.mark.parametrize(
+    ("arg", "name"),
+    [
+        ("systemd-sysext", "systemd-sysext.service"),
+        ("foo.timer", "foo.timer"),
+        ("foo.bogus", "foo.bogus.service"),
+        ("getty@tty1", "getty@tty1.service"),
+        ("  k3s  ", "k3s.service"),
+        ("bad name!", "bad\\x20name\\x21.service"),
+        ("a/b", "a-b.service"),
+    ],
+)
 def test_mangle_like_systemctl(arg: str, name: str) -> None:
     assert names.mangle(arg) == name
 
@@ -80,23 +95,28 @@ def test_template_helpers() -> None:
 def parse(text: str, unit_name: str = "u.service") -> tuple[InstallSection, list[str]]:
     section = InstallSection()
     also: list[str] = []
-    parse_install(text, source="u", unit=unit_name, into=section, expand=lambda v: v,
-                  add_also=also.append)
+    parse_install(
+        text, source="u", unit=unit_name, into=section, expand=lambda v: v, add_also=also.append
+    )
     return section, also
 
 
 def test_values_append_and_empty_assignment_resets() -> None:
-    section, _ = parse("[Install]\nWantedBy=a.target b.target\nWantedBy=c.target\n"
-                       "RequiredBy=r1.target\nRequiredBy=\nRequiredBy=r2.target\n")
+    section, _ = parse(
+        "[Install]\nWantedBy=a.target b.target\nWantedBy=c.target\n"
+        "RequiredBy=r1.target\nRequiredBy=\nRequiredBy=r2.target\n"
+    )
     assert section.wanted_by == ["a.target", "b.target", "c.target"]
     assert section.required_by == ["r2.target"]
 
 
 def test_comments_continuations_and_sections() -> None:
-    text = ("[Service]\nWantedBy=not-install.target\n[Install]\n# WantedBy=x.target\n"
-            "  ; Alias=y.service\nWantedBy=a.target \\\n# dropped comment\n  b.target\n"
-            "WantedBy=c.target # d.target\n[X-Mine]\nWantedBy=e.target\n[install]\n"
-            "WantedBy=f.target\n")
+    text = (
+        "[Service]\nWantedBy=not-install.target\n[Install]\n# WantedBy=x.target\n"
+        "  ; Alias=y.service\nWantedBy=a.target \\\n# dropped comment\n  b.target\n"
+        "WantedBy=c.target # d.target\n[X-Mine]\nWantedBy=e.target\n[install]\n"
+        "WantedBy=f.target\n"
+    )
     section, _ = parse(text)
     assert section.wanted_by == ["a.target", "b.target", "c.target", "#", "d.target"]
     assert any("unknown section [install]" in w for w in section.warnings)
@@ -118,22 +138,26 @@ def test_upheld_by_is_read() -> None:
     assert section.upheld_by == ["a.target"]
 
 
-@pytest.mark.parametrize(("value", "unquote", "words", "error"), [
-    ('"e.target" \'f.target\'', True, ["e.target", "f.target"], ""),
-    ('"sp ace.target"', True, ["sp ace.target"], ""),
-    ("a\\x2db.target c\\\\d", True, ["a\\x2db.target", "c\\\\d"], ""),
-    ('"open.target', True, [], "unterminated quote"),
-    ('"q.socket"', False, ['"q.socket"'], ""),
-    ("a\\ b c", False, ["a b", "c"], ""),
-    ("x\\", False, [], "trailing backslash"),
-])
+@pytest.mark.parametrize(
+    ("value", "unquote", "words", "error"),
+    [
+        ("\"e.target\" 'f.target'", True, ["e.target", "f.target"], ""),
+        ('"sp ace.target"', True, ["sp ace.target"], ""),
+        ("a\\x2db.target c\\\\d", True, ["a\\x2db.target", "c\\\\d"], ""),
+        ('"open.target', True, [], "unterminated quote"),
+        ('"q.socket"', False, ['"q.socket"'], ""),
+        ("a\\ b c", False, ["a b", "c"], ""),
+        ("x\\", False, [], "trailing backslash"),
+    ],
+)
 def test_split_words(value: str, unquote: bool, words: list[str], error: str) -> None:
     assert split_words(value, unquote=unquote) == (words, error)
 
 
 def test_also_and_default_instance() -> None:
-    section, also = parse("[Install]\nAlso=x.service y.socket\nDefaultInstance=tty1\n",
-                          "getty@.service")
+    section, also = parse(
+        "[Install]\nAlso=x.service y.socket\nDefaultInstance=tty1\n", "getty@.service"
+    )
     assert also == ["x.service", "y.socket"] and section.also == also
     assert section.default_instance == "tty1"
     section, _ = parse("[Install]\nDefaultInstance=tty1\n", "getty@tty5.service")
@@ -170,8 +194,13 @@ def test_unit_specifiers(tmp_path: Path) -> None:
 
 
 def test_root_specifiers_read_the_root(tmp_path: Path) -> None:
-    make_tree(tmp_path, {"/etc/machine-id": "0123456789ABCDEF0123456789abcdef\n",
-                         "/usr/lib/os-release": 'ID=kairos\nVERSION_ID="3.1"\n'})
+    make_tree(
+        tmp_path,
+        {
+            "/etc/machine-id": "0123456789ABCDEF0123456789abcdef\n",
+            "/usr/lib/os-release": 'ID=kairos\nVERSION_ID="3.1"\n',
+        },
+    )
     spec = Specifiers(Root(str(tmp_path)))
     out = spec.expand("%m-%o-%w", name="a.service", default_instance=None)
     assert out == "0123456789abcdef0123456789abcdef-kairos-3.1"
@@ -196,8 +225,13 @@ def test_not_found_says_where_it_looked(tmp_path: Path) -> None:
 
 
 def test_usr_lib_is_searched_before_lib(tmp_path: Path) -> None:
-    make_tree(tmp_path, {f"{U}/a.service": unit("WantedBy=x.target"),
-                         "/lib/systemd/system/a.service": unit("WantedBy=y.target")})
+    make_tree(
+        tmp_path,
+        {
+            f"{U}/a.service": unit("WantedBy=x.target"),
+            "/lib/systemd/system/a.service": unit("WantedBy=y.target"),
+        },
+    )
     installer = Installer(Root(str(tmp_path)))
     found = installer.traverse(installer.add("a.service", auxiliary=False), follow_config=False)
     assert found.path == f"{U}/a.service" and found.install.wanted_by == ["x.target"]
@@ -236,8 +270,10 @@ def test_second_enable_is_unchanged(tmp_path: Path) -> None:
 
 
 def test_dry_run_plan_equals_real_plan(tmp_path: Path) -> None:
-    tree = {f"{U}/a.service": unit("WantedBy=x.target", "Also=b.service"),
-            f"{U}/b.service": unit("RequiredBy=y.target")}
+    tree = {
+        f"{U}/a.service": unit("WantedBy=x.target", "Also=b.service"),
+        f"{U}/b.service": unit("RequiredBy=y.target"),
+    }
     make_tree(tmp_path / "dry", tree)
     make_tree(tmp_path / "real", tree)
     dry, real = Plan(ctx_for(tmp_path / "dry", dry=True)), Plan(ctx_for(tmp_path / "real"))
@@ -281,8 +317,13 @@ def test_any_install_error_fails_the_step_and_plans_nothing(tmp_path: Path) -> N
 
 
 def test_errors_name_the_unit_and_the_problem(tmp_path: Path) -> None:
-    make_tree(tmp_path, {f"{U}/t@.service": unit("WantedBy=multi-user.target"),
-                         f"{E}/local.service": unit("WantedBy=x.target")})
+    make_tree(
+        tmp_path,
+        {
+            f"{U}/t@.service": unit("WantedBy=multi-user.target"),
+            f"{E}/local.service": unit("WantedBy=x.target"),
+        },
+    )
     with pytest.raises(StepError, match=r"t@\.service.*non-template.*DefaultInstance"):
         plan_enable(Plan(ctx_for(tmp_path)), ["t@.service"])
     with pytest.raises(StepError, match=r"local\.service.*already exists"):
@@ -298,7 +339,9 @@ def test_disable_of_a_missing_unit_is_a_note(tmp_path: Path) -> None:
     notes = plan_disable(plan, ["gone"])
     assert any("does not exist" in n for n in notes)
     assert [(a.kind, a.path) for a in plan.actions] == [
-        ("remove", f"{E}/x.target.wants/gone.service"), ("directory", f"{E}/x.target.wants")]
+        ("remove", f"{E}/x.target.wants/gone.service"),
+        ("directory", f"{E}/x.target.wants"),
+    ]
 
 
 def test_disable_removes_links_through_alias_links_whatever_the_order(tmp_path: Path) -> None:

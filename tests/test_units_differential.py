@@ -65,9 +65,12 @@ def fresh_root(root: Path, layout: str) -> Path:
 def tree(path: Path) -> list[tuple[str, str]]:
     """Entries below `path` with their link targets: enough to see a stray write."""
     return sorted(
-        (os.path.join(d, n), os.readlink(os.path.join(d, n))
-         if os.path.islink(os.path.join(d, n)) else "")
-        for d, dirnames, files in os.walk(path) for n in dirnames + files
+        (
+            os.path.join(d, n),
+            os.readlink(os.path.join(d, n)) if os.path.islink(os.path.join(d, n)) else "",
+        )
+        for d, dirnames, files in os.walk(path)
+        for n in dirnames + files
     )
 
 
@@ -91,15 +94,16 @@ def test_every_vendor_unit_links_like_systemctl(
             for verb in ("enable", "disable", "mask"):
                 a, b = ours(mine, verb, name), theirs(real, verb, name)
                 where = f"[{layout}] {verb} {name}"
-                differences += compare_outcomes(where, a, b, mine, real,
-                                                resolve=layout == "merged")
+                differences += compare_outcomes(where, a, b, mine, real, resolve=layout == "merged")
             compared += 1
         assert (tree(mine / "usr"), tree(real / "usr")) == vendor_before, "usr/ was changed"
     with_install = sum(1 for _, has in cases if has)
     with capsys.disabled():
-        print(f"\nunits differential: {len(cases)} units ({with_install} with [Install]) x "
-              f"{len(LAYOUTS)} layouts x enable/disable/mask = {compared * 3} comparisons, "
-              f"{len(differences)} differences")
+        print(
+            f"\nunits differential: {len(cases)} units ({with_install} with [Install]) x "
+            f"{len(LAYOUTS)} layouts x enable/disable/mask = {compared * 3} comparisons, "
+            f"{len(differences)} differences"
+        )
     assert with_install > 30, "too few units with [Install] to compare meaningfully"
     assert not differences, "\n".join(differences)
 
@@ -110,5 +114,8 @@ def test_vendor_case_list_has_templates_and_aliases() -> None:
     cases = [name for name, _ in vendor_cases()]
     assert any(names.classify(n) == names.TEMPLATE for n in cases)
     assert any(names.classify(n) == names.INSTANCE for n in cases)
-    assert any((VENDOR / n).is_symlink() for n in cases if (VENDOR / n).exists()
-               or os.path.islink(VENDOR / n))
+    assert any(
+        (VENDOR / n).is_symlink()
+        for n in cases
+        if (VENDOR / n).exists() or os.path.islink(VENDOR / n)
+    )

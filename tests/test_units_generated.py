@@ -21,9 +21,21 @@ from tests.conftest import have
 from tests.test_units_scenarios import U, build, svc
 from tests.units_oracle import diff, dirs, links, ours, theirs
 
-TARGETS = ["a.target", "b.target", "multi-user.target", "c@.target", "c@x.target",
-           "%n.target", "%N.target", "%p.target", "%i.target", "x-%j.target", "%p@%i.target",
-           "dev-sda.device", "y.socket"]
+TARGETS = [
+    "a.target",
+    "b.target",
+    "multi-user.target",
+    "c@.target",
+    "c@x.target",
+    "%n.target",
+    "%N.target",
+    "%p.target",
+    "%i.target",
+    "x-%j.target",
+    "%p@%i.target",
+    "dev-sda.device",
+    "y.socket",
+]
 ALIASES = ["al1.service", "al2.service", "%p-al.service", "ali@.service", "ali@%i.service"]
 ALSO = ["o1.service", "o2.service", "o1.service o2.service", "missing.service", "%p-o.service"]
 
@@ -38,8 +50,19 @@ def _value(draw: st.DrawFn, pool: list[str]) -> str:
 def install_lines(draw: st.DrawFn) -> list[str]:
     lines = []
     for _ in range(draw(st.integers(1, 6))):
-        key = draw(st.sampled_from(["WantedBy", "RequiredBy", "Alias", "Also", "DefaultInstance",
-                                    "comment", "continued"]))
+        key = draw(
+            st.sampled_from(
+                [
+                    "WantedBy",
+                    "RequiredBy",
+                    "Alias",
+                    "Also",
+                    "DefaultInstance",
+                    "comment",
+                    "continued",
+                ]
+            )
+        )
         if key == "comment":
             lines.append(draw(st.sampled_from(["# WantedBy=no.target", "; Alias=no.service"])))
         elif key == "continued":
@@ -74,8 +97,11 @@ def cases(draw: st.DrawFn) -> tuple[dict[str, str | None], str]:
 
 @pytest.mark.subprocess
 @pytest.mark.skipif(not have("systemctl"), reason="systemctl is not installed")
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(case=cases())
 def test_generated_install_sections_match_systemctl(
     tmp_path: Path, case: tuple[dict[str, str | None], str]
@@ -91,7 +117,8 @@ def test_generated_install_sections_match_systemctl(
         if not a.ok:
             assert links(mine) == before, "a failed step changed links"
             assert not b.ok or "Failed" in b.message or "not a valid" in b.message, (
-                f"{verb}: we refused ({a.message}) but systemctl reported no error: {b.message}")
+                f"{verb}: we refused ({a.message}) but systemctl reported no error: {b.message}"
+            )
             return
         assert b.ok, f"{verb}: systemctl failed ({b.message}), we did not"
         assert not diff(links(mine), links(real)), diff(links(mine), links(real))

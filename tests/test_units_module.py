@@ -55,8 +55,10 @@ def run_seed(ctx: RunContext) -> Report:
 
 
 def seed_tree(root: Path) -> Path:
-    return make_tree(root, {f"{U}/systemd-sysext.service": SYSEXT_UNIT, "/usr/bin/systemctl": "",
-                            "/run/cos": None})
+    return make_tree(
+        root,
+        {f"{U}/systemd-sysext.service": SYSEXT_UNIT, "/usr/bin/systemctl": "", "/run/cos": None},
+    )
 
 
 # -- the seed: initramfs chroot vs running system --------------------------------
@@ -81,7 +83,8 @@ def test_seed_enable_on_the_running_system_calls_systemctl_once(tmp_path: Path) 
     assert links(root) == {}
     actions = report.steps[-1].actions
     assert [(a.kind, a.change, a.command) for a in actions] == [
-        ("unit", RUN, "systemctl enable systemd-sysext")]
+        ("unit", RUN, "systemctl enable systemd-sysext")
+    ]
     assert actions[0].exit == 0
 
 
@@ -93,31 +96,41 @@ def test_live_system_makes_one_call_per_unit(
     monkeypatch.delenv("INVOCATION_ID", raising=False)  # from a shell: start waits
     runner = FakeRunner()
     ctx = RunContext(root=Root(str(tmp_path)), runner=runner, _live=True)
-    spec = SystemctlSpec(enable=("a", "b.timer"), disable=("c",), mask=("d", "e"),
-                         unmask=("f",), start=("g", "h i"))
+    spec = SystemctlSpec(
+        enable=("a", "b.timer"), disable=("c",), mask=("d", "e"), unmask=("f",), start=("g", "h i")
+    )
     from executor.apply import apply_action
 
     for action in plan_systemctl(ctx, spec):
         apply_action(ctx, action)
     assert runner.calls == [
-        ("systemctl", "enable", "a"), ("systemctl", "enable", "b.timer"),
-        ("systemctl", "disable", "c"), ("systemctl", "mask", "d"), ("systemctl", "mask", "e"),
-        ("systemctl", "unmask", "f"), ("systemctl", "start", "g"), ("systemctl", "start", "h i"),
+        ("systemctl", "enable", "a"),
+        ("systemctl", "enable", "b.timer"),
+        ("systemctl", "disable", "c"),
+        ("systemctl", "mask", "d"),
+        ("systemctl", "mask", "e"),
+        ("systemctl", "unmask", "f"),
+        ("systemctl", "start", "g"),
+        ("systemctl", "start", "h i"),
     ]
 
 
 def test_live_system_a_failing_unit_fails_the_step_and_the_others_run(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
-    config.write_text("stages:\n  boot:\n    - name: units\n      systemctl:\n"
-                      "        enable: [a, missing, b]\n")
+    config.write_text(
+        "stages:\n  boot:\n    - name: units\n      systemctl:\n        enable: [a, missing, b]\n"
+    )
     groups, _ = load_groups([read_host_source(str(config))])
     runner = FakeRunner(fail={("systemctl", "enable", "missing")})
     ctx = RunContext(root=Root(str(tmp_path)), runner=runner, _live=True)
     report = Report("apply", "boot", str(tmp_path), False)
     run_stages(ctx, report, ["boot"], groups)
     (step,) = report.steps
-    assert runner.calls == [("systemctl", "enable", "a"), ("systemctl", "enable", "missing"),
-                            ("systemctl", "enable", "b")]
+    assert runner.calls == [
+        ("systemctl", "enable", "a"),
+        ("systemctl", "enable", "missing"),
+        ("systemctl", "enable", "b"),
+    ]
     assert step.status == "failed"
     assert "systemctl enable missing" in step.reason and "systemctl enable a`" not in step.reason
     assert [a.exit for a in step.actions] == [0, 1, 0]
@@ -133,20 +146,25 @@ def test_start_outside_the_running_system_is_skipped_with_the_reason(tmp_path: P
 def test_a_missing_unit_fails_the_step_and_the_others_are_enabled(tmp_path: Path) -> None:
     """yip runs `systemctl enable` once per unit: the unit that exists is
     enabled, the missing one is an error of the step, naming it."""
-    root = make_tree(tmp_path / "r", {f"{U}/a.service": "[Install]\nWantedBy=x.target\n",
-                                      "/usr/bin/systemctl": ""})
+    root = make_tree(
+        tmp_path / "r",
+        {f"{U}/a.service": "[Install]\nWantedBy=x.target\n", "/usr/bin/systemctl": ""},
+    )
     config = tmp_path / "c.yaml"
-    config.write_text("stages:\n  boot:\n    - name: units\n      systemctl:\n"
-                      "        overrides: [{service: a, content: \"[Service]\\n\"}]\n"
-                      "        enable: [missing, a]\n")
+    config.write_text(
+        "stages:\n  boot:\n    - name: units\n      systemctl:\n"
+        '        overrides: [{service: a, content: "[Service]\\n"}]\n'
+        "        enable: [missing, a]\n"
+    )
     groups, _ = load_groups([read_host_source(str(config))])
     ctx = RunContext(root=Root(str(root)), runner=NoRunner(), _live=False)
     report = Report("apply", "boot", str(root), False)
     run_stages(ctx, report, ["boot"], groups)
     (step,) = report.steps
     assert step.status == "failed"
-    assert "missing.service does not exist" in step.reason and "/usr/lib/systemd/system" in \
-        step.reason
+    assert (
+        "missing.service does not exist" in step.reason and "/usr/lib/systemd/system" in step.reason
+    )
     assert "cannot enable a" not in step.reason
     assert links(root) == {"/etc/systemd/system/x.target.wants/a.service": f"{U}/a.service"}
     assert (root / "etc/systemd/system/a.service.d/override-yip.conf").is_file()
@@ -155,13 +173,16 @@ def test_a_missing_unit_fails_the_step_and_the_others_are_enabled(tmp_path: Path
 # -- overrides --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("service", "name", "path"), [
-    ("foo", "", f"{E}/foo.service.d/override-yip.conf"),
-    ("foo.service", "x", f"{E}/foo.service.d/x.conf"),
-    ("foo.timer", "x.txt", f"{E}/foo.timer.service.d/x.txt.conf"),
-    ("getty@tty1", "10-a.conf", f"{E}/getty@tty1.service.d/10-a.conf"),
-    ("foo", ".conf", f"{E}/foo.service.d/.conf"),
-])
+@pytest.mark.parametrize(
+    ("service", "name", "path"),
+    [
+        ("foo", "", f"{E}/foo.service.d/override-yip.conf"),
+        ("foo.service", "x", f"{E}/foo.service.d/x.conf"),
+        ("foo.timer", "x.txt", f"{E}/foo.timer.service.d/x.txt.conf"),
+        ("getty@tty1", "10-a.conf", f"{E}/getty@tty1.service.d/10-a.conf"),
+        ("foo", ".conf", f"{E}/foo.service.d/.conf"),
+    ],
+)
 def test_override_names_follow_yip(service: str, name: str, path: str) -> None:
     assert override_path(OverrideSpec(service, name, "x")) == path
 
@@ -175,9 +196,13 @@ def test_override_refuses_paths(tmp_path: Path) -> None:
 
 def test_overrides_are_written_atomically_once(tmp_path: Path) -> None:
     ctx = RunContext(root=Root(str(tmp_path)), runner=NoRunner(), _live=False)
-    spec = SystemctlSpec(overrides=(OverrideSpec("k3s", "", "[Service]\nNice=5\n"),
-                                    OverrideSpec("k3s", "empty", ""),
-                                    OverrideSpec(" ", "x", "y")))
+    spec = SystemctlSpec(
+        overrides=(
+            OverrideSpec("k3s", "", "[Service]\nNice=5\n"),
+            OverrideSpec("k3s", "empty", ""),
+            OverrideSpec(" ", "x", "y"),
+        )
+    )
     from executor.apply import apply_action
 
     actions = plan_systemctl(ctx, spec)
@@ -187,7 +212,9 @@ def test_overrides_are_written_atomically_once(tmp_path: Path) -> None:
     assert conf.read_text() == "[Service]\nNice=5\n"
     assert conf.stat().st_mode & 0o777 == 0o644
     assert [a.detail for a in actions if "skipped" in a.detail] == [
-        "override skipped: empty content (as yip)", "override skipped: empty service (as yip)"]
+        "override skipped: empty content (as yip)",
+        "override skipped: empty service (as yip)",
+    ]
     assert not (tmp_path / "etc/systemd/system/k3s.service.d/empty.conf").exists()
     again = plan_systemctl(ctx, spec)
     assert {a.change for a in again} == {NONE}
@@ -198,11 +225,14 @@ def test_an_override_with_install_lines_counts_for_enable_in_the_same_step(
 ) -> None:
     make_tree(tmp_path, {f"{U}/a.service": "[Service]\nExecStart=/bin/true\n"})
     ctx = RunContext(root=DryRunRoot(str(tmp_path)), runner=NoRunner(), _live=False)
-    spec = SystemctlSpec(enable=("a",), overrides=(
-        OverrideSpec("a", "install", "[Install]\nWantedBy=multi-user.target\n"),))
+    spec = SystemctlSpec(
+        enable=("a",),
+        overrides=(OverrideSpec("a", "install", "[Install]\nWantedBy=multi-user.target\n"),),
+    )
     actions = plan_systemctl(ctx, spec)
     assert (f"{E}/multi-user.target.wants/a.service", f"{U}/a.service") in [
-        (a.path, a.target) for a in actions if a.kind == "symlink"]
+        (a.path, a.target) for a in actions if a.kind == "symlink"
+    ]
 
 
 # -- OpenRC -----------------------------------------------------------------------
@@ -238,25 +268,31 @@ def test_openrc_enable_links_the_default_runlevel_like_rc_update(tmp_path: Path)
     assert openrc(root, enable=("sshd",)) == ["none"]
     assert openrc(root, disable=("sshd",)) == ["remove"]
     assert rl_links(root) == {}
-    assert openrc(root, disable=("sshd",)) == ["sshd is not in the default runlevel: nothing "
-                                              "to disable"]
+    assert openrc(root, disable=("sshd",)) == [
+        "sshd is not in the default runlevel: nothing to disable"
+    ]
 
 
 def test_openrc_prefers_usr_local_init_scripts(tmp_path: Path) -> None:
-    root = openrc_tree(tmp_path, scripts={"/etc/init.d/k3s": 0o755,
-                                          "/usr/local/etc/init.d/k3s": 0o755})
+    root = openrc_tree(
+        tmp_path, scripts={"/etc/init.d/k3s": 0o755, "/usr/local/etc/init.d/k3s": 0o755}
+    )
     openrc(root, enable=("k3s",))
     assert rl_links(root) == {"k3s": "/usr/local/etc/init.d/k3s"}
 
 
-@pytest.mark.parametrize(("scripts", "verbs", "message"), [
-    ({"/etc/init.d/sshd": 0o755}, {"enable": ("nope",)}, "no init script"),
-    ({"/etc/init.d/sshd": 0o644}, {"enable": ("sshd",)}, "/etc/init.d/sshd is not executable"),
-    ({"/etc/init.d/x.sh": 0o755}, {"enable": ("x.sh",)}, "no init script"),
-    ({"/etc/init.d/sshd": 0o755}, {"mask": ("sshd",)}, "no OpenRC equivalent"),
-])
-def test_openrc_errors(tmp_path: Path, scripts: dict[str, int], verbs: dict[str, tuple[str]],
-                       message: str) -> None:
+@pytest.mark.parametrize(
+    ("scripts", "verbs", "message"),
+    [
+        ({"/etc/init.d/sshd": 0o755}, {"enable": ("nope",)}, "no init script"),
+        ({"/etc/init.d/sshd": 0o644}, {"enable": ("sshd",)}, "/etc/init.d/sshd is not executable"),
+        ({"/etc/init.d/x.sh": 0o755}, {"enable": ("x.sh",)}, "no init script"),
+        ({"/etc/init.d/sshd": 0o755}, {"mask": ("sshd",)}, "no OpenRC equivalent"),
+    ],
+)
+def test_openrc_errors(
+    tmp_path: Path, scripts: dict[str, int], verbs: dict[str, tuple[str]], message: str
+) -> None:
     from executor.errors import StepError
 
     root = openrc_tree(tmp_path, scripts=scripts)
@@ -276,8 +312,9 @@ def test_openrc_needs_the_runlevel_directory(tmp_path: Path) -> None:
 
 def test_both_service_managers_means_systemd_links(tmp_path: Path) -> None:
     root = openrc_tree(tmp_path)
-    make_tree(root, {"/usr/bin/systemctl": "",
-                     f"{U}/sshd.service": "[Install]\nWantedBy=m.target\n"})
+    make_tree(
+        root, {"/usr/bin/systemctl": "", f"{U}/sshd.service": "[Install]\nWantedBy=m.target\n"}
+    )
     openrc(root, enable=("sshd",))
     assert rl_links(root) == {}
     assert links(root) == {f"{E}/m.target.wants/sshd.service": f"{U}/sshd.service"}

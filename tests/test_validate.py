@@ -51,239 +51,452 @@ E, W = "error", "warning"
 
 CASES = [
     # -- YAML syntax ------------------------------------------------------------------------
-    Case("syntax: unclosed flow sequence", *one(
-        "stages:\n  boot:\n    - files: [\n",
-        (3, 15, E, "", "YAML syntax"))),  # at the end of the last line, not past it
-    Case("syntax: tab indentation", *one(
-        "stages:\n\tboot: []\n",
-        (2, 1, E, "", "YAML syntax: found character that cannot start any token"))),
-    Case("syntax: unknown escape in a double-quoted regex", *one("""
+    Case(
+        "syntax: unclosed flow sequence",
+        *one("stages:\n  boot:\n    - files: [\n", (3, 15, E, "", "YAML syntax")),
+    ),  # at the end of the last line, not past it
+    Case(
+        "syntax: tab indentation",
+        *one(
+            "stages:\n\tboot: []\n",
+            (2, 1, E, "", "YAML syntax: found character that cannot start any token"),
+        ),
+    ),
+    Case(
+        "syntax: unknown escape in a double-quoted regex",
+        *one(
+            """
         stages:
           boot:
             - only_os: "Red\\sHat"
         """,
-        (3, 20, E, "", "YAML syntax: found unknown escape character"))),
-    Case("syntax: control character", *one(
-        "stages:\n  boot:\n    - node: 'x\x0cab('\n",
-        (3, 15, E, "", "YAML: character U+000C is not allowed"))),
-    Case("syntax: duplicate key", *one("""
+            (3, 20, E, "", "YAML syntax: found unknown escape character"),
+        ),
+    ),
+    Case(
+        "syntax: control character",
+        *one(
+            "stages:\n  boot:\n    - node: 'x\x0cab('\n",
+            (3, 15, E, "", "YAML: character U+000C is not allowed"),
+        ),
+    ),
+    Case(
+        "syntax: duplicate key",
+        *one(
+            """
         stages:
           boot:
             - name: a
               name: b
         """,
-        (4, 7, E, "stages.boot[0].name", "duplicate key `name` (first at line 3)"))),
+            (4, 7, E, "stages.boot[0].name", "duplicate key `name` (first at line 3)"),
+        ),
+    ),
     # -- wrong types -------------------------------------------------------------------------
-    Case("type: document is a list", *one(
-        "- stages\n- boot\n",
-        (1, 1, E, "", "expected a mapping, got a list"))),
-    Case("type: stages is a list", *one("""
+    Case(
+        "type: document is a list",
+        *one("- stages\n- boot\n", (1, 1, E, "", "expected a mapping, got a list")),
+    ),
+    Case(
+        "type: stages is a list",
+        *one(
+            """
         stages:
           - boot
         """,
-        (2, 3, E, "stages", "expected a mapping, got a list"))),
-    Case("type: step is a string", *one("""
+            (2, 3, E, "stages", "expected a mapping, got a list"),
+        ),
+    ),
+    Case(
+        "type: step is a string",
+        *one(
+            """
         stages:
           boot:
             - echo hi
         """,
-        (3, 7, E, "stages.boot[0]", "expected a mapping, got a string 'echo hi'"))),
-    Case("type: files is a mapping", *one("""
+            (3, 7, E, "stages.boot[0]", "expected a mapping, got a string 'echo hi'"),
+        ),
+    ),
+    Case(
+        "type: files is a mapping",
+        *one(
+            """
         stages:
           boot:
             - files:
                 path: /etc/x
         """,
-        (4, 9, E, "stages.boot[0].files", "expected a list, got a mapping"))),
-    Case("type: file path is a list", *one("""
+            (4, 9, E, "stages.boot[0].files", "expected a list, got a mapping"),
+        ),
+    ),
+    Case(
+        "type: file path is a list",
+        *one(
+            """
         stages: {boot: [{files: [{path: [1]}]}]}
         """,
-        (1, 33, E, "stages.boot[0].files[0].path", "expected a string, got a list"))),
-    Case("type: owner is a name", *one("""
+            (1, 33, E, "stages.boot[0].files[0].path", "expected a string, got a list"),
+        ),
+    ),
+    Case(
+        "type: owner is a name",
+        *one(
+            """
         stages:
           boot:
             - files:
                 - path: /etc/x
                   owner: root
         """,
-        (5, 18, E, "stages.boot[0].files[0].owner", "expected an integer, got a string 'root'"))),
-    Case("type: command is a mapping", *one("""
+            (5, 18, E, "stages.boot[0].files[0].owner", "expected an integer, got a string 'root'"),
+        ),
+    ),
+    Case(
+        "type: command is a mapping",
+        *one(
+            """
         stages:
           boot:
             - commands:
                 - echo: hi
         """,
-        (4, 11, E, "stages.boot[0].commands[0]", "expected a string, got a mapping"))),
-    Case("type: systemctl enable is a string", *one("""
+            (4, 11, E, "stages.boot[0].commands[0]", "expected a string, got a mapping"),
+        ),
+    ),
+    Case(
+        "type: systemctl enable is a string",
+        *one(
+            """
         stages:
           boot:
             - systemctl:
                 enable: sshd
         """,
-        (4, 17, E, "stages.boot[0].systemctl.enable", "expected a list, got a string 'sshd'"))),
-    Case("type: if_files.any is a string", *one("""
+            (4, 17, E, "stages.boot[0].systemctl.enable", "expected a list, got a string 'sshd'"),
+        ),
+    ),
+    Case(
+        "type: if_files.any is a string",
+        *one(
+            """
         stages:
           boot:
             - if_files:
                 any: /etc/x
         """,
-        (4, 14, E, "stages.boot[0].if_files.any", "expected a list, got a string '/etc/x'"))),
-    Case("type: after entry is a string", *one("""
+            (4, 14, E, "stages.boot[0].if_files.any", "expected a list, got a string '/etc/x'"),
+        ),
+    ),
+    Case(
+        "type: after entry is a string",
+        *one(
+            """
         stages:
           boot:
             - after:
                 - other.step
         """,
-        (4, 11, E, "stages.boot[0].after[0]", "expected a mapping, got a string 'other.step'"))),
-    Case("type: environment is a list", *one("""
+            (4, 11, E, "stages.boot[0].after[0]", "expected a mapping, got a string 'other.step'"),
+        ),
+    ),
+    Case(
+        "type: environment is a list",
+        *one(
+            """
         stages:
           boot:
             - environment:
                 - A=1
         """,
-        (4, 9, E, "stages.boot[0].environment", "expected a mapping, got a list"))),
+            (4, 9, E, "stages.boot[0].environment", "expected a mapping, got a list"),
+        ),
+    ),
     # -- missing fields ----------------------------------------------------------------------
-    Case("missing: file path", *one("""
+    Case(
+        "missing: file path",
+        *one(
+            """
         stages:
           boot:
             - files:
                 - content: x
         """,
-        (4, 11, E, "stages.boot[0].files[0].path", "missing required key `path` in file"))),
-    Case("missing: directory path", *one("""
+            (4, 11, E, "stages.boot[0].files[0].path", "missing required key `path` in file"),
+        ),
+    ),
+    Case(
+        "missing: directory path",
+        *one(
+            """
         stages:
           boot:
             - directories:
                 - permissions: 0755
         """,
-        (4, 11, E, "stages.boot[0].directories[0].path",
-         "missing required key `path` in directory"))),
-    Case("missing: override service", *one("""
+            (
+                4,
+                11,
+                E,
+                "stages.boot[0].directories[0].path",
+                "missing required key `path` in directory",
+            ),
+        ),
+    ),
+    Case(
+        "missing: override service",
+        *one(
+            """
         stages:
           boot:
             - systemctl:
                 overrides:
                   - content: "[Service]"
         """,
-        (5, 13, E, "stages.boot[0].systemctl.overrides[0].service",
-         "missing required key `service` in override"))),
-    Case("missing: after name", *one("""
+            (
+                5,
+                13,
+                E,
+                "stages.boot[0].systemctl.overrides[0].service",
+                "missing required key `service` in override",
+            ),
+        ),
+    ),
+    Case(
+        "missing: after name",
+        *one(
+            """
         stages:
           boot:
             - after:
                 - {}
         """,
-        (4, 11, E, "stages.boot[0].after[0].name", "missing required key `name` in after"))),
-    Case("missing: unit name", *one("""
+            (4, 11, E, "stages.boot[0].after[0].name", "missing required key `name` in after"),
+        ),
+    ),
+    Case(
+        "missing: unit name",
+        *one(
+            """
         stages:
           boot:
             - systemctl:
                 enable: ["", ~]
         """,
-        (4, 18, E, "stages.boot[0].systemctl.enable[0]", "empty unit name"),
-        (4, 22, E, "stages.boot[0].systemctl.enable[1]", "empty unit name"))),
+            (4, 18, E, "stages.boot[0].systemctl.enable[0]", "empty unit name"),
+            (4, 22, E, "stages.boot[0].systemctl.enable[1]", "empty unit name"),
+        ),
+    ),
     # -- modes -------------------------------------------------------------------------------
-    Case("mode: above 07777", *one("""
+    Case(
+        "mode: above 07777",
+        *one(
+            """
         stages:
           boot:
             - files:
                 - path: /x
                   permissions: 017777
         """,
-        (5, 24, E, "stages.boot[0].files[0].permissions",
-         "mode 017777 is out of range (0 to 07777)"))),
-    Case("mode: negative", *one("""
+            (
+                5,
+                24,
+                E,
+                "stages.boot[0].files[0].permissions",
+                "mode 017777 is out of range (0 to 07777)",
+            ),
+        ),
+    ),
+    Case(
+        "mode: negative",
+        *one(
+            """
         stages:
           boot:
             - files:
                 - path: /x
                   permissions: -1
         """,
-        (5, 24, E, "stages.boot[0].files[0].permissions", "mode -1 is out of range"))),
-    Case("mode: symbolic string", *one("""
+            (5, 24, E, "stages.boot[0].files[0].permissions", "mode -1 is out of range"),
+        ),
+    ),
+    Case(
+        "mode: symbolic string",
+        *one(
+            """
         stages:
           boot:
             - files:
                 - path: /x
                   permissions: "rwxr-xr-x"
         """,
-        (5, 24, E, "stages.boot[0].files[0].permissions",
-         "invalid mode 'rwxr-xr-x': expected octal like 0644"))),
-    Case("mode: string above 07777", *one("""
+            (
+                5,
+                24,
+                E,
+                "stages.boot[0].files[0].permissions",
+                "invalid mode 'rwxr-xr-x': expected octal like 0644",
+            ),
+        ),
+    ),
+    Case(
+        "mode: string above 07777",
+        *one(
+            """
         stages:
           boot:
             - directories:
                 - path: /x
                   permissions: "77777"
         """,
-        (5, 24, E, "stages.boot[0].directories[0].permissions", "invalid mode '77777'"))),
-    Case("mode: a number with a fraction", *one("""
+            (5, 24, E, "stages.boot[0].directories[0].permissions", "invalid mode '77777'"),
+        ),
+    ),
+    Case(
+        "mode: a number with a fraction",
+        *one(
+            """
         stages:
           boot:
             - files:
                 - path: /x
                   permissions: 644.5
         """,
-        (5, 24, E, "stages.boot[0].files[0].permissions",
-         "expected a file mode such as 0644, got a number '644.5'"))),
-    Case("mode: decimal-looking 755", *one("""
+            (
+                5,
+                24,
+                E,
+                "stages.boot[0].files[0].permissions",
+                "expected a file mode such as 0644, got a number '644.5'",
+            ),
+        ),
+    ),
+    Case(
+        "mode: decimal-looking 755",
+        *one(
+            """
         stages:
           boot:
             - directories:
                 - path: /x
                   permissions: 755
         """,
-        (5, 24, W, "stages.boot[0].directories[0].permissions",
-         "mode 755 is a decimal number, so mode 0363 will be applied (its permission bits, as"
-         " yip applies them); write 0755 for octal"))),
+            (
+                5,
+                24,
+                W,
+                "stages.boot[0].directories[0].permissions",
+                "mode 755 is a decimal number, so mode 0363 will be applied (its permission bits,"
+                " as yip applies them); write 0755 for octal",
+            ),
+        ),
+    ),
     # -- unknown keys, at every level --------------------------------------------------------
-    Case("unknown key: top level", *one("""
+    Case(
+        "unknown key: top level",
+        *one(
+            """
         name: x
         stage:
           boot: []
         """,
-        (2, 1, W, "stage", "unknown key `stage` in config; did you mean `stages`?"))),
-    Case("unknown key: stage name", *one("""
+            (2, 1, W, "stage", "unknown key `stage` in config; did you mean `stages`?"),
+        ),
+    ),
+    Case(
+        "unknown key: stage name",
+        *one(
+            """
         stages:
           initramfs.afer: []
         """,
-        (2, 3, W, "stages.initramfs.afer",
-         "unknown stage `initramfs.afer`; did you mean `initramfs.after`?"))),
-    Case("unknown key: step", *one("""
+            (
+                2,
+                3,
+                W,
+                "stages.initramfs.afer",
+                "unknown stage `initramfs.afer`; did you mean `initramfs.after`?",
+            ),
+        ),
+    ),
+    Case(
+        "unknown key: step",
+        *one(
+            """
         stages:
           boot:
             - systctl:
                 vm.swappiness: "10"
         """,
-        (3, 7, W, "stages.boot[0].systctl",
-         "unknown key `systctl` in step; did you mean `sysctl`?"))),
-    Case("unknown key: file", *one("""
+            (
+                3,
+                7,
+                W,
+                "stages.boot[0].systctl",
+                "unknown key `systctl` in step; did you mean `sysctl`?",
+            ),
+        ),
+    ),
+    Case(
+        "unknown key: file",
+        *one(
+            """
         stages:
           boot:
             - files:
                 - path: /etc/x
                   permsisions: 0600
         """,
-        (5, 11, W, "stages.boot[0].files[0].permsisions",
-         "unknown key `permsisions` in file; did you mean `permissions`?"))),
-    Case("unknown key: directory", *one("""
+            (
+                5,
+                11,
+                W,
+                "stages.boot[0].files[0].permsisions",
+                "unknown key `permsisions` in file; did you mean `permissions`?",
+            ),
+        ),
+    ),
+    Case(
+        "unknown key: directory",
+        *one(
+            """
         stages:
           boot:
             - directories:
                 - path: /x
                   ownr: 0
         """,
-        (5, 11, W, "stages.boot[0].directories[0].ownr",
-         "unknown key `ownr` in directory; did you mean `owner`?"))),
-    Case("unknown key: systemctl", *one("""
+            (
+                5,
+                11,
+                W,
+                "stages.boot[0].directories[0].ownr",
+                "unknown key `ownr` in directory; did you mean `owner`?",
+            ),
+        ),
+    ),
+    Case(
+        "unknown key: systemctl",
+        *one(
+            """
         stages:
           boot:
             - systemctl:
                 enabled: [sshd]
         """,
-        (4, 9, W, "stages.boot[0].systemctl.enabled",
-         "unknown key `enabled` in systemctl; did you mean `enable`?"))),
-    Case("unknown key: override, so its service is missing", *one("""
+            (
+                4,
+                9,
+                W,
+                "stages.boot[0].systemctl.enabled",
+                "unknown key `enabled` in systemctl; did you mean `enable`?",
+            ),
+        ),
+    ),
+    Case(
+        "unknown key: override, so its service is missing",
+        *one(
+            """
         stages:
           boot:
             - systemctl:
@@ -291,35 +504,75 @@ CASES = [
                   - services: sshd
                     content: x
         """,
-        (5, 13, W, "stages.boot[0].systemctl.overrides[0].services",
-         "unknown key `services` in override; did you mean `service`?"),
-        (5, 13, E, "stages.boot[0].systemctl.overrides[0].service",
-         "missing required key `service`"))),
-    Case("unknown key: if_files", *one("""
+            (
+                5,
+                13,
+                W,
+                "stages.boot[0].systemctl.overrides[0].services",
+                "unknown key `services` in override; did you mean `service`?",
+            ),
+            (
+                5,
+                13,
+                E,
+                "stages.boot[0].systemctl.overrides[0].service",
+                "missing required key `service`",
+            ),
+        ),
+    ),
+    Case(
+        "unknown key: if_files",
+        *one(
+            """
         stages:
           boot:
             - if_files:
                 al: [/etc/x]
         """,
-        (4, 9, W, "stages.boot[0].if_files.al",
-         "unknown key `al` in if_files; did you mean `all`?"))),
-    Case("unknown key: after entry, so its name is missing", *one("""
+            (
+                4,
+                9,
+                W,
+                "stages.boot[0].if_files.al",
+                "unknown key `al` in if_files; did you mean `all`?",
+            ),
+        ),
+    ),
+    Case(
+        "unknown key: after entry, so its name is missing",
+        *one(
+            """
         stages:
           boot:
             - after:
                 - nmae: x.y
         """,
-        (4, 11, W, "stages.boot[0].after[0].nmae",
-         "unknown key `nmae` in after; did you mean `name`?"),
-        (4, 11, E, "stages.boot[0].after[0].name", "missing required key `name`"))),
-    Case("unknown key: no close match", *one("""
+            (
+                4,
+                11,
+                W,
+                "stages.boot[0].after[0].nmae",
+                "unknown key `nmae` in after; did you mean `name`?",
+            ),
+            (4, 11, E, "stages.boot[0].after[0].name", "missing required key `name`"),
+        ),
+    ),
+    Case(
+        "unknown key: no close match",
+        *one(
+            """
         stages:
           boot:
             - frobnicate: true
         """,
-        (3, 7, W, "stages.boot[0].frobnicate", "unknown key `frobnicate` in step"))),
+            (3, 7, W, "stages.boot[0].frobnicate", "unknown key `frobnicate` in step"),
+        ),
+    ),
     # -- encodings ---------------------------------------------------------------------------
-    Case("encoding: unknown spelling", *one("""
+    Case(
+        "encoding: unknown spelling",
+        *one(
+            """
         stages:
           boot:
             - files:
@@ -327,9 +580,13 @@ CASES = [
                   encoding: base64+gzip
                   content: H4sI
         """,
-        (5, 21, E, "stages.boot[0].files[0].encoding",
-         "unknown encoding `base64+gzip`"))),
-    Case("encoding: content is not gzip", *one("""
+            (5, 21, E, "stages.boot[0].files[0].encoding", "unknown encoding `base64+gzip`"),
+        ),
+    ),
+    Case(
+        "encoding: content is not gzip",
+        *one(
+            """
         stages:
           boot:
             - files:
@@ -337,8 +594,13 @@ CASES = [
                   encoding: gz
                   content: plain text
         """,
-        (6, 20, E, "stages.boot[0].files[0].content", "content is not valid gz"))),
-    Case("encoding: base64 with bad padding", *one("""
+            (6, 20, E, "stages.boot[0].files[0].content", "content is not valid gz"),
+        ),
+    ),
+    Case(
+        "encoding: base64 with bad padding",
+        *one(
+            """
         stages:
           boot:
             - files:
@@ -346,43 +608,79 @@ CASES = [
                   encoding: b64
                   content: abc
         """,
-        (6, 20, E, "stages.boot[0].files[0].content", "content is not valid b64"))),
+            (6, 20, E, "stages.boot[0].files[0].content", "content is not valid b64"),
+        ),
+    ),
     # -- regexes -----------------------------------------------------------------------------
-    Case("regex: only_os, at the offending character", *one("""
+    Case(
+        "regex: only_os, at the offending character",
+        *one(
+            """
         stages:
           boot:
             - only_os: "Ubuntu|(Debian"
         """,
-        (3, 24, E, "stages.boot[0].only_os", "invalid regex: missing ), unterminated subpattern"))),
-    Case("regex: node", *one("""
+            (
+                3,
+                24,
+                E,
+                "stages.boot[0].only_os",
+                "invalid regex: missing ), unterminated subpattern",
+            ),
+        ),
+    ),
+    Case(
+        "regex: node",
+        *one(
+            """
         stages:
           boot:
             - node: '[a-'
         """,
-        (3, 14, E, "stages.boot[0].node", "invalid regex: unterminated character set"))),
-    Case("regex: only_arch", *one("""
+            (3, 14, E, "stages.boot[0].node", "invalid regex: unterminated character set"),
+        ),
+    ),
+    Case(
+        "regex: only_arch",
+        *one(
+            """
         stages:
           boot:
             - only_arch: x86_64|*arm
         """,
-        (3, 25, E, "stages.boot[0].only_arch", "invalid regex: nothing to repeat"))),
+            (3, 25, E, "stages.boot[0].only_arch", "invalid regex: nothing to repeat"),
+        ),
+    ),
     # With an escape in the quoted text, the value's characters are not the
     # file's: the problem points at the value itself.
-    Case("regex: only_os_version, escaped, at the value", *one("""
+    Case(
+        "regex: only_os_version, escaped, at the value",
+        *one(
+            """
         stages:
           boot:
             - only_os_version: "24\\\\.(04"
         """,
-        (3, 24, E, "stages.boot[0].only_os_version", "invalid regex: missing )"))),
+            (3, 24, E, "stages.boot[0].only_os_version", "invalid regex: missing )"),
+        ),
+    ),
     # -- templates and shell -----------------------------------------------------------------
-    Case("template: unclosed action in a command", *one("""
+    Case(
+        "template: unclosed action in a command",
+        *one(
+            """
         stages:
           boot:
             - commands:
                 - echo {{ .Values.node.hostname
         """,
-        (4, 16, E, "stages.boot[0].commands[0]", "template: unclosed action"))),
-    Case("template: inside a literal block, on its own line", *one("""
+            (4, 16, E, "stages.boot[0].commands[0]", "template: unclosed action"),
+        ),
+    ),
+    Case(
+        "template: inside a literal block, on its own line",
+        *one(
+            """
         stages:
           boot:
             - files:
@@ -391,22 +689,47 @@ CASES = [
                     Welcome to
                     {{ .Values.node.hostname
         """,
-        (7, 13, E, "stages.boot[0].files[0].content", "template: unclosed action"))),
-    Case("template: end without a block", *one("""
+            (7, 13, E, "stages.boot[0].files[0].content", "template: unclosed action"),
+        ),
+    ),
+    Case(
+        "template: end without a block",
+        *one(
+            """
         stages:
           boot:
             - commands: ['{{ end }}']
         """,
-        (3, 19, E, "stages.boot[0].commands[0]",
-         "template: `{{end}}` without an open if/range/with"))),
-    Case("template: valid Go, but not rendered by this executor", *one("""
+            (
+                3,
+                19,
+                E,
+                "stages.boot[0].commands[0]",
+                "template: `{{end}}` without an open if/range/with",
+            ),
+        ),
+    ),
+    Case(
+        "template: valid Go, but not rendered by this executor",
+        *one(
+            """
         stages:
           initramfs:
             - hostname: '{{ printf "edge-%s" .MachineID }}'
         """,
-        (3, 21, W, "stages.initramfs[0].hostname",
-         "template: function 'printf' is not supported (supported: field lookups,"))),
-    Case("template: entity text", *one("""
+            (
+                3,
+                21,
+                W,
+                "stages.initramfs[0].hostname",
+                "template: function 'printf' is not supported (supported: field lookups,",
+            ),
+        ),
+    ),
+    Case(
+        "template: entity text",
+        *one(
+            """
         stages:
           boot:
             - ensure_entities:
@@ -414,41 +737,71 @@ CASES = [
                     kind: user
                     username: {{ .Values.user
         """,
-        (6, 23, E, "stages.boot[0].ensure_entities[0].entity", "template: unclosed action"))),
-    Case("template: empty pipeline stage, in an environment value", *one("""
+            (6, 23, E, "stages.boot[0].ensure_entities[0].entity", "template: unclosed action"),
+        ),
+    ),
+    Case(
+        "template: empty pipeline stage, in an environment value",
+        *one(
+            """
         stages:
           boot:
             - environment:
                 NODE: "{{ .Values.node.hostname | }}"
         """,
-        (4, 16, E, "stages.boot[0].environment.NODE", "template: missing command after `|`"))),
-    Case("template: hostname with an unclosed parenthesis", *one("""
+            (4, 16, E, "stages.boot[0].environment.NODE", "template: missing command after `|`"),
+        ),
+    ),
+    Case(
+        "template: hostname with an unclosed parenthesis",
+        *one(
+            """
         stages:
           initramfs:
             - hostname: kairos-{{ trunc 4 (.MachineID }}
         """,
-        (3, 24, E, "stages.initramfs[0].hostname", "template: unclosed `(` in action"))),
-    Case("shell: doubled operator in if", *one("""
+            (3, 24, E, "stages.initramfs[0].hostname", "template: unclosed `(` in action"),
+        ),
+    ),
+    Case(
+        "shell: doubled operator in if",
+        *one(
+            """
         stages:
           boot:
             - if: '[ -e /x ] && && true'
         """,
-        (3, 11, E, "stages.boot[0].if", "`if` is not valid shell: unexpected `&&`"))),
-    Case("shell: unterminated quote in if", *one("""
+            (3, 11, E, "stages.boot[0].if", "`if` is not valid shell: unexpected `&&`"),
+        ),
+    ),
+    Case(
+        "shell: unterminated quote in if",
+        *one(
+            """
         stages:
           boot:
             - if: '[ -e "/run/cos/live_mode ]'
         """,
-        (3, 11, E, "stages.boot[0].if", "`if` is not valid shell: unterminated double quote"))),
+            (3, 11, E, "stages.boot[0].if", "`if` is not valid shell: unterminated double quote"),
+        ),
+    ),
     # -- units and drop-ins ------------------------------------------------------------------
-    Case("unit: a path is not a unit name", *one("""
+    Case(
+        "unit: a path is not a unit name",
+        *one(
+            """
         stages:
           boot:
             - systemctl:
                 enable: [ foo/bar ]
         """,
-        (4, 19, E, "stages.boot[0].systemctl.enable[0]", "`foo/bar` is not a valid unit name"))),
-    Case("unit: drop-in name leaves its directory", *one("""
+            (4, 19, E, "stages.boot[0].systemctl.enable[0]", "`foo/bar` is not a valid unit name"),
+        ),
+    ),
+    Case(
+        "unit: drop-in name leaves its directory",
+        *one(
+            """
         stages:
           boot:
             - systemctl:
@@ -457,17 +810,37 @@ CASES = [
                     name: ../evil
                     content: x
         """,
-        (6, 19, E, "stages.boot[0].systemctl.overrides[0].name",
-         "drop-in name `../evil` must be a plain file name"))),
-    Case("filter: unknown service manager", *one("""
+            (
+                6,
+                19,
+                E,
+                "stages.boot[0].systemctl.overrides[0].name",
+                "drop-in name `../evil` must be a plain file name",
+            ),
+        ),
+    ),
+    Case(
+        "filter: unknown service manager",
+        *one(
+            """
         stages:
           boot:
             - only_service_manager: sytemd
         """,
-        (3, 29, W, "stages.boot[0].only_service_manager",
-         "`sytemd` is neither systemd nor openrc"))),
+            (
+                3,
+                29,
+                W,
+                "stages.boot[0].only_service_manager",
+                "`sytemd` is neither systemd nor openrc",
+            ),
+        ),
+    ),
     # -- after: targets and cycles -----------------------------------------------------------
-    Case("after: unknown target", *one("""
+    Case(
+        "after: unknown target",
+        *one(
+            """
         name: conf
         stages:
           boot:
@@ -476,10 +849,20 @@ CASES = [
               after:
                 - name: conf.frist
         """,
-        (7, 17, E, "stages.boot[1].after[0].name",
-         "after: `conf.frist` names no step of stage boot in this source;"
-         " did you mean `conf.first`?"))),
-    Case("after: a step of another stage is unknown", *one("""
+            (
+                7,
+                17,
+                E,
+                "stages.boot[1].after[0].name",
+                "after: `conf.frist` names no step of stage boot in this source;"
+                " did you mean `conf.first`?",
+            ),
+        ),
+    ),
+    Case(
+        "after: a step of another stage is unknown",
+        *one(
+            """
         name: conf
         stages:
           initramfs:
@@ -489,8 +872,13 @@ CASES = [
               after:
                 - name: conf.early
         """,
-        (8, 17, E, "stages.boot[0].after[0].name", "names no step of stage boot"))),
-    Case("after: waits for itself", *one("""
+            (8, 17, E, "stages.boot[0].after[0].name", "names no step of stage boot"),
+        ),
+    ),
+    Case(
+        "after: waits for itself",
+        *one(
+            """
         name: c
         stages:
           boot:
@@ -498,9 +886,19 @@ CASES = [
               after:
                 - name: c.loop
         """,
-        (6, 17, E, "stages.boot[0].after[0].name",
-         "cycle in the step order: c.loop -> c.loop; none of this document's steps will run"))),
-    Case("after: waits for a later step of its file", *one("""
+            (
+                6,
+                17,
+                E,
+                "stages.boot[0].after[0].name",
+                "cycle in the step order: c.loop -> c.loop; none of this document's steps will run",
+            ),
+        ),
+    ),
+    Case(
+        "after: waits for a later step of its file",
+        *one(
+            """
         name: d
         stages:
           boot:
@@ -509,10 +907,17 @@ CASES = [
                 - name: d.two
             - name: two
         """,
-        (6, 17, E, "stages.boot[0].after[0].name",
-         "cycle in the step order: d.one -> d.two -> d.one"),
-        # d.two waits for d.one by file order, not by an `after`: the step itself
-        (7, 7, E, "stages.boot[1].name", "cycle in the step order: d.one -> d.two -> d.one"))),
+            (
+                6,
+                17,
+                E,
+                "stages.boot[0].after[0].name",
+                "cycle in the step order: d.one -> d.two -> d.one",
+            ),
+            # d.two waits for d.one by file order, not by an `after`: the step itself
+            (7, 7, E, "stages.boot[1].name", "cycle in the step order: d.one -> d.two -> d.one"),
+        ),
+    ),
     Case(
         "after: a cycle across two files makes both invalid",
         {
@@ -534,10 +939,22 @@ CASES = [
                 """),
         },
         [
-            Want("a.yaml", 6, 17, E, "stages.boot[0].after[0].name",
-                 "cycle in the step order: a.x -> b.y -> a.x"),
-            Want("b.yaml", 6, 17, E, "stages.boot[0].after[0].name",
-                 "cycle in the step order: a.x -> b.y -> a.x"),
+            Want(
+                "a.yaml",
+                6,
+                17,
+                E,
+                "stages.boot[0].after[0].name",
+                "cycle in the step order: a.x -> b.y -> a.x",
+            ),
+            Want(
+                "b.yaml",
+                6,
+                17,
+                E,
+                "stages.boot[0].after[0].name",
+                "cycle in the step order: a.x -> b.y -> a.x",
+            ),
         ],
     ),
     Case(
@@ -563,11 +980,18 @@ CASES = [
         },
         [
             Want("a.yaml", 5, 11, E, "stages.boot[0].if", "`if` is not valid shell"),
-            Want("a.yaml", 7, 17, E, "stages.boot[0].after[0].name",
-                 "after: `a.nope` names no step"),
+            Want(
+                "a.yaml", 7, 17, E, "stages.boot[0].after[0].name", "after: `a.nope` names no step"
+            ),
             # a.yaml will not run, so neither can what waits for it (as in a run)
-            Want("b.yaml", 6, 17, E, "stages.boot[0].after[0].name",
-                 "after: `a.x` names no step of stage boot in this source"),
+            Want(
+                "b.yaml",
+                6,
+                17,
+                E,
+                "stages.boot[0].after[0].name",
+                "after: `a.x` names no step of stage boot in this source",
+            ),
         ],
     ),
 ]
@@ -607,9 +1031,9 @@ def test_broken_config_is_reported_exactly(
     code, report = run_validate(tmp_path, capsys, case.files)
     got = found(report, tmp_path / "src")
     want = sorted(case.want, key=lambda w: tuple(map(str, astuple(w)[:5])))
-    assert [g[:5] for g in got] == [
-        (w.file, w.line, w.column, w.severity, w.path) for w in want
-    ], "\n".join(map(str, got))
+    assert [g[:5] for g in got] == [(w.file, w.line, w.column, w.severity, w.path) for w in want], (
+        "\n".join(map(str, got))
+    )
     for g, w in zip(got, want, strict=True):
         assert w.fragment in str(g[5])
     has_error = any(w.severity == E for w in case.want)
@@ -617,7 +1041,8 @@ def test_broken_config_is_reported_exactly(
 
 
 @pytest.mark.parametrize(
-    "case", [c for c in CASES if all(w.severity == W for w in c.want)],
+    "case",
+    [c for c in CASES if all(w.severity == W for w in c.want)],
     ids=lambda c: c.id,
 )
 def test_strict_makes_warnings_errors(
@@ -633,14 +1058,16 @@ def test_human_output_is_file_line_column_severity_message_path(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text(doc("""
+    bad.write_text(
+        doc("""
         stages:
           boot:
             - systctl: {}
               files:
                 - path: /x
                   permissions: 99999
-        """))
+        """)
+    )
     assert main(["validate", "--no-cmdline", str(bad)]) == 1
     assert capsys.readouterr().out.splitlines() == [
         f"{bad}:3:7: warning: unknown key `systctl` in step; did you mean `sysctl`?"
@@ -676,11 +1103,16 @@ def test_json_lists_match_the_run_report(
     assert code == 1
     assert report["format"] == 1 and report["command"] == "validate"
     assert report["sources"] == [str(tmp_path / "src" / "x.yaml")]
-    assert report["errors"] == [{
-        "source": str(tmp_path / "src" / "x.yaml"), "line": 2, "column": 10,
-        "path": "stages.boot[0]", "severity": "error",
-        "message": "expected a mapping, got an integer '1'",
-    }]
+    assert report["errors"] == [
+        {
+            "source": str(tmp_path / "src" / "x.yaml"),
+            "line": 2,
+            "column": 10,
+            "path": "stages.boot[0]",
+            "severity": "error",
+            "message": "expected a mapping, got an integer '1'",
+        }
+    ]
     assert report["warnings"] == []
 
 
@@ -719,7 +1151,9 @@ def test_every_broken_case_at_once_no_traceback(tmp_path: Path) -> None:
             (src / f"{i:02d}-{name}").write_text(text)
     done = subprocess.run(
         [sys.executable, "-m", "executor", "validate", "--no-cmdline", str(src)],
-        capture_output=True, text=True, cwd=REPO,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
     assert done.returncode == 1
     assert "Traceback" not in done.stdout + done.stderr
@@ -728,7 +1162,9 @@ def test_every_broken_case_at_once_no_traceback(tmp_path: Path) -> None:
     assert all(": error: " in ln or ": warning: " in ln for ln in lines)
     usage = subprocess.run(
         [sys.executable, "-m", "executor", "validate", "--no-such-option"],
-        capture_output=True, text=True, cwd=REPO,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
     assert usage.returncode == 2
     assert "Traceback" not in usage.stderr

@@ -45,8 +45,10 @@ def test_dot_dot_in_a_path_is_a_warning_naming_the_path_written(
     src.write_text("stages:\n  boot:\n  - files: [{path: /etc/../../x, content: x}]\n")
     assert _validate(root, str(src)) == 0
     out = capsys.readouterr().out
-    assert "warning: `..` in `/etc/../../x`: it cannot leave the root, so the path written" \
-           " is `/x`" in out
+    assert (
+        "warning: `..` in `/etc/../../x`: it cannot leave the root, so the path written"
+        " is `/x`" in out
+    )
     # and it is where the run writes
     assert main(["apply", "-s", "boot", str(src), "--root", str(root), "--no-cmdline"]) == 0
     assert (root / "x").read_text() == "x"
@@ -55,15 +57,18 @@ def test_dot_dot_in_a_path_is_a_warning_naming_the_path_written(
 def test_a_unit_to_enable_that_the_root_lacks_is_found(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = make_tree(tmp_path / "root", {
-        "/usr/lib/systemd/system/there.service": "[Install]\nWantedBy=multi-user.target\n",
-        "/usr/lib/systemd/system/getty@.service": "[Install]\nWantedBy=getty.target\n",
-    })
+    root = make_tree(
+        tmp_path / "root",
+        {
+            "/usr/lib/systemd/system/there.service": "[Install]\nWantedBy=multi-user.target\n",
+            "/usr/lib/systemd/system/getty@.service": "[Install]\nWantedBy=getty.target\n",
+        },
+    )
     src = tmp_path / "c.yaml"
     src.write_text(
         "stages:\n  boot:\n  - systemctl: {enable: [nosuch, there, getty@tty1, mine]}\n"
         "  - files: [{path: /etc/systemd/system/mine.service,"
-        " content: \"[Install]\\nWantedBy=multi-user.target\\n\"}]\n"
+        ' content: "[Install]\\nWantedBy=multi-user.target\\n"}]\n'
     )
     assert _validate(root, str(src), "--json") == 0
     warnings = json.loads(capsys.readouterr().out)["warnings"]
@@ -108,10 +113,14 @@ def test_the_default_dirs_of_a_root_are_read_with_v_naming_skipped_files(
 def test_an_empty_cos_setup_directory_is_a_warning_an_empty_oem_is_not(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = make_tree(tmp_path / "root", {
-        "/oem/notes.txt": "x", "/srv/setup/README": "x",
-        "/proc/cmdline": "cos.setup=/srv/setup\n",
-    })
+    root = make_tree(
+        tmp_path / "root",
+        {
+            "/oem/notes.txt": "x",
+            "/srv/setup/README": "x",
+            "/proc/cmdline": "cos.setup=/srv/setup\n",
+        },
+    )
     assert main(["validate", "--root", str(root)]) == 0
     out = capsys.readouterr().out
     assert "/srv/setup: warning: 0 documents" in out

@@ -33,9 +33,9 @@ SUPPORTED_TEMPLATES = [
     "{{ .Values.node.hostname }}",
     "{{- .Values.node.hostname -}}",
     "{{-3}}",  # a number, not a trim marker
-    "{{ .Values.os.name | lower | replace \" \" \"-\" }}",
-    "{{ default \"node\" .Values.node.hostname | quote }}",
-    "{{ \"}}\" }}",
+    '{{ .Values.os.name | lower | replace " " "-" }}',
+    '{{ default "node" .Values.node.hostname | quote }}',
+    '{{ "}}" }}',
     "{{ `raw }} string` }}",
     "{{/* a comment */}}",
     "{{- /* trimmed comment */ -}}",
@@ -44,14 +44,14 @@ SUPPORTED_TEMPLATES = [
 ]
 # Valid Go templates (yip parses them) outside the subset: one warning, no error.
 GO_ONLY_TEMPLATES = [
-    "{{ printf \"%s-%s\" (lower .a) (upper (trim .b)) }}",
+    '{{ printf "%s-%s" (lower .a) (upper (trim .b)) }}',
     "{{ 'x' }}",
     "{{ if .Values.x }}a{{ else if .Values.y }}b{{ else }}c{{ end }}",
     "{{ range $i, $e := .Values.network }}{{ $e.name }}{{ end }}",
     "{{ range .Values.storage }}{{ if .x }}{{ break }}{{ end }}{{ end }}",
     "{{ with .Values.node }}{{ .hostname }}{{ end }}",
     "{{ $x := .Values.node.hostname }}{{ $x = upper $x }}{{ $x }}",
-    "{{ define \"t\" }}x{{ end }}{{ template \"t\" . }}",
+    '{{ define "t" }}x{{ end }}{{ template "t" . }}',
     "{{ .5 }}",  # a number to Go, not an integer
 ]
 
@@ -65,9 +65,9 @@ BROKEN_TEMPLATES = [
     ("{{ (.x }}", 0, "unclosed `(`"),
     ("{{ .x) }}", 5, "unexpected `)`"),
     ("{{ lower () }}", 10, "empty parentheses"),
-    ("{{ \"abc }}", 3, "unterminated quoted string"),
+    ('{{ "abc }}', 3, "unterminated quoted string"),
     ("{{ `abc }}", 3, "unterminated raw string"),
-    ("{{ \"a\nb\" }}", 3, "unterminated quoted string"),
+    ('{{ "a\nb" }}', 3, "unterminated quoted string"),
     ("{{/* open", 0, "unclosed comment"),
     ("{{/* c */ x }}", 0, "comment ends before the closing `}}`"),
     ("{{ end }}", 0, "`{{end}}` without an open"),
@@ -75,7 +75,7 @@ BROKEN_TEMPLATES = [
     ("{{ if .x }}yes", 0, "`{{if}}` is never closed"),
     ("{{ range .x }}{{ if .y }}{{ end }}", 0, "`{{range}}` is never closed"),
     ("{{ break }}", 0, "`{{break}}` outside"),
-    ("{{ if .x }}{{ define \"t\" }}{{ end }}{{ end }}", 11, "only allowed at the top level"),
+    ('{{ if .x }}{{ define "t" }}{{ end }}{{ end }}', 11, "only allowed at the top level"),
     # Go's lexer: characters outside its syntax, a keyword ends where an identifier
     # does, a comment only right after `{{`, escapes Go does not know
     ("{{ # }}", 3, "unexpected '#'"),
@@ -130,9 +130,9 @@ VALID_SHELL = [
     "true > /tmp/x",
     "true &",
     "echo 'a'\"b\"",
-    "[ \"$(cat /etc/hostname)\" = node ]",
+    '[ "$(cat /etc/hostname)" = node ]',
     "2>/dev/null true",
-    "[ -e \"/x\" ] && \\\n  [ -e /y ]",
+    '[ -e "/x" ] && \\\n  [ -e /y ]',
 ]
 BROKEN_SHELL = [
     "[ -e /x ] && && true",
@@ -179,7 +179,7 @@ def test_if_syntax_agrees_with_dash(expr: str) -> None:
 
 def test_shell_outside_the_native_subset_is_not_an_error() -> None:
     # NotNative is a routing decision (run it in /bin/sh), never a problem.
-    assert check_condition("[ -n \"$HOSTNAME\" ]") == []
+    assert check_condition('[ -n "$HOSTNAME" ]') == []
     assert check_condition("ls /x/* >/tmp/out") == []
 
 
@@ -194,8 +194,17 @@ def test_regex_findings_carry_the_offset() -> None:
     assert check_regex("^(x86_64|amd64)$") == []
 
 
-@pytest.mark.parametrize("name", ["sshd", "sshd.service", "getty@tty1.service", "foo@.service",
-                                  "systemd-sysext", "dev-disk-by\\x2dlabel-COS.mount"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sshd",
+        "sshd.service",
+        "getty@tty1.service",
+        "foo@.service",
+        "systemd-sysext",
+        "dev-disk-by\\x2dlabel-COS.mount",
+    ],
+)
 def test_valid_unit_names(name: str) -> None:
     assert check_unit(name) == []
 
@@ -231,7 +240,7 @@ def test_positions_inside_values_follow_the_file_text() -> None:
     text = (
         "stages:\n"
         "  boot:\n"
-        "    - name: \"ünïcode\"\n"
+        '    - name: "ünïcode"\n'
         "      node: ü(x\n"  # a plain scalar: columns count characters
         "      commands:\n"
         "        - |  # the block's own comment\n"

@@ -64,8 +64,9 @@ def _same_but(diff: Diff, *fields: int) -> bool:
     (1 mode, 2 uid, 3 gid, 4 content or target)."""
     if diff.yip is None or diff.ours is None or diff.yip[0] != diff.ours[0]:
         return False
-    return all(a == b for i, (a, b) in enumerate(zip(diff.yip, diff.ours, strict=True))
-               if i not in fields)
+    return all(
+        a == b for i, (a, b) in enumerate(zip(diff.yip, diff.ours, strict=True)) if i not in fields
+    )
 
 
 def _mode(entry: Entry | None) -> int:
@@ -214,9 +215,12 @@ class Facts:
         return out
 
     def environment_files(self) -> set[str]:
-        return {str(step.get("environment_file") or "/etc/environment")
-                for steps in (read_yaml(self.config).get("stages") or {}).values()  # type: ignore[attr-defined]
-                for step in steps or [] if step.get("environment")}
+        return {
+            str(step.get("environment_file") or "/etc/environment")
+            for steps in (read_yaml(self.config).get("stages") or {}).values()  # type: ignore[attr-defined]
+            for step in steps or []
+            if step.get("environment")
+        }
 
 
 Rule = Callable[[Diff, Facts], bool]
@@ -257,8 +261,10 @@ YIP_ONLY_FAILURES = {
     # README (The other modules): "`sysctl` [...] act on the running kernel only
     # when the root is `/`; elsewhere they are reported as skipped".
     # (The copies' /proc is read-only: the host kernel's settings are not changed.)
-    "sysctl only on /": re.compile(r"^open /proc/sys/\S+: (read-only file system|"
-                                   r"permission denied|no such file or directory)$"),
+    "sysctl only on /": re.compile(
+        r"^open /proc/sys/\S+: (read-only file system|"
+        r"permission denied|no such file or directory)$"
+    ),
 }
 OUR_ONLY_FAILURES = {
     # README: "A step using a module this executor does not implement fails".
@@ -269,25 +275,31 @@ OUR_ONLY_FAILURES = {
 def stage_outputs(run: oracle.Run) -> list[str]:
     """The output of each stage's run (each ends with its `@rc N` line)."""
     parts = re.split(r"^@rc -?\d+$", run.output, flags=re.M)
-    return parts[:len(run.returncodes)]
+    return parts[: len(run.returncodes)]
 
 
 def yip_failures(output: str) -> list[str]:
     lines = output.splitlines()
     start = max((i for i, line in enumerate(lines) if line.startswith("Error: ")), default=-1)
-    return [line.strip()[2:] for line in lines[start + 1:] if line.startswith("\t* ")]
+    return [line.strip()[2:] for line in lines[start + 1 :] if line.startswith("\t* ")]
 
 
 def our_failures(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith("✗ failed")]
 
 
-def unexplained_statuses(yip_run: oracle.Run, our_run: oracle.Run,
-                         stages: tuple[str, ...]) -> list[str]:
+def unexplained_statuses(
+    yip_run: oracle.Run, our_run: oracle.Run, stages: tuple[str, ...]
+) -> list[str]:
     left = []
     for stage, rc_yip, rc_ours, out_yip, out_ours in zip(
-            stages, yip_run.returncodes, our_run.returncodes, stage_outputs(yip_run),
-            stage_outputs(our_run), strict=True):
+        stages,
+        yip_run.returncodes,
+        our_run.returncodes,
+        stage_outputs(yip_run),
+        stage_outputs(our_run),
+        strict=True,
+    ):
         if (rc_yip == 0) == (rc_ours == 0):
             continue
         if rc_ours == 0:
@@ -297,8 +309,10 @@ def unexplained_statuses(yip_run: oracle.Run, our_run: oracle.Run,
             failures, rules = our_failures(out_ours), OUR_ONLY_FAILURES.values()
             ok = bool(failures) and all(any(r.search(f) for r in rules) for f in failures)
         if not ok:
-            left.append(f"{stage}: yip exit {rc_yip}, ours {rc_ours}: "
-                        f"{failures or (out_yip if rc_ours == 0 else out_ours)[-2000:]}")
+            left.append(
+                f"{stage}: yip exit {rc_yip}, ours {rc_ours}: "
+                f"{failures or (out_yip if rc_ours == 0 else out_ours)[-2000:]}"
+            )
     return left
 
 
@@ -318,8 +332,11 @@ def stages_of(config: Path) -> tuple[str, ...]:
     """The config's stages, boot stages in boot order first, then the others."""
     doc = read_yaml(config)
     names = list(doc.get("stages") or {})  # type: ignore[call-overload]
-    return tuple(sorted(names, key=lambda s: (
-        BOOT_ORDER.index(s) if s in BOOT_ORDER else len(BOOT_ORDER), s)))
+    return tuple(
+        sorted(
+            names, key=lambda s: (BOOT_ORDER.index(s) if s in BOOT_ORDER else len(BOOT_ORDER), s)
+        )
+    )
 
 
 def seed_cases() -> Iterator[object]:
@@ -328,8 +345,9 @@ def seed_cases() -> Iterator[object]:
     for mode, markers in BOOT_MODES.items():
         for systemctl in (True, False):
             name = f"seed-{mode}-{'systemctl' if systemctl else 'no-systemctl'}"
-            yield pytest.param(Case(name, oracle.SEED, ("initramfs.after",), markers,
-                                    systemctl), id=name)
+            yield pytest.param(
+                Case(name, oracle.SEED, ("initramfs.after",), markers, systemctl), id=name
+            )
 
 
 def kairos_cases() -> Iterator[object]:
@@ -344,11 +362,17 @@ def kairos_cases() -> Iterator[object]:
 def own_cases() -> Iterator[object]:
     for config in sorted(OWN_CASES.glob("*.yaml")):
         setup: dict[str, object] = read_yaml(config).get("x-differential") or {}  # type: ignore[assignment]
-        yield pytest.param(Case(
-            config.stem, config, tuple(setup.get("stages") or stages_of(config)),
-            tuple(setup.get("markers", ())), bool(setup.get("systemctl", True)),
-            dict(setup.get("prepare", {})),
-        ), id=config.stem)
+        yield pytest.param(
+            Case(
+                config.stem,
+                config,
+                tuple(setup.get("stages") or stages_of(config)),
+                tuple(setup.get("markers", ())),
+                bool(setup.get("systemctl", True)),
+                dict(setup.get("prepare", {})),
+            ),
+            id=config.stem,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -356,8 +380,9 @@ def base_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return oracle.build_base_root(tmp_path_factory.mktemp("yip-base") / "root")
 
 
-def differential(base: Path, work: Path,
-                 case: Case) -> tuple[list[Diff], dict[str, int], list[str]]:
+def differential(
+    base: Path, work: Path, case: Case
+) -> tuple[list[Diff], dict[str, int], list[str]]:
     theirs = oracle.copy_root(base, work / "yip")
     ours = oracle.copy_root(base, work / "ours")
     oracle.prepare_root(theirs, case)
@@ -378,13 +403,18 @@ def differential(base: Path, work: Path,
 @pytest.mark.parametrize("case", [*seed_cases(), *kairos_cases(), *own_cases()])
 def test_same_tree_as_yip(case: Case, base_root: Path, tmp_path: Path) -> None:
     left, used, statuses = differential(base_root, tmp_path, case)
-    assert not statuses, (f"{case.name}: a stage fails on one side only, for a reason "
-                          "README.md does not list:\n" + "\n".join(statuses))
+    assert not statuses, (
+        f"{case.name}: a stage fails on one side only, for a reason "
+        "README.md does not list:\n" + "\n".join(statuses)
+    )
     assert not left, (
         f"{case.name}: {len(left)} differences from yip that README.md does not list "
-        f"(copies kept in {tmp_path}):\n{oracle.show(left)}")
-    print(f"{case.name}: same tree as yip; allowed differences: "
-          f"{ {k: v for k, v in used.items() if v} }")
+        f"(copies kept in {tmp_path}):\n{oracle.show(left)}"
+    )
+    print(
+        f"{case.name}: same tree as yip; allowed differences: "
+        f"{ {k: v for k, v in used.items() if v} }"
+    )
 
 
 def test_a_difference_is_found_and_reported(base_root: Path, tmp_path: Path) -> None:

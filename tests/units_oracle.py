@@ -44,7 +44,10 @@ def ours(root: Path, verb: str, *names: str) -> Outcome:
 def theirs(root: Path, verb: str, *names: str) -> Outcome:
     done = subprocess.run(
         ["systemctl", f"--root={root}", verb, *names],
-        capture_output=True, text=True, env=SYSTEMCTL_ENV, check=False,
+        capture_output=True,
+        text=True,
+        env=SYSTEMCTL_ENV,
+        check=False,
     )
     return Outcome(done.returncode == 0, done.stderr.strip())
 
@@ -76,7 +79,8 @@ def dirs(root: Path) -> set[str]:
     base = root / "etc/systemd/system"
     return {
         "/" + str((Path(d) / n).relative_to(root))
-        for d, dirnames, _ in os.walk(base) for n in dirnames
+        for d, dirnames, _ in os.walk(base)
+        for n in dirnames
         if not (Path(d) / n).is_symlink()
     }
 
@@ -95,11 +99,16 @@ def compare_outcomes(
     """Differences after one verb: success or failure, links, and .wants dirs."""
     out = []
     if a.ok != b.ok:
-        out.append(f"{where}: ours {'ok' if a.ok else 'failed'} ({a.message!r}), "
-                   f"systemctl {'ok' if b.ok else 'failed'} ({b.message!r})")
-    out += [f"{where}: {d}" for d in diff(links(mine, resolve=resolve),
-                                          links(real, resolve=resolve))]
+        out.append(
+            f"{where}: ours {'ok' if a.ok else 'failed'} ({a.message!r}), "
+            f"systemctl {'ok' if b.ok else 'failed'} ({b.message!r})"
+        )
+    out += [
+        f"{where}: {d}" for d in diff(links(mine, resolve=resolve), links(real, resolve=resolve))
+    ]
     if dirs(mine) != dirs(real):
-        out.append(f"{where}: dirs ours {sorted(dirs(mine) - dirs(real))}, "
-                   f"systemctl {sorted(dirs(real) - dirs(mine))}")
+        out.append(
+            f"{where}: dirs ours {sorted(dirs(mine) - dirs(real))}, "
+            f"systemctl {sorted(dirs(real) - dirs(mine))}"
+        )
     return out

@@ -42,10 +42,41 @@ PROC_RO = "-t proc -o ro,nosuid,nodev,noexec proc"
 
 # Host programs copied into the root (with the libraries they load).
 PROGRAMS = (
-    "dash", "cat", "grep", "sed", "mkdir", "chmod", "chown", "ln", "rm", "cp", "mv", "touch",
-    "ls", "head", "tail", "cut", "tr", "test", "[", "true", "false", "echo", "printf", "env",
-    "readlink", "dirname", "basename", "id", "sleep", "stat", "sort", "wc", "uname",
-    "systemctl", "systemd-firstboot",
+    "dash",
+    "cat",
+    "grep",
+    "sed",
+    "mkdir",
+    "chmod",
+    "chown",
+    "ln",
+    "rm",
+    "cp",
+    "mv",
+    "touch",
+    "ls",
+    "head",
+    "tail",
+    "cut",
+    "tr",
+    "test",
+    "[",
+    "true",
+    "false",
+    "echo",
+    "printf",
+    "env",
+    "readlink",
+    "dirname",
+    "basename",
+    "id",
+    "sleep",
+    "stat",
+    "sort",
+    "wc",
+    "uname",
+    "systemctl",
+    "systemd-firstboot",
 )
 ZONES = ("UTC", "Europe/Rome")  # /usr/share/zoneinfo files copied in (systemd_firstboot)
 ZONEINFO = Path("/usr/share/zoneinfo")
@@ -88,8 +119,7 @@ def why_not_runnable() -> str:
             return f"{tool} is not installed"
     missing = [zone for zone in ZONES if not (ZONEINFO / zone).is_file()]
     if missing:
-        return (f"{', '.join(str(ZONEINFO / z) for z in missing)} missing"
-                " (apt-get install tzdata)")
+        return f"{', '.join(str(ZONEINFO / z) for z in missing)} missing (apt-get install tzdata)"
     return ""
 
 
@@ -98,9 +128,24 @@ def why_not_runnable() -> str:
 
 def build_base_root(root: Path) -> Path:
     """Make the hand-made root at `root` (see the module docstring)."""
-    for d in ("usr/bin", "usr/sbin", "usr/lib", "usr/lib64", "etc/systemd/system", "run",
-              "var/lib", "root", "home", "proc", "sys", "dev", "oem",
-              "usr/local/bin", "usr/local/cloud-config", "system/oem"):
+    for d in (
+        "usr/bin",
+        "usr/sbin",
+        "usr/lib",
+        "usr/lib64",
+        "etc/systemd/system",
+        "run",
+        "var/lib",
+        "root",
+        "home",
+        "proc",
+        "sys",
+        "dev",
+        "oem",
+        "usr/local/bin",
+        "usr/local/cloud-config",
+        "system/oem",
+    ):
         (root / d).mkdir(parents=True, exist_ok=True)
     for link in ("bin", "sbin", "lib", "lib64"):
         (root / link).symlink_to(f"usr/{link}")
@@ -129,12 +174,18 @@ def build_base_root(root: Path) -> Path:
         shutil.copy2(os.path.realpath(ZONEINFO / zone), dest)
     if os.path.isdir("/usr/lib/locale/C.utf8"):  # the locale systemd-firstboot finds installed
         shutil.copytree("/usr/lib/locale/C.utf8", root / "usr/lib/locale/C.utf8")
-    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system",
-                    symlinks=True, dirs_exist_ok=True)
+    shutil.copytree(
+        "/usr/lib/systemd/system",
+        root / "usr/lib/systemd/system",
+        symlinks=True,
+        dirs_exist_ok=True,
+    )
     etc = {
-        "passwd": PASSWD, "group": GROUP,
-        "shadow": "".join(f"{line.split(':')[0]}:*:19000:0:99999:7:::\n"
-                          for line in PASSWD.splitlines()),
+        "passwd": PASSWD,
+        "group": GROUP,
+        "shadow": "".join(
+            f"{line.split(':')[0]}:*:19000:0:99999:7:::\n" for line in PASSWD.splitlines()
+        ),
         "gshadow": "".join(f"{line.split(':')[0]}:*::\n" for line in GROUP.splitlines()),
         "hostname": HOSTNAME + "\n",
         "hosts": "127.0.0.1 localhost\n",
@@ -210,8 +261,9 @@ def _start(script: str, args: list[str]) -> subprocess.Popen[str]:
     its exit status as `@rc N` on a line of its own."""
     argv = [*NAMESPACES, "sh", "-c", f"hostname {HOSTNAME}; {script}", "sh", *args]
     env = {**os.environ, "PYTHONPATH": str(REPO), "LC_ALL": "C.UTF-8", "NO_COLOR": "1"}
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env)
+    return subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
 
 
 def finish(proc: subprocess.Popen[str]) -> Run:
@@ -232,18 +284,22 @@ def start_yip(root: Path, case: Case) -> subprocess.Popen[str]:
     (inside / "yip").write_bytes(b"")
     shutil.copy(case.config, inside / case.config.name)
     cfg = f"{YIP_IN_ROOT}/{case.config.name}"
-    script = (f'mount --bind "$1" "$2{YIP_IN_ROOT}/yip" && mount {PROC_RO} "$2/proc" && '
-              'shift 2 && '
-              f'for s in "$@"; do chroot "{root}" {YIP_IN_ROOT}/yip -s "$s" {cfg} 2>&1; '
-              'echo "@rc $?"; done')
+    script = (
+        f'mount --bind "$1" "$2{YIP_IN_ROOT}/yip" && mount {PROC_RO} "$2/proc" && '
+        "shift 2 && "
+        f'for s in "$@"; do chroot "{root}" {YIP_IN_ROOT}/yip -s "$s" {cfg} 2>&1; '
+        'echo "@rc $?"; done'
+    )
     return _start(script, [str(YIP), str(root), *case.stages])
 
 
 def start_ours(root: Path, case: Case) -> subprocess.Popen[str]:
     """stage-executor apply -s STAGE --root ROOT for each stage."""
-    script = (f'mount {PROC_RO} "$1/proc" && '
-              f'r="$1"; c="$2"; shift 2; for s in "$@"; do "{sys.executable}" -m executor '
-              'apply -s "$s" --root "$r" --no-cmdline "$c" 2>&1; echo "@rc $?"; done')
+    script = (
+        f'mount {PROC_RO} "$1/proc" && '
+        f'r="$1"; c="$2"; shift 2; for s in "$@"; do "{sys.executable}" -m executor '
+        'apply -s "$s" --root "$r" --no-cmdline "$c" 2>&1; echo "@rc $?"; done'
+    )
     return _start(script, [str(root), str(case.config), *case.stages])
 
 
@@ -284,7 +340,8 @@ class Diff:
 
     def describe(self) -> str:
         return f"{self.path}: yip {_show(self.yip)} / ours {_show(self.ours)}" + (
-            f" (before: {_show(self.base)})" if self.base else " (new)")
+            f" (before: {_show(self.base)})" if self.base else " (new)"
+        )
 
 
 def _show(entry: Entry | None) -> str:
@@ -300,11 +357,13 @@ def _show(entry: Entry | None) -> str:
     return head
 
 
-def differences(yip: dict[str, Entry], ours: dict[str, Entry],
-                base: dict[str, Entry]) -> list[Diff]:
+def differences(
+    yip: dict[str, Entry], ours: dict[str, Entry], base: dict[str, Entry]
+) -> list[Diff]:
     paths = sorted(set(yip) | set(ours))
-    return [Diff(p, yip.get(p), ours.get(p), base.get(p))
-            for p in paths if yip.get(p) != ours.get(p)]
+    return [
+        Diff(p, yip.get(p), ours.get(p), base.get(p)) for p in paths if yip.get(p) != ours.get(p)
+    ]
 
 
 def show(diffs: Iterable[Diff]) -> str:

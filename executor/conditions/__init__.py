@@ -118,5 +118,7 @@ def _refuse_broken_test(expr: str) -> None:
     except (NotNative, ShellSyntaxError, RecursionError):
         return  # not for us to judge here: evaluate_if reports these as it always did
     if broken:
-        raise StepError(f"if: `{expr.strip()}`: {'; '.join(broken)}"
-                        " (a usage error of test: exit status 2 in the shell)")
+        raise StepError(
+            f"if: `{expr.strip()}`: {'; '.join(broken)}"
+            " (a usage error of test: exit status 2 in the shell)"
+        )

@@ -204,8 +204,13 @@ def _from_slash(path: str) -> str:
 
 
 def node_of(st: os.stat_result, path: str) -> Node:
-    kind = "file" if stat.S_ISREG(st.st_mode) else "dir" if stat.S_ISDIR(st.st_mode) else (
-        "link" if stat.S_ISLNK(st.st_mode) else "other")
+    kind = (
+        "file"
+        if stat.S_ISREG(st.st_mode)
+        else "dir"
+        if stat.S_ISDIR(st.st_mode)
+        else ("link" if stat.S_ISLNK(st.st_mode) else "other")
+    )
     target = os.readlink(path) if kind == "link" else ""
     return Node(kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_size, target)
 

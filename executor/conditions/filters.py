@@ -25,10 +25,21 @@ BIN_DIRS = ("/sbin", "/bin", "/usr/sbin", "/usr/bin")
 SERVICE_MANAGERS = (("systemd", "systemctl"), ("openrc", "openrc"))
 
 # ELF e_machine -> uname -m, to tell the architecture of an image root.
-_ELF_MACHINE = {0x03: "i686", 0x28: "armv7l", 0x3E: "x86_64", 0xB7: "aarch64",
-                0x16: "s390x", 0xF3: "riscv64"}
-_ROOT_BINARIES = ("/bin/sh", "/usr/bin/sh", "/sbin/init", "/usr/lib/systemd/systemd",
-                  "/bin/busybox")
+_ELF_MACHINE = {
+    0x03: "i686",
+    0x28: "armv7l",
+    0x3E: "x86_64",
+    0xB7: "aarch64",
+    0x16: "s390x",
+    0xF3: "riscv64",
+}
+_ROOT_BINARIES = (
+    "/bin/sh",
+    "/usr/bin/sh",
+    "/sbin/init",
+    "/usr/lib/systemd/systemd",
+    "/bin/busybox",
+)
 
 
 def _read(fs: CondFS, path: str) -> bytes | None:
@@ -125,7 +136,7 @@ def go_regex(pattern: str) -> re.Pattern[str]:
 
 
 def _regex_filter(name: str, pattern: str, values: list[tuple[str, str]]) -> str:
-    """"" when `pattern` matches one of the (label, value) pairs, else the reason."""
+    """ "" when `pattern` matches one of the (label, value) pairs, else the reason."""
     try:
         regex = go_regex(pattern)
     except re.error as exc:
@@ -149,8 +160,9 @@ def _os_version(ctx: RunContext, step: Step, fs: CondFS) -> str:
     if not step.only_os_version:
         return ""
     rel = os_release(fs)
-    return _regex_filter("only_os_version", step.only_os_version,
-                         [("VERSION_ID", rel.get("VERSION_ID", ""))])
+    return _regex_filter(
+        "only_os_version", step.only_os_version, [("VERSION_ID", rel.get("VERSION_ID", ""))]
+    )
 
 
 def machine(ctx: RunContext, fs: CondFS) -> str:

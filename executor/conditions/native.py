@@ -56,8 +56,9 @@ def test_usage_errors(node: Node) -> list[str]:
     if isinstance(node, Pipeline):
         return [e for c in node.commands for e in test_usage_errors(c)]
     if isinstance(node, AndOr):
-        return [e for n in (node.first, *(item for _, item in node.rest))
-                for e in test_usage_errors(n)]
+        return [
+            e for n in (node.first, *(item for _, item in node.rest)) for e in test_usage_errors(n)
+        ]
     return [e for n in node.items for e in test_usage_errors(n)]
 
 
@@ -70,8 +71,11 @@ def run_pipeline(node: Pipeline, fs: CondFS) -> int:
     commands = node.commands
     if len(commands) == 1:
         return run_command(commands[0].argv, fs)
-    if len(commands) == 2 and commands[0].argv[:1] == ("cat",) \
-            and commands[1].argv[:1] == ("grep",):
+    if (
+        len(commands) == 2
+        and commands[0].argv[:1] == ("cat",)
+        and commands[1].argv[:1] == ("grep",)
+    ):
         from executor.conditions.grep import run_cat, run_grep  # as run_command
 
         data = run_cat(list(commands[0].argv[1:]), fs)

@@ -69,19 +69,38 @@ class Sequence:
 Node = Command | Pipeline | Group | AndOr | Sequence
 
 # Words that are reserved at the start of a command in dash or bash.
-_RESERVED = frozenset({
-    "if", "then", "else", "elif", "fi", "case", "esac", "for", "while", "until", "do",
-    "done", "in", "{", "}", "function", "select", "time", "coproc", "[[", "]]",
-})
+_RESERVED = frozenset(
+    {
+        "if",
+        "then",
+        "else",
+        "elif",
+        "fi",
+        "case",
+        "esac",
+        "for",
+        "while",
+        "until",
+        "do",
+        "done",
+        "in",
+        "{",
+        "}",
+        "function",
+        "select",
+        "time",
+        "coproc",
+        "[[",
+        "]]",
+    }
+)
 # After an unquoted `$`, these characters leave the `$` literal in dash and bash
 # alike (no parameter, command or arithmetic expansion, no `$'...'`/`$"..."`).
 _LITERAL_DOLLAR_NEXT = frozenset(" \t\n/.,:%+=]};&|)<>")
 _LITERAL_DOLLAR_NEXT_IN_DQ = frozenset(' \t\n/.,:%+=]})"')
 # A redirection that changes no exit status: output to /dev/null or to the
 # other output stream (`2>/dev/null`, `> /dev/null`, `2>&1`, `>&2`, `>>/dev/null`).
-_HARMLESS_REDIRECT = lazy_compile(
-    r"(?:[12])?(?:>>?[ \t]*/dev/null|>&[12])(?=$|[ \t\n;&|)])"
-)
+_HARMLESS_REDIRECT = lazy_compile(r"(?:[12])?(?:>>?[ \t]*/dev/null|>&[12])(?=$|[ \t\n;&|)])")
 
 
 if TYPE_CHECKING:
@@ -206,8 +225,11 @@ def _split_tokenize(text: str) -> list[Token] | None:
             tokens.append(Token("op", piece))
         elif piece == "[" or _NOT_PLAIN.isdisjoint(piece):
             tokens.append(Token("word", piece))
-        elif (len(piece) >= 2 and piece[0] == piece[-1] == '"'
-              and _NOT_IN_QUOTES.isdisjoint(piece[1:-1])):
+        elif (
+            len(piece) >= 2
+            and piece[0] == piece[-1] == '"'
+            and _NOT_IN_QUOTES.isdisjoint(piece[1:-1])
+        ):
             tokens.append(Token("word", piece[1:-1], True))
         else:
             return None

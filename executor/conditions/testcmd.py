@@ -32,16 +32,50 @@ if TYPE_CHECKING:
     from executor.conditions.condfs import CondFS
 
 # dash's operator table (src/bltin/test.c); bash knows every one of them too.
-UNARY_OPS = frozenset({
-    "-r", "-w", "-x", "-e", "-f", "-d", "-c", "-b", "-p", "-u", "-g", "-k", "-s", "-t", "-z",
-    "-n", "-h", "-O", "-G", "-L", "-S",
-})
-BINARY_OPS = frozenset({
-    "=", "!=", "<", ">", "-eq", "-ne", "-ge", "-gt", "-le", "-lt", "-nt", "-ot", "-ef",
-})
+UNARY_OPS = frozenset(
+    {
+        "-r",
+        "-w",
+        "-x",
+        "-e",
+        "-f",
+        "-d",
+        "-c",
+        "-b",
+        "-p",
+        "-u",
+        "-g",
+        "-k",
+        "-s",
+        "-t",
+        "-z",
+        "-n",
+        "-h",
+        "-O",
+        "-G",
+        "-L",
+        "-S",
+    }
+)
+BINARY_OPS = frozenset(
+    {
+        "=",
+        "!=",
+        "<",
+        ">",
+        "-eq",
+        "-ne",
+        "-ge",
+        "-gt",
+        "-le",
+        "-lt",
+        "-nt",
+        "-ot",
+        "-ef",
+    }
+)
 # Words that are operators to dash or to bash: never a plain operand.
-OPERATOR_WORDS = UNARY_OPS | BINARY_OPS | {"!", "(", ")", "-a", "-o", "==", "=~", "-v", "-R",
-                                           "-N"}
+OPERATOR_WORDS = UNARY_OPS | BINARY_OPS | {"!", "(", ")", "-a", "-o", "==", "=~", "-v", "-R", "-N"}
 NATIVE_UNARY = frozenset({"-e", "-f", "-d", "-L", "-h", "-r", "-w", "-x", "-s", "-n", "-z"})
 NATIVE_BINARY = frozenset({"=", "!=", "-eq", "-ne", "-lt", "-le", "-gt", "-ge"})
 
@@ -156,8 +190,10 @@ def compile_test(args: tuple[str, ...]) -> int | tuple[Tree, Tree | None]:
     if len(words) > MAX_ARGS:
         raise NotNative(f"test with more than {MAX_ARGS} arguments")
     if not is_plain(words):
-        raise NotNative("test arguments that are not a plain expression "
-                        "(an operand that looks like an operator, or a misplaced one)")
+        raise NotNative(
+            "test arguments that are not a plain expression "
+            "(an operand that looks like an operator, or a misplaced one)"
+        )
     dash: Tree | None
     bash: Tree | None
     try:
@@ -253,14 +289,16 @@ def binary(left: str, op: str, right: str) -> Tree:
         _plain_string(left, right)
         return const((left == right) == (op == "="))
     a, b = integer(left), integer(right)
-    return const({
-        "-eq": a == b,
-        "-ne": a != b,
-        "-lt": a < b,
-        "-le": a <= b,
-        "-gt": a > b,
-        "-ge": a >= b,
-    }[op])
+    return const(
+        {
+            "-eq": a == b,
+            "-ne": a != b,
+            "-lt": a < b,
+            "-le": a <= b,
+            "-gt": a > b,
+            "-ge": a >= b,
+        }[op]
+    )
 
 
 def _plain_string(*values: str) -> None:
@@ -413,8 +451,11 @@ class _DashParser:
             self.op = None
             return _EOI
         kind = _op_type(word)
-        if kind is not None and not (kind == _UNOP and self._is_operand(i)) \
-                and not (word == "(" and self.get(i + 1) is None):
+        if (
+            kind is not None
+            and not (kind == _UNOP and self._is_operand(i))
+            and not (word == "(" and self.get(i + 1) is None)
+        ):
             self.op = word
             return word
         self.op = None

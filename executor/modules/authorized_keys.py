@@ -36,13 +36,20 @@ def plan_authorized_keys(ctx: RunContext, keys: Mapping[str, tuple[str, ...]]) -
             raise StepError(f"authorized_keys: user {user!r} is not in the root's /etc/passwd")
         if not (fields[2].isdigit() and fields[3].isdigit()) or not fields[5].startswith("/"):
             raise StepError(f"authorized_keys: bad /etc/passwd entry for {user!r}")
-        actions += plan_user_keys(ctx, user=user, home=fields[5], uid=int(fields[2]),
-                                  gid=int(fields[3]), keys=user_keys)
+        actions += plan_user_keys(
+            ctx, user=user, home=fields[5], uid=int(fields[2]), gid=int(fields[3]), keys=user_keys
+        )
     return actions
 
 
 def plan_user_keys(
-    ctx: RunContext, *, user: str, home: str, uid: int, gid: int, keys: tuple[str, ...],
+    ctx: RunContext,
+    *,
+    user: str,
+    home: str,
+    uid: int,
+    gid: int,
+    keys: tuple[str, ...],
     home_is_new: bool = False,
 ) -> list[Action]:
     """Actions leaving `keys` in `home`/.ssh/authorized_keys, owned by uid:gid.
@@ -61,14 +68,32 @@ def plan_user_keys(
             actions += plan_parents(root, ssh_dir, mode=SSH_DIR_MODE, uid=uid, gid=gid)
         actions.append(Action("directory", ssh_dir, CREATE, mode=SSH_DIR_MODE, uid=uid, gid=gid))
         data = with_keys("", wanted).encode()
-        actions.append(Action("authorized_keys", path, CREATE, mode=KEYS_MODE, uid=uid, gid=gid,
-                              data=data, old=b"", detail=f"keys of {user}"))
+        actions.append(
+            Action(
+                "authorized_keys",
+                path,
+                CREATE,
+                mode=KEYS_MODE,
+                uid=uid,
+                gid=gid,
+                data=data,
+                old=b"",
+                detail=f"keys of {user}",
+            )
+        )
     else:
         actions += plan_directory(ctx, ssh_dir, mode=SSH_DIR_MODE, uid=uid, gid=gid)
         node = root.lookup(path)
         old = root.read_text(path) if node is not None and node.kind == "file" else ""
-        actions += plan_file(ctx, path, with_keys(old, wanted).encode(), mode=KEYS_MODE,
-                             uid=uid, gid=gid, kind="authorized_keys")
+        actions += plan_file(
+            ctx,
+            path,
+            with_keys(old, wanted).encode(),
+            mode=KEYS_MODE,
+            uid=uid,
+            gid=gid,
+            kind="authorized_keys",
+        )
     for note in notes:
         actions.append(Action("authorized_keys", path, NONE, detail=note))
     return actions

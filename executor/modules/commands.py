@@ -11,5 +11,6 @@ def plan_commands(ctx: RunContext, commands: tuple[str, ...]) -> list[Action]:
 
     return [
         Action("command", command=render_text(ctx, cmd, where=f"commands[{i}]"), change=RUN)
-        for i, cmd in enumerate(commands) if cmd.strip()
+        for i, cmd in enumerate(commands)
+        if cmd.strip()
     ]

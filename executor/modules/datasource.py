@@ -63,8 +63,9 @@ def plan_datasource(ctx: RunContext, modules: Mapping[str, object]) -> list[Acti
     actions = plan_directory(ctx, CONFIG_PATH, mode=0o755, uid=None, gid=None)
     if ctx.dry_run:
         asked = ", ".join(p for p in providers if p in KNOWN)
-        actions.append(Action("datasource", CONFIG_PATH, NONE,
-                              detail=f"not asked in a dry-run: {asked}"))
+        actions.append(
+            Action("datasource", CONFIG_PATH, NONE, detail=f"not asked in a dry-run: {asked}")
+        )
         return actions
     found = ask_providers(ctx, providers, path)
     if found is None or found.userdata is None:
@@ -87,14 +88,11 @@ def ask_providers(ctx: RunContext, providers: list[str], path: str) -> P.Found |
             data = P.read_cdrom(ctx.runner, kind, device, deadline)
             if data:
                 return P.Found(f"{kind}({device})", userdata=data)
-    others = [p for p in providers
-              if p not in CDROM_KINDS and p in KNOWN and (p != "file" or path)]
+    others = [p for p in providers if p not in CDROM_KINDS and p in KNOWN and (p != "file" or path)]
     return first_answer(ctx, others, path, deadline)
 
 
-def first_answer(
-    ctx: RunContext, names: list[str], path: str, deadline: float
-) -> P.Found | None:
+def first_answer(ctx: RunContext, names: list[str], path: str, deadline: float) -> P.Found | None:
     """Ask every provider at once (so no answer costs one timeout, not one per
     provider) and keep the first in the given order that answered."""
     import threading
@@ -149,8 +147,7 @@ def plan_found(ctx: RunContext, found: P.Found, base: str, userdata_name: str) -
     for name, data in sorted(found.files.items()):
         where = posixpath.join(CONFIG_PATH, name)
         if name == P.SSH_KEYS:
-            actions += plan_directory(ctx, posixpath.dirname(where), mode=0o755, uid=None,
-                                      gid=None)
+            actions += plan_directory(ctx, posixpath.dirname(where), mode=0o755, uid=None, gid=None)
         mode = 0o600 if name == P.SSH_KEYS else 0o644
         actions += plan_file(ctx, where, data, mode=mode, uid=None, gid=None)
     assert found.userdata is not None
@@ -158,14 +155,15 @@ def plan_found(ctx: RunContext, found: P.Found, base: str, userdata_name: str) -
     config = is_config(userdata)
     script = not config and userdata.startswith(b"#!")
     target = posixpath.join(base, "userdata")
-    actions += plan_file(ctx, target, userdata, mode=0o744 if script else 0o644, uid=None,
-                         gid=None)
+    actions += plan_file(ctx, target, userdata, mode=0o744 if script else 0o644, uid=None, gid=None)
     if config:
-        actions += plan_file(ctx, posixpath.join(base, userdata_name), userdata, mode=0o644,
-                             uid=None, gid=None)
+        actions += plan_file(
+            ctx, posixpath.join(base, userdata_name), userdata, mode=0o644, uid=None, gid=None
+        )
     elif script:
-        actions.append(Action("command", command=target, change=RUN,
-                              detail="the user-data is a script"))
+        actions.append(
+            Action("command", command=target, change=RUN, detail="the user-data is a script")
+        )
     else:
         log.info("datasource: the user-data is neither a config nor a script: kept as is")
     actions += follow_up(ctx, found)

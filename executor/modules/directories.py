@@ -10,7 +10,6 @@ from executor.modules.fsplan import plan_directory, plan_each
 
 def plan_directories(ctx: RunContext, specs: tuple[DirectorySpec, ...]) -> list[Action]:
     def plan_one(spec: DirectorySpec) -> list[Action]:
-        return plan_directory(ctx, spec.path, mode=spec.permissions, uid=spec.owner,
-                              gid=spec.group)
+        return plan_directory(ctx, spec.path, mode=spec.permissions, uid=spec.owner, gid=spec.group)
 
     return plan_each(specs, plan_one, lambda spec: spec.path)

@@ -32,5 +32,13 @@ def plan_dns(ctx: RunContext, spec: DnsSpec | None) -> list[Action]:
     if spec is None or not spec.nameservers:
         return []
     # Its directory must exist (yip writes with os.WriteFile, which makes none).
-    return plan_file(ctx, spec.path or DEFAULT_PATH, resolv_conf(spec).encode(), mode=None,
-                     uid=None, gid=None, kind="dns", parents=False)
+    return plan_file(
+        ctx,
+        spec.path or DEFAULT_PATH,
+        resolv_conf(spec).encode(),
+        mode=None,
+        uid=None,
+        gid=None,
+        kind="dns",
+        parents=False,
+    )

@@ -50,12 +50,21 @@ def plan_downloads(ctx: RunContext, specs: tuple[DownloadSpec, ...]) -> list[Act
             gid = g if g >= 0 else gid
         if ctx.dry_run:
             node = ctx.root.lookup(path)
-            actions.append(Action("download", ctx.root.resolve(path).path,
-                                  CREATE if node is None else UPDATE, mode=spec.permissions,
-                                  uid=uid, gid=gid, detail=f"not fetched in a dry-run: {spec.url}"))
+            actions.append(
+                Action(
+                    "download",
+                    ctx.root.resolve(path).path,
+                    CREATE if node is None else UPDATE,
+                    mode=spec.permissions,
+                    uid=uid,
+                    gid=gid,
+                    detail=f"not fetched in a dry-run: {spec.url}",
+                )
+            )
             continue
         timeout = float(spec.timeout) if spec.timeout > 0 else fetch.DEFAULT_TIMEOUT
         data = fetch.fetch(spec.url, timeout=timeout)
-        actions += plan_file(ctx, path, data, mode=spec.permissions, uid=uid, gid=gid,
-                             kind="download")
+        actions += plan_file(
+            ctx, path, data, mode=spec.permissions, uid=uid, gid=gid, kind="download"
+        )
     return actions

@@ -53,8 +53,9 @@ def plan_delete_entities(ctx: RunContext, specs: tuple[EntitySpec, ...]) -> list
     return _plan(ctx, specs, "delete_entities", ensure=False)
 
 
-def _plan(ctx: RunContext, specs: tuple[EntitySpec, ...], key: str, *, ensure: bool
-          ) -> list[Action]:
+def _plan(
+    ctx: RunContext, specs: tuple[EntitySpec, ...], key: str, *, ensure: bool
+) -> list[Action]:
     if not specs:
         return []
     accounts = AccountFiles(ctx.root)
@@ -89,8 +90,9 @@ def read_entity(text: str, where: str) -> tuple[str, dict[str, Any]]:
     return str(kind), data
 
 
-def _ensured(kind: str, data: dict[str, Any], name: str, table: Table, accounts: AccountFiles,
-             where: str) -> list[str]:
+def _ensured(
+    kind: str, data: dict[str, Any], name: str, table: Table, accounts: AccountFiles, where: str
+) -> list[str]:
     current = table.get(name)
     if kind == "user":
         uid = _number(data, "uid", where)
@@ -104,9 +106,18 @@ def _ensured(kind: str, data: dict[str, Any], name: str, table: Table, accounts:
             if fields is None or not fields[2].isdigit():
                 raise StepError(f"{where}: group {group!r} is not in the root's /etc/group")
             gid = int(fields[2])
-        return _checked([name, _text(data, "password"), str(uid), str(gid or 0),
-                         _text(data, "info") or DEFAULT_INFO, _text(data, "homedir"),
-                         _text(data, "shell")], where)
+        return _checked(
+            [
+                name,
+                _text(data, "password"),
+                str(uid),
+                str(gid or 0),
+                _text(data, "info") or DEFAULT_INFO,
+                _text(data, "homedir"),
+                _text(data, "shell"),
+            ],
+            where,
+        )
     if kind == "group":
         gid = _number(data, "gid", where)
         if gid is not None and gid < 0:  # dynamic: an existing group keeps its gid
@@ -118,7 +129,8 @@ def _ensured(kind: str, data: dict[str, Any], name: str, table: Table, accounts:
             password = password or current[1]
             gid = gid if gid is not None else _number_or_none(current[2])
             users = [u for u in current[3].split(",") if u] + [
-                u for u in users if u not in current[3].split(",")]
+                u for u in users if u not in current[3].split(",")
+            ]
         if gid is None:
             raise StepError(f"{where}: a new group needs a `gid`")
         return _checked([name, password, str(gid), ",".join(dict.fromkeys(users))], where)
@@ -128,11 +140,25 @@ def _ensured(kind: str, data: dict[str, Any], name: str, table: Table, accounts:
         if last == "now":
             keep = current is not None and current[1] == password and current[2]
             last = current[2] if keep and current else str(days_since_epoch())
-        return _checked([name, password, last] + [
-            _text(data, k) for k in ("minimum_changed", "maximum_changed", "warn", "inactive",
-                                     "expire", "reserved")], where)
-    return _checked([name, _text(data, "password"), _text(data, "administrators"),
-                     _text(data, "members")], where)
+        return _checked(
+            [name, password, last]
+            + [
+                _text(data, k)
+                for k in (
+                    "minimum_changed",
+                    "maximum_changed",
+                    "warn",
+                    "inactive",
+                    "expire",
+                    "reserved",
+                )
+            ],
+            where,
+        )
+    return _checked(
+        [name, _text(data, "password"), _text(data, "administrators"), _text(data, "members")],
+        where,
+    )
 
 
 def _free_group_id(table: Table) -> int:

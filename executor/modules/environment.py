@@ -52,8 +52,15 @@ def plan_environment(ctx: RunContext, values: Mapping[str, str], path: str = "")
     node = ctx.root.lookup(path)
     old = ctx.root.read_text(path) if node is not None and node.kind == "file" else ""
     new = merge_env(old, wanted)
-    return plan_file(ctx, path, new.encode("utf-8", errors="surrogateescape"), mode=MODE,
-                     uid=None, gid=None, kind="env")
+    return plan_file(
+        ctx,
+        path,
+        new.encode("utf-8", errors="surrogateescape"),
+        mode=MODE,
+        uid=None,
+        gid=None,
+        kind="env",
+    )
 
 
 def is_valid_key(key: str) -> bool:
@@ -115,7 +122,7 @@ def parse_statements(text: str) -> list[Statement]:
         if not stripped.strip() or stripped.startswith("#"):
             i += 1
             continue
-        body = stripped[len("export"):].lstrip() if stripped.startswith("export ") else stripped
+        body = stripped[len("export") :].lstrip() if stripped.startswith("export ") else stripped
         key, sep, rest = _split_key(body)
         if not sep or not is_valid_key(key):
             i += 1

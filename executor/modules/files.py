@@ -57,7 +57,10 @@ def _plan_one(ctx: RunContext, spec: FileSpec) -> list[Action]:
     if b"{{" in data:  # content is templated after decoding, as in yip
         from executor.modules.templating import render_text
 
-        text = render_text(ctx, data.decode("utf-8", errors="surrogateescape"),
-                           where=f"files: {spec.path}: content")
+        text = render_text(
+            ctx,
+            data.decode("utf-8", errors="surrogateescape"),
+            where=f"files: {spec.path}: content",
+        )
         data = text.encode("utf-8", errors="surrogateescape")
     return plan_file(ctx, spec.path, data, mode=spec.permissions, uid=uid, gid=gid)

@@ -35,10 +35,21 @@ from executor.modules.fsplan import plan_file, plan_parents
 from executor.modules.hostname import check_hostname
 from executor.osinfo import root_os_release
 
-VALUE_OPTIONS = frozenset({
-    "locale", "locale-messages", "keymap", "timezone", "hostname", "machine-id",
-    "root-password", "root-password-hashed", "root-shell", "kernel-command-line", "welcome",
-})
+VALUE_OPTIONS = frozenset(
+    {
+        "locale",
+        "locale-messages",
+        "keymap",
+        "timezone",
+        "hostname",
+        "machine-id",
+        "root-password",
+        "root-password-hashed",
+        "root-shell",
+        "kernel-command-line",
+        "welcome",
+    }
+)
 FLAG_OPTIONS = frozenset({"force", "setup-machine-id", "delete-root-password"})
 ZONEINFO = "/usr/share/zoneinfo"
 DEFAULT_ROOT = ["root", "x", "0", "0", "Super User", "/root", "/bin/sh"]
@@ -52,8 +63,10 @@ def normalize(settings: Mapping[str, str]) -> dict[str, str]:
             if value.strip().lower() != "true":
                 raise StepError(f"systemd_firstboot: {key} is a flag; set it to true")
         elif name not in VALUE_OPTIONS:
-            raise StepError(f"systemd_firstboot: option {key!r} is not supported (prompts, host"
-                            f" copies and images have no meaning at boot)")
+            raise StepError(
+                f"systemd_firstboot: option {key!r} is not supported (prompts, host"
+                f" copies and images have no meaning at boot)"
+            )
         elif value == "true":
             raise StepError(f"systemd_firstboot: {key} needs a value")
         out[name] = value
@@ -69,8 +82,11 @@ def plan_firstboot(ctx: RunContext, settings: Mapping[str, str]) -> list[Action]
 
     def write(path: str, text: str) -> None:
         if force or ctx.root.lookup(path, follow=False) is None:
-            actions.extend(plan_file(ctx, path, text.encode(), mode=0o644, uid=None, gid=None,
-                                     kind="firstboot"))
+            actions.extend(
+                plan_file(
+                    ctx, path, text.encode(), mode=0o644, uid=None, gid=None, kind="firstboot"
+                )
+            )
 
     if "locale" in opts or "locale-messages" in opts:
         messages = opts.get("locale-messages", "")
@@ -111,8 +127,12 @@ def locale_conf(lang: str, messages: str) -> str:
 
 
 def _timezone(ctx: RunContext, zone: str, *, force: bool) -> list[Action]:
-    if (not zone or zone.startswith("/") or ".." in zone.split("/")
-            or any(c.isspace() for c in zone)):
+    if (
+        not zone
+        or zone.startswith("/")
+        or ".." in zone.split("/")
+        or any(c.isspace() for c in zone)
+    ):
         raise StepError(f"systemd_firstboot: timezone {zone!r} is not valid")
     root = ctx.root
     data = root.lookup(f"{ZONEINFO}/{zone}")
@@ -120,14 +140,14 @@ def _timezone(ctx: RunContext, zone: str, *, force: bool) -> list[Action]:
         raise StepError(f"systemd_firstboot: timezone {zone!r} is not in the root's {ZONEINFO}")
     current = root.lookup("/etc/localtime", follow=False)
     target = f"..{ZONEINFO}/{zone}"
-    if current is not None and (not force or (current.kind == "link"
-                                              and current.target == target)):
+    if current is not None and (not force or (current.kind == "link" and current.target == target)):
         return []
     if current is not None and current.kind == "dir":
         raise StepError("systemd_firstboot: /etc/localtime is a directory")
     actions = plan_parents(root, "/etc/localtime", mode=0o755, uid=0, gid=0)
-    actions.append(Action("symlink", "/etc/localtime", CREATE if current is None else UPDATE,
-                          target=target))
+    actions.append(
+        Action("symlink", "/etc/localtime", CREATE if current is None else UPDATE, target=target)
+    )
     return actions
 
 

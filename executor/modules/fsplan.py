@@ -27,7 +27,8 @@ DEFAULT_DIR_MODE = 0o755
 
 
 def plan_each(
-    entries: Iterable[Entry], plan_one: Callable[[Entry], list[Action]],
+    entries: Iterable[Entry],
+    plan_one: Callable[[Entry], list[Action]],
     name: Callable[[Entry], str],
 ) -> list[Action]:
     """The actions of every entry; an entry that fails does not stop the others.
@@ -121,16 +122,16 @@ def plan_file(
     if node is None:
         if r.errno == E.ENOENT and (not parents or _is_link(root, path)):
             link = f" (a symlink to {r.path})" if _is_link(root, path) else ""
-            raise StepError(f"{path}{link}: {os.strerror(E.ENOENT)}: its directory does "
-                            "not exist")
+            raise StepError(f"{path}{link}: {os.strerror(E.ENOENT)}: its directory does not exist")
         own_uid, own_gid = default_owner()
         new_mode = DEFAULT_FILE_MODE if mode is None else mode
         new_uid = own_uid if uid is None else uid
         new_gid = own_gid if gid is None else gid
         actions += plan_parents(root, path, mode=parent_mode(new_mode), uid=new_uid, gid=new_gid)
         actions.append(
-            Action(kind, r.path, CREATE, mode=new_mode, uid=new_uid, gid=new_gid, data=data,
-                   old=b"")
+            Action(
+                kind, r.path, CREATE, mode=new_mode, uid=new_uid, gid=new_gid, data=data, old=b""
+            )
         )
         return actions
     if node.kind != "file":
@@ -185,6 +186,7 @@ def plan_directory(
     new_gid = node.gid if gid is None else gid
     same = (node.mode, node.uid, node.gid) == (new_mode, new_uid, new_gid)
     return [
-        Action("directory", r.path, NONE if same else UPDATE, mode=new_mode, uid=new_uid,
-               gid=new_gid)
+        Action(
+            "directory", r.path, NONE if same else UPDATE, mode=new_mode, uid=new_uid, gid=new_gid
+        )
     ]

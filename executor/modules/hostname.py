@@ -56,22 +56,40 @@ def plan_hostname(ctx: RunContext, template: str) -> list[Action]:
         return []
     name = render_hostname(ctx, template)
     root = ctx.root
-    actions = plan_file(ctx, HOSTNAME_FILE, f"{name}\n".encode(), mode=None, uid=None, gid=None,
-                        kind="hostname")
+    actions = plan_file(
+        ctx, HOSTNAME_FILE, f"{name}\n".encode(), mode=None, uid=None, gid=None, kind="hostname"
+    )
     hosts = root.lookup(HOSTS_FILE)
     if hosts is None:
-        actions.append(Action("hostname", HOSTS_FILE, NONE,
-                              detail="skipped: the root has no /etc/hosts to update"))
+        actions.append(
+            Action(
+                "hostname", HOSTS_FILE, NONE, detail="skipped: the root has no /etc/hosts to update"
+            )
+        )
     else:
         text = root.read_text(HOSTS_FILE)
-        actions += plan_file(ctx, HOSTS_FILE, hosts_with(text, name).encode(), mode=None,
-                             uid=None, gid=None, kind="hostname")
+        actions += plan_file(
+            ctx,
+            HOSTS_FILE,
+            hosts_with(text, name).encode(),
+            mode=None,
+            uid=None,
+            gid=None,
+            kind="hostname",
+        )
     if root.is_host_root:
         change = NONE if socket.gethostname() == name else UPDATE
-        actions.append(Action("sethostname", "", change, command=f"hostname {name}",
-                              data=name.encode()))
+        actions.append(
+            Action("sethostname", "", change, command=f"hostname {name}", data=name.encode())
+        )
     else:
-        actions.append(Action("sethostname", "", NONE, command=f"hostname {name}",
-                              detail="skipped: the running kernel's name is set only when the"
-                                     " root is /"))
+        actions.append(
+            Action(
+                "sethostname",
+                "",
+                NONE,
+                command=f"hostname {name}",
+                detail="skipped: the running kernel's name is set only when the root is /",
+            )
+        )
     return actions

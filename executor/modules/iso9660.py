@@ -84,12 +84,12 @@ def _find(f: BinaryIO, directory: Record, name: str, joliet: bool) -> Record | N
         if length == 0:  # records do not cross sectors: go to the next one
             offset = (offset // SECTOR + 1) * SECTOR
             continue
-        entry = data[offset:offset + length]
+        entry = data[offset : offset + length]
         offset += length
         if len(entry) < 34:
             break
         name_len = entry[32]
-        raw = entry[33:33 + name_len]
+        raw = entry[33 : 33 + name_len]
         if raw in (b"\x00", b"\x01"):
             continue  # . and ..
         if _names(entry, raw, joliet, name):
@@ -111,10 +111,10 @@ def _rock_ridge_name(entry: bytes, name_len: int) -> str | None:
     """The NM (alternate name) entry of a record's system use area, if any."""
     offset = 33 + name_len + (1 - name_len % 2)  # a pad byte after an even-length name
     while offset + 4 <= len(entry):
-        signature, length = entry[offset:offset + 2], entry[offset + 2]
+        signature, length = entry[offset : offset + 2], entry[offset + 2]
         if length < 4:
             return None
         if signature == b"NM" and length >= 5:
-            return entry[offset + 5:offset + length].decode("utf-8", errors="replace")
+            return entry[offset + 5 : offset + length].decode("utf-8", errors="replace")
         offset += length
     return None

@@ -37,8 +37,7 @@ def plan_kernel_modules(ctx: RunContext, entries: tuple[str, ...]) -> list[Actio
         if not live:
             actions.append(Action("module", "", NONE, command=command, detail=SKIPPED))
         elif name.replace("-", "_") in loaded:
-            actions.append(Action("module", "", NONE, command=command,
-                                  detail="already loaded"))
+            actions.append(Action("module", "", NONE, command=command, detail="already loaded"))
         else:
             actions.append(Action("module", "", RUN, command=command))
     return actions

@@ -124,8 +124,15 @@ class Inspector:
         link = posixpath.join("/dev/disk/by-label", label)
         if os.path.exists(link):
             return os.path.realpath(link)
-        argv = [self.tool("blkid", "util-linux"), "-c", "/dev/null", "-o", "device", "-t",
-                f"LABEL={label}"]
+        argv = [
+            self.tool("blkid", "util-linux"),
+            "-c",
+            "/dev/null",
+            "-o",
+            "device",
+            "-t",
+            f"LABEL={label}",
+        ]
         done = self.runner.run(argv, timeout=INSPECT_TIMEOUT)
         devices = done.output.split() if done.ok else []
         if not devices:
@@ -136,11 +143,10 @@ class Inspector:
         sfdisk = self.tool("sfdisk", "util-linux")
         done = self.runner.run([sfdisk, "--json", device], timeout=INSPECT_TIMEOUT)
         if not done.ok:
-            raise StepError(f"cannot read the partition table of {device}:"
-                            f" {done.output.strip()}")
+            raise StepError(f"cannot read the partition table of {device}: {done.output.strip()}")
         try:
             # stderr is in the output too (a warning about a moved backup header)
-            text = done.output[done.output.index("{"):done.output.rindex("}") + 1]
+            text = done.output[done.output.index("{") : done.output.rindex("}") + 1]
             table: dict[str, Any] = json.loads(text)["partitiontable"]
         except (ValueError, KeyError, TypeError):
             raise StepError(f"unexpected `sfdisk --json {device}` output") from None
@@ -148,8 +154,9 @@ class Inspector:
         sectors = device_bytes(device) // sector
         label = str(table.get("label", ""))
         if label not in ("gpt", "dos"):
-            raise StepError(f"{device} has a {label or 'unknown'} partition table;"
-                            f" only GPT and MBR are handled")
+            raise StepError(
+                f"{device} has a {label or 'unknown'} partition table; only GPT and MBR are handled"
+            )
         if label == "gpt":
             usable = sectors - GPT_TAIL - 1
             last = int(table.get("lastlba", usable))
@@ -158,8 +165,13 @@ class Inspector:
         disk = Disk(device, label, sector, sectors, usable, relocate=last < usable)
         for entry in table.get("partitions", []):
             node = str(entry["node"])
-            part = Part(partition_number(node), int(entry["start"]), int(entry["size"]), node,
-                        name=str(entry.get("name", "")))
+            part = Part(
+                partition_number(node),
+                int(entry["start"]),
+                int(entry["size"]),
+                node,
+                name=str(entry.get("name", "")),
+            )
             found = self.probe(device, part.start * sector)
             part.fstype, part.label = found.get("TYPE", ""), found.get("LABEL", "")
             disk.parts.append(part)
@@ -216,13 +228,14 @@ def parent_disk(device: str) -> str:
 
 def script_device(runner: Runner, path: str) -> str:
     """yip's `script://CMD ARGS`: the device is what CMD prints (no shell)."""
-    argv = path[len(SCRIPT_SCHEME):].split()
+    argv = path[len(SCRIPT_SCHEME) :].split()
     if not argv:
         raise StepError("script:// prefix provided but no command specified")
     done = runner.run(argv, timeout=INSPECT_TIMEOUT)
     if not done.ok:
-        raise StepError(f"device script {argv[0]!r} failed ({done.describe()}):"
-                        f" {done.output.strip()[-400:]}")
+        raise StepError(
+            f"device script {argv[0]!r} failed ({done.describe()}): {done.output.strip()[-400:]}"
+        )
     device = done.output.strip()
     if not device or "\n" in device:
         raise StepError(f"device script {argv[0]!r} printed {device!r}, not one device")
@@ -247,32 +260,61 @@ def plan_layout(ctx: RunContext, modules: Mapping[str, object]) -> list[Action]:
     wanted = f"device {path}" if path else f"label {label}"
     if not ctx.root.is_host_root:
         if not ctx.dry_run:
-            raise StepError(f"{wanted} would be a device of the running system, and"
-                            f" the root {ctx.root.path} is not it")
-        return [Action("layout", change=UPDATE, command=f"layout of {wanted}",
-                       detail="device not inspected: the root is not the running system")]
+            raise StepError(
+                f"{wanted} would be a device of the running system, and"
+                f" the root {ctx.root.path} is not it"
+            )
+        return [
+            Action(
+                "layout",
+                change=UPDATE,
+                command=f"layout of {wanted}",
+                detail="device not inspected: the root is not the running system",
+            )
+        ]
     inspect = Inspector(ctx.runner)
     for tool in ("sfdisk", "partx", "blkid"):
         inspect.tool(tool, "util-linux")
     if path.startswith(SCRIPT_SCHEME):
         if ctx.dry_run:
-            return [Action("layout", change=UPDATE, command=f"layout of {wanted}",
-                           detail="device not inspected: a dry-run runs no device script")]
+            return [
+                Action(
+                    "layout",
+                    change=UPDATE,
+                    command=f"layout of {wanted}",
+                    detail="device not inspected: a dry-run runs no device script",
+                )
+            ]
         path = script_device(ctx.runner, path)
     actions: list[Action] = []
     disk_path = path if path else parent_disk(inspect.by_label(label))
     if device.get("init_disk") and not inspect.probe(disk_path).get("PTTYPE"):
-        actions.append(device_action(inspect, ["sfdisk", disk_path], CREATE,
-                                     stdin="label: gpt\n", what="new GPT table"))
+        actions.append(
+            device_action(
+                inspect, ["sfdisk", disk_path], CREATE, stdin="label: gpt\n", what="new GPT table"
+            )
+        )
         sector = logical_sector(disk_path)
         disk = Disk(disk_path, "gpt", sector, device_bytes(disk_path) // sector, 0)
         disk.last_usable = disk.sectors - GPT_TAIL - 1
     else:
         disk = inspect.read_disk(disk_path)
     if disk.relocate:
-        actions.append(device_action(inspect, ["sfdisk", "--no-reread", "--no-tell-kernel",
-                                               "--relocate", "gpt-bak-std", disk.device], UPDATE,
-                                     what="move the backup GPT header to the end of the disk"))
+        actions.append(
+            device_action(
+                inspect,
+                [
+                    "sfdisk",
+                    "--no-reread",
+                    "--no-tell-kernel",
+                    "--relocate",
+                    "gpt-bak-std",
+                    disk.device,
+                ],
+                UPDATE,
+                what="move the backup GPT header to the end of the disk",
+            )
+        )
     new = plan_new_partitions(disk, parts)
     if new is None:
         return actions  # too little free space: yip does nothing at all
@@ -291,8 +333,9 @@ def check_partitions(parts: list[Mapping[str, Any]]) -> None:
         if fs not in FILESYSTEMS:
             raise StepError(f"unsupported filesystem type: {fs}")
         if fs == "xfs" and len(str(p.get("fsLabel") or "")) > 12:
-            raise StepError(f"xfs filesystem label {p.get('fsLabel')} cannot be longer"
-                            f" than 12 chars")
+            raise StepError(
+                f"xfs filesystem label {p.get('fsLabel')} cannot be longer than 12 chars"
+            )
 
 
 def plan_new_partitions(disk: Disk, parts: list[Mapping[str, Any]]) -> list[Part] | None:
@@ -303,8 +346,11 @@ def plan_new_partitions(disk: Disk, parts: list[Mapping[str, Any]]) -> list[Part
     if free_sectors(disk) < MIN_FREE_MIB * align:
         from executor.log import log
 
-        log.warning("layout: less than %d MiB unpartitioned on %s, no partition added",
-                    MIN_FREE_MIB, disk.device)
+        log.warning(
+            "layout: less than %d MiB unpartitioned on %s, no partition added",
+            MIN_FREE_MIB,
+            disk.device,
+        )
         return None
     new: list[Part] = []
     numbers = [p.number for p in disk.parts]
@@ -317,14 +363,22 @@ def plan_new_partitions(disk: Disk, parts: list[Mapping[str, Any]]) -> list[Part
         available = disk.last_usable - start + 1
         size = available if size_mib == 0 else size_mib * align
         if size <= 0 or size > available:
-            raise StepError(f"not enough free space in disk {disk.device}: required"
-                            f" {size_mib} MiB, available {max(available, 0) // align} MiB")
+            raise StepError(
+                f"not enough free space in disk {disk.device}: required"
+                f" {size_mib} MiB, available {max(available, 0) // align} MiB"
+            )
         number = max(numbers, default=0) + 1
         numbers.append(number)
-        part = Part(number, start, size, partition_node(disk.device, number),
-                    name=str(p.get("pLabel") or ""),
-                    fstype=str(p.get("filesystem") or "ext2"), label=str(p.get("fsLabel") or ""),
-                    bootable=bool(p.get("bootable")))
+        part = Part(
+            number,
+            start,
+            size,
+            partition_node(disk.device, number),
+            name=str(p.get("pLabel") or ""),
+            fstype=str(p.get("filesystem") or "ext2"),
+            label=str(p.get("fsLabel") or ""),
+            bootable=bool(p.get("bootable")),
+        )
         new.append(part)
         end = part.end
     return new
@@ -356,9 +410,11 @@ def plan_growth(disk: Disk, new: list[Part], expand: Mapping[str, Any]) -> Part 
     align = MIB // disk.sector
     end = disk.last_usable if size_mib == 0 else last.start + size_mib * align - 1
     if end > disk.last_usable:
-        raise StepError(f"not enough free space in disk {disk.device}: need"
-                        f" {size_mib} MiB from sector {last.start}, the disk ends at sector"
-                        f" {disk.last_usable}")
+        raise StepError(
+            f"not enough free space in disk {disk.device}: need"
+            f" {size_mib} MiB from sector {last.start}, the disk ends at sector"
+            f" {disk.last_usable}"
+        )
     # Within the last MiB counts as done: the aligned end sfdisk leaves is not the last sector.
     if end - last.end < align:
         return None
@@ -367,15 +423,23 @@ def plan_growth(disk: Disk, new: list[Part], expand: Mapping[str, Any]) -> Part 
 
 
 def device_action(
-    inspect: Inspector, argv: list[str], change: str, *, stdin: str = "", what: str = "",
-    op: str = "run", path: str = "", ok: tuple[int, ...] = (0,),
+    inspect: Inspector,
+    argv: list[str],
+    change: str,
+    *,
+    stdin: str = "",
+    what: str = "",
+    op: str = "run",
+    path: str = "",
+    ok: tuple[int, ...] = (0,),
 ) -> Action:
     """One device command; `ok`: the exit codes that mean it worked."""
     tool = argv[0] if argv[0].startswith("/") else inspect.tool(argv[0], _package(argv[0]))
     argv = [tool, *argv[1:]]
     shown = shlex.join(argv) + (f" <<< {stdin.strip()!r}" if stdin else "")
-    data = json.dumps({"op": op, "argv": argv, "stdin": stdin, "path": path,
-                       "ok": list(ok)}).encode()
+    data = json.dumps(
+        {"op": op, "argv": argv, "stdin": stdin, "path": path, "ok": list(ok)}
+    ).encode()
     return Action("layout", path or argv[-1], change, command=shown, data=data, detail=what)
 
 
@@ -402,19 +466,37 @@ def partition_actions(inspect: Inspector, disk: Disk, new: list[Part]) -> list[A
         if disk.table == "gpt" and part.name:
             line += f", name={json.dumps(part.name)}"
         if part.bootable:
-            line += (", attrs=LegacyBIOSBootable" if role == "bios" else
-                     ", attrs=RequiredPartition" if disk.table == "gpt" else ", bootable")
+            line += (
+                ", attrs=LegacyBIOSBootable"
+                if role == "bios"
+                else ", attrs=RequiredPartition"
+                if disk.table == "gpt"
+                else ", bootable"
+            )
         lines.append(line)
     names = ", ".join(p.name or p.label or str(p.number) for p in new)
-    actions = [device_action(inspect, ["sfdisk", "--append", "--no-reread", "--no-tell-kernel",
-                                       disk.device], CREATE, stdin="\n".join(lines) + "\n",
-                             what=f"add partitions: {names}")]
+    actions = [
+        device_action(
+            inspect,
+            ["sfdisk", "--append", "--no-reread", "--no-tell-kernel", disk.device],
+            CREATE,
+            stdin="\n".join(lines) + "\n",
+            what=f"add partitions: {names}",
+        )
+    ]
     actions += tell_kernel(inspect, disk)
     for part in new:
         if part.fstype in NO_FORMAT:
             continue
-        actions.append(device_action(inspect, mkfs_argv(part), CREATE, path=part.node,
-                                     what=f"{part.fstype} on partition {part.number}"))
+        actions.append(
+            device_action(
+                inspect,
+                mkfs_argv(part),
+                CREATE,
+                path=part.node,
+                what=f"{part.fstype} on partition {part.number}",
+            )
+        )
     return actions
 
 
@@ -444,38 +526,64 @@ def tell_kernel(inspect: Inspector, disk: Disk) -> list[Action]:
 
     if not disk.device.startswith("/dev/"):
         return []  # an image file has no partitions in the kernel
-    actions = [device_action(inspect, ["partx", "-u", disk.device], UPDATE,
-                             what="tell the kernel")]
+    actions = [device_action(inspect, ["partx", "-u", disk.device], UPDATE, what="tell the kernel")]
     udevadm = shutil.which("udevadm")
     if udevadm is not None and os.path.isdir("/run/udev/control"):
-        actions.append(device_action(inspect, [udevadm, "settle"], UPDATE,
-                                     what="wait for the partition devices"))
+        actions.append(
+            device_action(
+                inspect, [udevadm, "settle"], UPDATE, what="wait for the partition devices"
+            )
+        )
     return actions
 
 
 def grow_actions(inspect: Inspector, disk: Disk, part: Part) -> list[Action]:
     what = f"grow partition {part.number} to {part.size * disk.sector // MIB} MiB"
-    actions = [device_action(inspect, ["sfdisk", "--no-reread", "--no-tell-kernel", "-N",
-                                       str(part.number), disk.device], UPDATE,
-                             stdin=f"{part.start}, {part.size}\n", what=what)]
+    actions = [
+        device_action(
+            inspect,
+            ["sfdisk", "--no-reread", "--no-tell-kernel", "-N", str(part.number), disk.device],
+            UPDATE,
+            stdin=f"{part.start}, {part.size}\n",
+            what=what,
+        )
+    ]
     actions += tell_kernel(inspect, disk)
     mounted = mount_point(part.node)
     fs = part.fstype
     if fs in EXT:
         if mounted is None:
             # e2fsck exits 1 when it corrected errors: checked and fit to resize.
-            actions.append(device_action(inspect, ["e2fsck", "-f", "-p", part.node], UPDATE,
-                                         what="check before resizing", ok=(0, 1)))
-        actions.append(device_action(inspect, ["resize2fs", part.node], UPDATE,
-                                     what=f"grow the {fs} filesystem"))
+            actions.append(
+                device_action(
+                    inspect,
+                    ["e2fsck", "-f", "-p", part.node],
+                    UPDATE,
+                    what="check before resizing",
+                    ok=(0, 1),
+                )
+            )
+        actions.append(
+            device_action(
+                inspect, ["resize2fs", part.node], UPDATE, what=f"grow the {fs} filesystem"
+            )
+        )
     elif fs in ("xfs", "btrfs"):
         tool = ["xfs_growfs"] if fs == "xfs" else ["btrfs", "filesystem", "resize", "max"]
         op = "run" if mounted is not None else "mounted"
         if mounted is None:  # mounted for the grow: the tools, before anything changes
             for tool_name in ("mount", "umount"):
                 inspect.tool(tool_name, "util-linux")
-        actions.append(device_action(inspect, [*tool, mounted or part.node], UPDATE, op=op,
-                                     path=part.node, what=f"grow the {fs} filesystem"))
+        actions.append(
+            device_action(
+                inspect,
+                [*tool, mounted or part.node],
+                UPDATE,
+                op=op,
+                path=part.node,
+                what=f"grow the {fs} filesystem",
+            )
+        )
     elif fs:
         raise StepError(f"cannot grow a {fs} filesystem on {part.node}")
     return actions
@@ -511,8 +619,9 @@ def apply_layout(ctx: RunContext, action: Action) -> None:
         action.exit, output = done.returncode, done.output
         if done.timed_out or done.returncode not in plan.get("ok", [0]):
             action.output = output[-4096:]
-            raise StepError(f"`{_shlex.join(argv)}` failed: {done.describe()}:"
-                            f" {output.strip()[-400:]}")
+            raise StepError(
+                f"`{_shlex.join(argv)}` failed: {done.describe()}: {output.strip()[-400:]}"
+            )
     action.output = output[-4096:]
 
 
@@ -523,9 +632,11 @@ def _grow_mounted(ctx: RunContext, argv: list[str], node: str) -> str:
     def grow(where: str) -> str:
         grown = ctx.runner.run([*argv[:-1], where], timeout=ctx.timeout)
         if not grown.ok:
-            raise StepError(f"`{shlex.join(argv[:-1])} {where}` failed:"
-                            f" {grown.output.strip()[-400:]}")
+            raise StepError(
+                f"`{shlex.join(argv[:-1])} {where}` failed: {grown.output.strip()[-400:]}"
+            )
         return grown.output
 
-    return in_temporary_mount(ctx.runner, node, grow, prefix="stage-executor-grow.",
-                              timeout=ctx.timeout, why="to grow it")
+    return in_temporary_mount(
+        ctx.runner, node, grow, prefix="stage-executor-grow.", timeout=ctx.timeout, why="to grow it"
+    )

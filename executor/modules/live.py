@@ -20,8 +20,9 @@ def apply_live(ctx: RunContext, action: Action) -> None:
     if ctx.dry_run:
         return
     if not ctx.root.is_host_root:
-        raise StepError(f"{action.kind}: refusing to change the running kernel for a root"
-                        f" that is not /")
+        raise StepError(
+            f"{action.kind}: refusing to change the running kernel for a root that is not /"
+        )
     if action.kind == "sysctl":
         write_kernel_parameter(ctx.root.host_path(action.path), action.data or b"")
     elif action.kind == "sethostname":
@@ -40,8 +41,9 @@ def write_kernel_parameter(path: str, value: bytes) -> None:
     try:
         os.write(fd, value)
     except OSError as exc:
-        raise StepError(f"{path}: cannot set {value.decode(errors='replace')!r}:"
-                        f" {exc.strerror}") from None
+        raise StepError(
+            f"{path}: cannot set {value.decode(errors='replace')!r}: {exc.strerror}"
+        ) from None
     finally:
         os.close(fd)
 

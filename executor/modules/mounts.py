@@ -24,8 +24,15 @@ T = TypeVar("T")
 
 
 def in_temporary_mount(
-    runner: Runner, device: str, use: Callable[[str], T], *, prefix: str, timeout: float,
-    options: tuple[str, ...] = (), why: str = "", umount_timeout: float | None = None,
+    runner: Runner,
+    device: str,
+    use: Callable[[str], T],
+    *,
+    prefix: str,
+    timeout: float,
+    options: tuple[str, ...] = (),
+    why: str = "",
+    umount_timeout: float | None = None,
 ) -> T:
     """`use(where)` with `device` mounted (`mount OPTIONS`) on a new directory
     `where`; `timeout` bounds the mount (and `umount_timeout`, default the
@@ -36,13 +43,16 @@ def in_temporary_mount(
     try:
         where = tempfile.mkdtemp(prefix=prefix)
     except OSError as exc:
-        raise StepError(f"cannot make a directory to mount {device} on:"
-                        f" {exc.strerror or exc}") from None
+        raise StepError(
+            f"cannot make a directory to mount {device} on: {exc.strerror or exc}"
+        ) from None
     try:
         done = runner.run([mount, *options, device, where], timeout=timeout)
         if not done.ok:
-            raise StepError(f"cannot mount {device}{' ' + why if why else ''}:"
-                            f" {done.describe()}: {done.output.strip()[-400:]}")
+            raise StepError(
+                f"cannot mount {device}{' ' + why if why else ''}:"
+                f" {done.describe()}: {done.output.strip()[-400:]}"
+            )
         try:
             return use(where)
         except OSError as exc:
@@ -50,8 +60,13 @@ def in_temporary_mount(
         finally:
             undone = runner.run([umount, where], timeout=umount_timeout or timeout)
             if not undone.ok:
-                log.warning("cannot unmount %s from %s (%s): %s", device, where,
-                            undone.describe(), undone.output.strip()[-400:])
+                log.warning(
+                    "cannot unmount %s from %s (%s): %s",
+                    device,
+                    where,
+                    undone.describe(),
+                    undone.output.strip()[-400:],
+                )
     finally:
         try:
             os.rmdir(where)

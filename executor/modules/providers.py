@@ -62,8 +62,11 @@ def metadata_base(url: str) -> str:
         return url
     parts = urllib.parse.urlsplit(override)
     if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS:
-        log.warning("%s=%s ignored: only a loopback http URL may replace the metadata"
-                    " services", METADATA_URL_ENV, override)
+        log.warning(
+            "%s=%s ignored: only a loopback http URL may replace the metadata services",
+            METADATA_URL_ENV,
+            override,
+        )
         return url
     real = urllib.parse.urlsplit(url)
     return urllib.parse.urlunsplit(("http", parts.netloc, real.path, real.query, ""))
@@ -97,9 +100,15 @@ class Http:
     def get(self, url: str) -> bytes | None:
         """The body of a 200 answer, None for anything else (as yip's getters)."""
         try:
-            body = fetch.fetch(metadata_base(url), timeout=PROBE_TIMEOUT, retries=0,
-                               headers=self.headers, deadline=self.deadline, direct=True,
-                               limit=16 << 20)
+            body = fetch.fetch(
+                metadata_base(url),
+                timeout=PROBE_TIMEOUT,
+                retries=0,
+                headers=self.headers,
+                deadline=self.deadline,
+                direct=True,
+                limit=16 << 20,
+            )
         except StepError as exc:
             log.debug("%s", exc)
             return None
@@ -116,12 +125,19 @@ class Http:
 
 # (metadata path, file under /run/config) for each provider of that layout.
 EC2_FILES = {
-    "aws": (("public-ipv4", "public_ipv4"), ("local-ipv4", "local_ipv4"),
-            ("placement/availability-zone", "availability_zone"),
-            ("instance-type", "instance_type"), ("instance-id", "instance_id"),
-            ("local-hostname", "local_hostname")),
-    "hetzner": (("public-ipv4", "public_ipv4"), ("local-ipv4", "local_ipv4"),
-                ("instance-id", "instance_id")),
+    "aws": (
+        ("public-ipv4", "public_ipv4"),
+        ("local-ipv4", "local_ipv4"),
+        ("placement/availability-zone", "availability_zone"),
+        ("instance-type", "instance_type"),
+        ("instance-id", "instance_id"),
+        ("local-hostname", "local_hostname"),
+    ),
+    "hetzner": (
+        ("public-ipv4", "public_ipv4"),
+        ("local-ipv4", "local_ipv4"),
+        ("instance-id", "instance_id"),
+    ),
 }
 EC2_FILES["openstack"] = EC2_FILES["aws"]
 
@@ -158,8 +174,11 @@ def gcp(budget: Budget) -> Found | None:
     keys = http.get(GCP + "project/attributes/ssh-keys")
     if keys is not None:
         # Each line is USER:KEY; yip keeps the keys and drops the user names.
-        kept = [line.split(":", 1)[1] for line in keys.decode(errors="replace").split("\n")
-                if ":" in line]
+        kept = [
+            line.split(":", 1)[1]
+            for line in keys.decode(errors="replace").split("\n")
+            if ":" in line
+        ]
         found.files[SSH_KEYS] = "".join(f"{k}\n" for k in kept).encode()
     found.userdata = http.get(GCP + "instance/attributes/user-data")
     return found
@@ -171,9 +190,12 @@ def digitalocean(budget: Budget) -> Found | None:
         return None
     found = Found("digitalocean")
     http.save(found, DIGITALOCEAN + "hostname", HOSTNAME)
-    for path, file in (("interfaces/public/0/ipv4/address", "public_ipv4"),
-                       ("interfaces/private/0/ipv4/address", "private_ipv4"),
-                       ("region", "region"), ("id", "id")):
+    for path, file in (
+        ("interfaces/public/0/ipv4/address", "public_ipv4"),
+        ("interfaces/private/0/ipv4/address", "private_ipv4"),
+        ("region", "region"),
+        ("id", "id"),
+    ):
         http.save(found, DIGITALOCEAN + path, file)
     http.save(found, DIGITALOCEAN + "public-keys", SSH_KEYS)
     found.userdata = http.get(DIGITALOCEAN + "user-data")
@@ -186,10 +208,13 @@ def vultr(budget: Budget) -> Found | None:
         return None
     found = Found("vultr")
     http.save(found, VULTR + "hostname", HOSTNAME)
-    for path, file in (("interfaces/0/ipv4/address", "public_ipv4"),
-                       ("interfaces/1/ipv4/address", "private_ipv4"),
-                       ("interfaces/1/ipv4/netmask", "private_netmask"),
-                       ("region/regioncode", "region_code"), ("instanceid", "instance_id")):
+    for path, file in (
+        ("interfaces/0/ipv4/address", "public_ipv4"),
+        ("interfaces/1/ipv4/address", "private_ipv4"),
+        ("interfaces/1/ipv4/netmask", "private_netmask"),
+        ("region/regioncode", "region_code"),
+        ("instanceid", "instance_id"),
+    ):
         http.save(found, VULTR + path, file)
     http.save(found, VULTR + "public-keys", SSH_KEYS)
     return found  # yip's Vultr provider reads no user-data
@@ -202,9 +227,13 @@ def metaldata(budget: Budget) -> Found | None:
     if hostname is None:
         return None
     found = Found("metaldata", files={HOSTNAME: hostname})
-    for path, file in (("public-ipv4", "public_ipv4"), ("private-ipv4", "private_ipv4"),
-                       ("failure-domain", "failure_domain"), ("machine-id", "machine_id"),
-                       ("machine-type", "machine_type")):
+    for path, file in (
+        ("public-ipv4", "public_ipv4"),
+        ("private-ipv4", "private_ipv4"),
+        ("failure-domain", "failure_domain"),
+        ("machine-id", "machine_id"),
+        ("machine-type", "machine_type"),
+    ):
         http.save(found, meta + path, file)
     http.save(found, meta + "authorized-keys", SSH_KEYS)
     found.userdata = http.get(METALDATA + "user")
@@ -222,9 +251,12 @@ def azure(budget: Budget) -> Found | None:
     found = Found("azure")
     http.save(found, url("compute/name"), HOSTNAME)
     http.save(found, url("compute/publicKeys/0/keyData"), SSH_KEYS)
-    for node in ("network/interface/0/ipv4/ipAddress/0/publicIpAddress",
-                 "network/interface/0/ipv4/ipAddress/0/privateIpAddress",
-                 "compute/zone", "compute/vmId"):
+    for node in (
+        "network/interface/0/ipv4/ipAddress/0/publicIpAddress",
+        "network/interface/0/ipv4/ipAddress/0/privateIpAddress",
+        "compute/zone",
+        "compute/vmId",
+    ):
         http.save(found, url(node), node.replace("/", "_"))
     encoded = http.get(url("compute/userData"))
     if encoded is not None:
@@ -243,8 +275,14 @@ def report_ready(budget: Budget) -> bool:
 
     wire = {"x-ms-version": "2012-11-30"}
     try:
-        goal = fetch.fetch(metadata_base(AZURE_WIRE + "?comp=goalstate"), timeout=PROBE_TIMEOUT,
-                           retries=0, headers=wire, deadline=budget.deadline, direct=True)
+        goal = fetch.fetch(
+            metadata_base(AZURE_WIRE + "?comp=goalstate"),
+            timeout=PROBE_TIMEOUT,
+            retries=0,
+            headers=wire,
+            deadline=budget.deadline,
+            direct=True,
+        )
         state = ET.fromstring(goal)
         container = state.findtext("Container/ContainerId") or ""
         instance = state.findtext("Container/RoleInstanceList/RoleInstance/InstanceId") or ""
@@ -255,11 +293,19 @@ def report_ready(budget: Budget) -> bool:
         role = ET.SubElement(ET.SubElement(box, "RoleInstanceList"), "Role")
         ET.SubElement(role, "InstanceId").text = instance
         ET.SubElement(ET.SubElement(role, "Health"), "State").text = "Ready"
-        fetch.fetch(metadata_base(AZURE_WIRE + "?comp=health"), timeout=PROBE_TIMEOUT,
-                    retries=0, deadline=budget.deadline, direct=True,
-                    data=ET.tostring(health),
-                    headers={**wire, "x-ms-agent-name": "WALinuxAgent",
-                             "Content-Type": "text/xml;charset=utf-8"})
+        fetch.fetch(
+            metadata_base(AZURE_WIRE + "?comp=health"),
+            timeout=PROBE_TIMEOUT,
+            retries=0,
+            deadline=budget.deadline,
+            direct=True,
+            data=ET.tostring(health),
+            headers={
+                **wire,
+                "x-ms-agent-name": "WALinuxAgent",
+                "Content-Type": "text/xml;charset=utf-8",
+            },
+        )
     except (StepError, ET.ParseError) as exc:
         log.warning("azure: report ready failed: %s", exc)
         return False
@@ -279,10 +325,13 @@ def packet(budget: Budget) -> Found | None:
     if not isinstance(meta, dict) or meta.get("error"):
         return None
     keys = meta.get("ssh_keys") or []
-    found = Found("packet", files={
-        HOSTNAME: str(meta.get("hostname", "")).encode(),
-        SSH_KEYS: "\n".join(str(k) for k in keys).encode(),
-    })
+    found = Found(
+        "packet",
+        files={
+            HOSTNAME: str(meta.get("hostname", "")).encode(),
+            SSH_KEYS: "\n".join(str(k) for k in keys).encode(),
+        },
+    )
     userdata = http.get(PACKET + "userdata")
     # An iPXE script is the boot loader's, not ours (yip drops it too).
     if userdata and not userdata.startswith(b"#!ipxe"):
@@ -295,12 +344,17 @@ def scaleway(budget: Budget) -> Found | None:
     raw = http.get(SCALEWAY + "conf")
     if raw is None:
         return None
-    conf = dict(line.split("=", 1) for line in raw.decode(errors="replace").splitlines()
-                if "=" in line)
+    conf = dict(
+        line.split("=", 1) for line in raw.decode(errors="replace").splitlines() if "=" in line
+    )
     found = Found("scaleway")
-    for key, name in (("HOSTNAME", HOSTNAME), ("ID", "instance_id"),
-                      ("LOCATION_ZONE_ID", "instance_location"),
-                      ("PUBLIC_IP_ADDRESS", "public_ip"), ("PRIVATE_IP", "private_ip")):
+    for key, name in (
+        ("HOSTNAME", HOSTNAME),
+        ("ID", "instance_id"),
+        ("LOCATION_ZONE_ID", "instance_location"),
+        ("PUBLIC_IP_ADDRESS", "public_ip"),
+        ("PRIVATE_IP", "private_ip"),
+    ):
         if key in conf:
             found.files[name] = conf[key].encode()
     count = conf.get("SSH_PUBLIC_KEYS", "")
@@ -367,8 +421,7 @@ def vmware(runner: Runner, budget: Budget) -> Found | None:
             return None
         budget.answered()
         value = done.output.rstrip("\n")
-        encoding = runner.run([tool, f"info-get guestinfo.{key}.encoding"],
-                              timeout=PROBE_TIMEOUT)
+        encoding = runner.run([tool, f"info-get guestinfo.{key}.encoding"], timeout=PROBE_TIMEOUT)
         return decode_guestinfo(value, encoding.output.strip() if encoding.ok else "")
 
     metadata, userdata = guestinfo("metadata"), guestinfo("userdata")
@@ -452,18 +505,19 @@ def cdrom_devices(runner: Runner, kind: str, deadline: float) -> list[str]:
     if _left(deadline) <= 0:
         log.warning("datasource %s: out of time, labelled drives not looked for", kind)
     elif blkid is None:
-        log.warning("datasource %s: blkid is not installed, labelled drives cannot be found",
-                    kind)
+        log.warning("datasource %s: blkid is not installed, labelled drives cannot be found", kind)
     else:
         # One scan of every device (exit 2: no device has any tag at all).
-        done = runner.run([blkid, "-c", "/dev/null", "-o", "export"],
-                          timeout=min(BLKID_TIMEOUT, _left(deadline)))
+        done = runner.run(
+            [blkid, "-c", "/dev/null", "-o", "export"], timeout=min(BLKID_TIMEOUT, _left(deadline))
+        )
         for device, tags in blkid_devices(done.output if done.ok else ""):
             if tags.get("LABEL") in (label.upper(), label.lower()):
                 found.append(device)
     allow_loop = os.environ.get(CDROM_LOOP_ENV) == "1"
-    found = [d for d in found
-             if allow_loop or not posixpath.basename(d).startswith(("loop", "ram"))]
+    found = [
+        d for d in found if allow_loop or not posixpath.basename(d).startswith(("loop", "ram"))
+    ]
     found += sorted(glob.glob("/dev/sr[0-9]*"))
     return list(dict.fromkeys(found))
 
@@ -494,8 +548,16 @@ def read_cdrom(runner: Runner, kind: str, device: str, deadline: float) -> bytes
 
     def read() -> None:
         try:
-            outcome.append(next((data for name in CDROM_FILES[kind]
-                                 if (data := iso9660.read_file(device, name))), None))
+            outcome.append(
+                next(
+                    (
+                        data
+                        for name in CDROM_FILES[kind]
+                        if (data := iso9660.read_file(device, name))
+                    ),
+                    None,
+                )
+            )
         except Exception as exc:  # handed to the caller: a thread must not print it
             outcome.append(exc)
 
@@ -507,8 +569,11 @@ def read_cdrom(runner: Runner, kind: str, device: str, deadline: float) -> bytes
     reader.start()
     reader.join(left)
     if not outcome:
-        log.warning("datasource %s: reading %s did not end by the datasource deadline;"
-                    " given up", kind, device)
+        log.warning(
+            "datasource %s: reading %s did not end by the datasource deadline; given up",
+            kind,
+            device,
+        )
         return None
     result = outcome[0]
     if isinstance(result, iso9660.NotIso):
@@ -539,10 +604,16 @@ def _read_mounted(runner: Runner, kind: str, device: str, deadline: float) -> by
         log.warning("datasource %s: out of time, %s not mounted", kind, device)
         return None
     try:
-        return in_temporary_mount(runner, device, first_file, prefix="stage-executor-cd.",
-                                  timeout=left, options=("-t", "vfat", "-o", "ro"),
-                                  why="(it is not ISO 9660) as vfat",
-                                  umount_timeout=MOUNT_TIMEOUT)
+        return in_temporary_mount(
+            runner,
+            device,
+            first_file,
+            prefix="stage-executor-cd.",
+            timeout=left,
+            options=("-t", "vfat", "-o", "ro"),
+            why="(it is not ISO 9660) as vfat",
+            umount_timeout=MOUNT_TIMEOUT,
+        )
     except StepError as exc:
         log.warning("datasource %s: %s", kind, exc)
         return None

@@ -39,6 +39,13 @@ def plan_sysctl(ctx: RunContext, settings: Mapping[str, str]) -> list[Action]:
             raise StepError(f"sysctl: the kernel has no parameter {key} ({path})")
         current = ctx.root.read_text_or_empty(path)
         same = current.split() == value.split()
-        actions.append(Action("sysctl", path, NONE if same else UPDATE, command=command,
-                              data=None if same else value.encode()))
+        actions.append(
+            Action(
+                "sysctl",
+                path,
+                NONE if same else UPDATE,
+                command=command,
+                data=None if same else value.encode(),
+            )
+        )
     return actions

@@ -34,8 +34,9 @@ UnitPlanner = Callable[[units.Plan, list[str]], list[str]]
 
 VERBS = ("enable", "disable", "mask", "unmask")
 DEFAULT_OVERRIDE = "override-yip.conf"
-NOT_LIVE = ("skipped: start needs the running service manager, and this root is not the "
-            "running system")
+NOT_LIVE = (
+    "skipped: start needs the running service manager, and this root is not the running system"
+)
 
 
 def override_path(spec: OverrideSpec) -> str:
@@ -82,15 +83,23 @@ def plan_systemctl(ctx: RunContext, spec: SystemctlSpec) -> list[Action]:
         notes += _per_unit(plan, planners[verb], list(getattr(spec, verb)), errors)
     actions = plan.actions + [Action("unit", "", NONE, detail=note) for note in notes]
     for name in spec.start:
-        actions.append(Action("unit", _shown_name(name), NONE,
-                              command=_command_line(["systemctl", "start", name]), detail=NOT_LIVE))
+        actions.append(
+            Action(
+                "unit",
+                _shown_name(name),
+                NONE,
+                command=_command_line(["systemctl", "start", name]),
+                detail=NOT_LIVE,
+            )
+        )
     if errors:
         raise EntryErrors(errors, actions)
     return actions
 
 
-def _per_unit(plan: units.Plan, planner: UnitPlanner, names: list[str],
-              errors: list[str]) -> list[str]:
+def _per_unit(
+    plan: units.Plan, planner: UnitPlanner, names: list[str], errors: list[str]
+) -> list[str]:
     """Plan a verb for each unit on its own; returns notes, appends failures to `errors`.
 
     Each unit is planned on a view of the plan so far and its actions are
@@ -117,13 +126,15 @@ def openrc_root(ctx: RunContext) -> bool:
 
 def _plan_override(plan: units.Plan, spec: OverrideSpec) -> None:
     if not spec.service.strip():
-        plan.actions.append(Action("file", "", NONE, detail="override skipped: empty service "
-                                   "(as yip)"))
+        plan.actions.append(
+            Action("file", "", NONE, detail="override skipped: empty service (as yip)")
+        )
         return
     path = override_path(spec)
     if not spec.content:
-        plan.actions.append(Action("file", path, NONE, detail="override skipped: empty "
-                                   "content (as yip)"))
+        plan.actions.append(
+            Action("file", path, NONE, detail="override skipped: empty content (as yip)")
+        )
         return
     # Planned on the view, so that enabling in the same step reads a
     # drop-in's [Install] lines as they will be. Owned by whoever runs us
@@ -163,8 +174,9 @@ def _plan_openrc(plan: units.Plan, spec: SystemctlSpec) -> list[Action]:
 
     for verb in ("mask", "unmask"):
         if getattr(spec, verb):
-            raise StepError(f"{verb} has no OpenRC equivalent (the root's service manager is "
-                            "OpenRC)")
+            raise StepError(
+                f"{verb} has no OpenRC equivalent (the root's service manager is OpenRC)"
+            )
     errors: list[str] = []
     notes = _per_unit(plan, openrc.plan_add, list(spec.enable), errors)
     notes += _per_unit(plan, openrc.plan_del, list(spec.disable), errors)
@@ -175,8 +187,9 @@ def _plan_openrc(plan: units.Plan, spec: SystemctlSpec) -> list[Action]:
         if live:
             actions.append(Action("unit", name.strip(), RUN, command=_command_line(argv)))
         else:
-            actions.append(Action("unit", name.strip(), NONE, command=_command_line(argv),
-                                  detail=NOT_LIVE))
+            actions.append(
+                Action("unit", name.strip(), NONE, command=_command_line(argv), detail=NOT_LIVE)
+            )
     if errors:
         raise EntryErrors(errors, actions)
     return actions

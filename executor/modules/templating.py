@@ -100,8 +100,12 @@ def _collect(root: Root) -> dict[str, object]:
         node["timezone"] = zone
     osinfo: dict[str, object] = {}
     release = root_os_release(root)
-    for key, field in (("name", "PRETTY_NAME"), ("vendor", "ID"), ("version", "VERSION_ID"),
-                       ("release", "VERSION_ID")):
+    for key, field in (
+        ("name", "PRETTY_NAME"),
+        ("vendor", "ID"),
+        ("version", "VERSION_ID"),
+        ("release", "VERSION_ID"),
+    ):
         if release.get(field):
             osinfo[key] = release[field]
     values: dict[str, object] = {"node": node, "os": osinfo}
@@ -109,7 +113,9 @@ def _collect(root: Root) -> dict[str, object]:
         uname = os.uname()
         osinfo["architecture"] = go_arch(uname.machine)
         values["kernel"] = {
-            "release": uname.release, "version": uname.version, "architecture": uname.machine,
+            "release": uname.release,
+            "version": uname.version,
+            "architecture": uname.machine,
         }
     return values
 
@@ -127,5 +133,3 @@ def _timezone(root: Root) -> str:
     if node is not None and node.kind == "link" and "zoneinfo/" in node.target:
         return node.target.split("zoneinfo/", 1)[1]
     return ""
-
-

@@ -70,9 +70,15 @@ def plan_users(ctx: RunContext, users: tuple[UserSpec, ...]) -> list[Action]:
         homes.append(home)
         keys.append((user, home))
         if missing_groups:
-            notes.append(Action("users", "/etc/group", NONE,
-                                detail=f"{user.name}: groups not in the root's /etc/group:"
-                                       f" {', '.join(missing_groups)}"))
+            notes.append(
+                Action(
+                    "users",
+                    "/etc/group",
+                    NONE,
+                    detail=f"{user.name}: groups not in the root's /etc/group:"
+                    f" {', '.join(missing_groups)}",
+                )
+            )
     actions = accounts.plan(ctx, kind="users") + notes
     created: set[str] = set()
     for home in homes:
@@ -84,9 +90,15 @@ def plan_users(ctx: RunContext, users: tuple[UserSpec, ...]) -> list[Action]:
         if not user.ssh_authorized_keys:
             continue
         home = known or _existing_home(accounts, user.name)
-        actions += plan_user_keys(ctx, user=user.name, home=home.path, uid=home.uid,
-                                  gid=home.gid, keys=user.ssh_authorized_keys,
-                                  home_is_new=user.name in created)
+        actions += plan_user_keys(
+            ctx,
+            user=user.name,
+            home=home.path,
+            uid=home.uid,
+            gid=home.gid,
+            keys=user.ssh_authorized_keys,
+            home_is_new=user.name in created,
+        )
     return actions
 
 
@@ -126,8 +138,10 @@ def _create(
     if user.primary_group:
         fields = accounts.group.get(user.primary_group)
         if fields is None or not fields[2].isdigit():
-            raise StepError(f"users.{name}: primary_group {user.primary_group!r} is not in"
-                            f" the root's /etc/group")
+            raise StepError(
+                f"users.{name}: primary_group {user.primary_group!r} is not in"
+                f" the root's /etc/group"
+            )
         group, gid = user.primary_group, int(fields[2])
     elif user.gid:
         gid = _id(user.gid, f"users.{name}.gid")
@@ -155,8 +169,9 @@ def _create(
     return _Home(name, home, uid, gid, create=not user.no_create_home), missing
 
 
-def _ensure_group(accounts: AccountFiles, group: str, gid: int, *, member: str,
-                  set_gid: bool) -> None:
+def _ensure_group(
+    accounts: AccountFiles, group: str, gid: int, *, member: str, set_gid: bool
+) -> None:
     fields = accounts.group.get(group)
     if fields is None:
         accounts.group.put([group, "x", str(gid), member])
@@ -177,19 +192,40 @@ def _plan_home(ctx: RunContext, home: _Home) -> list[Action]:
     if node is None:
         owner = default_owner()
         actions = plan_parents(root, home.path, mode=HOME_MODE, uid=owner[0], gid=owner[1])
-        actions.append(Action("directory", root.resolve(home.path).path, CREATE, mode=HOME_MODE,
-                              uid=home.uid, gid=home.gid, detail=f"home of {home.user}"))
+        actions.append(
+            Action(
+                "directory",
+                root.resolve(home.path).path,
+                CREATE,
+                mode=HOME_MODE,
+                uid=home.uid,
+                gid=home.gid,
+                detail=f"home of {home.user}",
+            )
+        )
         return actions
     if node.kind != "dir":
         raise StepError(f"users.{home.user}: home {home.path} exists and is not a directory")
     same = (node.uid, node.gid) == (home.uid, home.gid)
-    return [Action("directory", root.resolve(home.path).path, NONE if same else UPDATE,
-                   mode=node.mode, uid=home.uid, gid=home.gid, detail=f"home of {home.user}")]
+    return [
+        Action(
+            "directory",
+            root.resolve(home.path).path,
+            NONE if same else UPDATE,
+            mode=node.mode,
+            uid=home.uid,
+            gid=home.gid,
+            detail=f"home of {home.user}",
+        )
+    ]
 
 
 def _check_name(name: str) -> None:
-    if not name or name.startswith("-") or any(c in name for c in ":,\n/ \t") or name in (
-        ".", ".."
+    if (
+        not name
+        or name.startswith("-")
+        or any(c in name for c in ":,\n/ \t")
+        or name in (".", "..")
     ):
         raise StepError(f"users: {name!r} is not a valid user name")
 

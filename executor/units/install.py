@@ -24,11 +24,26 @@ from executor.units.names import INSTANCE, TEMPLATE
 
 WHITESPACE = " \t\n\r"
 KNOWN_SECTIONS = (
-    "Install", "Unit", "Automount", "Device", "Mount", "Path", "Scope", "Service", "Slice",
-    "Socket", "Swap", "Target", "Timer",
+    "Install",
+    "Unit",
+    "Automount",
+    "Device",
+    "Mount",
+    "Path",
+    "Scope",
+    "Service",
+    "Slice",
+    "Socket",
+    "Swap",
+    "Target",
+    "Timer",
 )
-LIST_KEYS = {"Alias": "aliases", "WantedBy": "wanted_by", "RequiredBy": "required_by",
-             "UpheldBy": "upheld_by"}
+LIST_KEYS = {
+    "Alias": "aliases",
+    "WantedBy": "wanted_by",
+    "RequiredBy": "required_by",
+    "UpheldBy": "upheld_by",
+}
 
 
 class SpecifierError(Exception):
@@ -98,8 +113,15 @@ def parse_install(
         if not sep or not key:
             into.warnings.append(f"{source}:{lineno}: not a KEY=VALUE line, ignored")
             continue
-        _assign(into, key, value, where=f"{source}:{lineno}", unit=unit, expand=expand,
-                add_also=add_also)
+        _assign(
+            into,
+            key,
+            value,
+            where=f"{source}:{lineno}",
+            unit=unit,
+            expand=expand,
+            add_also=add_also,
+        )
 
 
 def logical_lines(text: str) -> Iterator[tuple[int, str]]:
@@ -147,7 +169,8 @@ def _assign(
     if key in LIST_KEYS:
         if key == "Alias" and names.unit_type(unit) not in names.MAY_ALIAS:
             into.warnings.append(
-                f"{where}: Alias= is not allowed for {names.unit_type(unit)} units, ignored")
+                f"{where}: Alias= is not allowed for {names.unit_type(unit)} units, ignored"
+            )
             return
         attr = LIST_KEYS[key]
         if not value:
@@ -166,7 +189,11 @@ def _assign(
 
 
 def _assign_also(
-    into: InstallSection, value: str, *, where: str, expand: Expand,
+    into: InstallSection,
+    value: str,
+    *,
+    where: str,
+    expand: Expand,
     add_also: Callable[[str], None],
 ) -> None:
     words, error = split_words(value, unquote=False)

@@ -41,8 +41,7 @@ NO_INSTALL_CONFIG = (
     "or DefaultInstance= for a template): nothing to enable; such a unit is started by "
     "another unit, by activation, or is a template that needs an instance"
 )
-DEPENDENCY_DIRS = (("wanted_by", ".wants"), ("required_by", ".requires"),
-                   ("upheld_by", ".upholds"))
+DEPENDENCY_DIRS = (("wanted_by", ".wants"), ("required_by", ".requires"), ("upheld_by", ".upholds"))
 
 
 def plan_enable(plan: Plan, args: list[str]) -> list[str]:
@@ -211,13 +210,15 @@ class _Enabler:
                 continue
             dst_kind = names.classify(dst)
             if dst_kind is None:
-                self.errors.append(f"{info.name}: {_key(suffix)}={entry}: {dst!r} is not a "
-                                   "valid unit name")
+                self.errors.append(
+                    f"{info.name}: {_key(suffix)}={entry}: {dst!r} is not a valid unit name"
+                )
             elif dst_kind not in allowed:
                 self.errors.append(
                     f"cannot enable {info.name}: {_key(suffix)}={dst} is a non-template unit; "
                     f"enable an instance ({names.prefix(info.name)}@NAME"
-                    f".{names.unit_type(info.name)}) or set DefaultInstance=")
+                    f".{names.unit_type(info.name)}) or set DefaultInstance="
+                )
             else:
                 self._link(info, f"{CONFIG_DIR}/{dst}{suffix}/{link_name}", replace=True)
 
@@ -285,8 +286,12 @@ def _symlink_name_compatible(link: str, target: str, *, instance_propagation: bo
     template = names.template_of(link)
     if link_kind == INSTANCE and target_kind == TEMPLATE and template == target:
         return True
-    return (instance_propagation and link_kind == TEMPLATE and target_kind == TEMPLATE
-            and template == target)
+    return (
+        instance_propagation
+        and link_kind == TEMPLATE
+        and target_kind == TEMPLATE
+        and template == target
+    )
 
 
 def _check_installable(info: UnitInfo) -> None:
@@ -335,8 +340,9 @@ def _link(plan: Plan, path: str, target: str, *, replace: bool) -> None:
         plan.record(Action("symlink", path, NONE, target=node.target))
         return
     if not replace:
-        raise UnitError(f'file "{path}" already exists and is a symlink to "{node.target}"',
-                        code=E.EEXIST)
+        raise UnitError(
+            f'file "{path}" already exists and is a symlink to "{node.target}"', code=E.EEXIST
+        )
     plan.record(Action("symlink", path, UPDATE, target=target, detail=f"was -> {node.target}"))
 
 
@@ -346,6 +352,7 @@ def _same_unit(plan: Plan, link: str, old: str, new: str) -> bool:
     The same path, the same file once resolved in the root, or the same
     unit name inside the unit directories.
     """
+
     def absolute(target: str) -> str:
         return target if target.startswith("/") else f"{posixpath.dirname(link)}/{target}"
 
@@ -355,8 +362,11 @@ def _same_unit(plan: Plan, link: str, old: str, new: str) -> bool:
     ra, rb = plan.view.resolve(a), plan.view.resolve(b)
     if ra.exists and rb.exists and ra.rel == rb.rel:
         return True
-    return (posixpath.basename(a) == posixpath.basename(b)
-            and in_search_path(a, below=True) and in_search_path(b, below=True))
+    return (
+        posixpath.basename(a) == posixpath.basename(b)
+        and in_search_path(a, below=True)
+        and in_search_path(b, below=True)
+    )
 
 
 def _lexical(path: str) -> str:

@@ -26,8 +26,11 @@ from executor.units.specifiers import Specifiers
 CONFIG_DIR = "/etc/systemd/system"  # where enable/disable/mask write
 RUNTIME_DIR = "/run/systemd/system"
 TRANSIENT_DIR = "/run/systemd/transient"
-GENERATOR_DIRS = ("/run/systemd/generator.early", "/run/systemd/generator",
-                  "/run/systemd/generator.late")
+GENERATOR_DIRS = (
+    "/run/systemd/generator.early",
+    "/run/systemd/generator",
+    "/run/systemd/generator.late",
+)
 
 # The system unit search path in priority order (systemd's lookup_paths_init).
 # Debian's 252 is built for split /usr and has /lib before /usr/lib; we put
@@ -108,8 +111,9 @@ class Installer:
         return info
 
     def expand(self, info: UnitInfo, text: str) -> str:
-        return self.specifiers.expand(text, name=info.name,
-                                      default_instance=info.install.default_instance)
+        return self.specifiers.expand(
+            text, name=info.name, default_instance=info.install.default_instance
+        )
 
     # -- finding ------------------------------------------------------------
 
@@ -127,17 +131,21 @@ class Installer:
             if hops > FOLLOW_MAX:
                 raise UnitError(f"too many levels of links from {info.name}", code=E.ELOOP)
             assert current.path is not None
-            if (not follow_config and current.mode == ALIAS
-                    and posixpath.dirname(current.path) in (CONFIG_DIR, RUNTIME_DIR)):
+            if (
+                not follow_config
+                and current.mode == ALIAS
+                and posixpath.dirname(current.path) in (CONFIG_DIR, RUNTIME_DIR)
+            ):
                 raise UnitError(
                     f"refusing to operate on linked unit file {current.name} "
-                    f"({current.path} -> {current.target})", code=E.ELOOP)
+                    f"({current.path} -> {current.target})",
+                    code=E.ELOOP,
+                )
             target_name = posixpath.basename(current.target)
             if current.mode == LINKED or target_name == current.name:
                 self._follow(current, current.target)
                 continue
-            if (names.classify(current.name) == INSTANCE
-                    and names.classify(target_name) == TEMPLATE):
+            if names.classify(current.name) == INSTANCE and names.classify(target_name) == TEMPLATE:
                 # autovt@tty5.service -> getty@.service means getty@tty5.service
                 instantiated = names.with_instance(target_name, names.instance(current.name))
                 if instantiated == current.name:
@@ -150,8 +158,10 @@ class Installer:
             except UnitError as exc:
                 if exc.code != E.ENOENT:
                     raise
-                raise UnitError(f"{current.path} is an alias of {target_name}, which does not "
-                                "exist", code=E.ENOLINK) from None
+                raise UnitError(
+                    f"{current.path} is an alias of {target_name}, which does not exist",
+                    code=E.ENOLINK,
+                ) from None
             current = follower
         return current
 
@@ -180,8 +190,9 @@ class Installer:
                 break
         if info.path is None:
             looked = " or ".join(candidates)
-            raise UnitError(f"unit {looked} does not exist (looked in {', '.join(UNIT_PATHS)})",
-                            code=E.ENOENT)
+            raise UnitError(
+                f"unit {looked} does not exist (looked in {', '.join(UNIT_PATHS)})", code=E.ENOENT
+            )
         if info.mode != MASKED:
             self._load_dropins(info, candidates)
 
@@ -242,12 +253,19 @@ class Installer:
             text = self.root.read_text(path)
         except RootError as exc:
             raise UnitError(f"cannot read {path}: {exc}", code=exc.errno or E.EIO) from None
+
         def add_also(name: str) -> None:
             self.add(name, auxiliary=True)
 
         try:
-            parse_install(text, source=path, unit=info.name, into=info.install,
-                          expand=lambda value: self.expand(info, value), add_also=add_also)
+            parse_install(
+                text,
+                source=path,
+                unit=info.name,
+                into=info.install,
+                expand=lambda value: self.expand(info, value),
+                add_also=add_also,
+            )
         except (InstallError, SpecifierError) as exc:
             raise UnitError(f"{info.name}: {exc}", code=E.EINVAL) from None
 
@@ -297,17 +315,20 @@ def check_alias_link(link_name: str, target: str) -> None:
     if src_kind != names.PLAIN and src_type not in names.MAY_TEMPLATE:
         raise UnitError(f"{link_name}: {src_type} units cannot be templates", code=E.EINVAL)
     if src == dst:
-        raise UnitError(f"refusing to operate on linked unit file {link_name} (it links to "
-                        f"itself, {target})", code=E.ELOOP)
+        raise UnitError(
+            f"refusing to operate on linked unit file {link_name} (it links to itself, {target})",
+            code=E.ELOOP,
+        )
     dst_kind = names.classify(dst)
     if dst_kind is None:
-        raise UnitError(f"{link_name} points to {target}, which is not a valid unit name",
-                        code=E.EXDEV)
+        raise UnitError(
+            f"{link_name} points to {target}, which is not a valid unit name", code=E.EXDEV
+        )
     if not (dst_kind == src_kind or (src_kind == INSTANCE and dst_kind == TEMPLATE)):
-        raise UnitError(f"{link_name}: link target {dst} is not the same kind of name",
-                        code=E.EXDEV)
+        raise UnitError(
+            f"{link_name}: link target {dst} is not the same kind of name", code=E.EXDEV
+        )
     if dst_kind == INSTANCE and names.instance(src) != names.instance(dst):
         raise UnitError(f"{link_name}: link target {dst} has another instance", code=E.EXDEV)
     if names.unit_type(dst) != src_type:
-        raise UnitError(f"{link_name}: link target {dst} has an incompatible suffix",
-                        code=E.EXDEV)
+        raise UnitError(f"{link_name}: link target {dst} has an incompatible suffix", code=E.EXDEV)

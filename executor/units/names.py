@@ -9,8 +9,17 @@ from __future__ import annotations
 
 UNIT_NAME_MAX = 256
 UNIT_TYPES = (
-    "service", "mount", "swap", "socket", "target", "device", "automount", "timer", "path",
-    "slice", "scope",
+    "service",
+    "mount",
+    "swap",
+    "socket",
+    "target",
+    "device",
+    "automount",
+    "timer",
+    "path",
+    "slice",
+    "scope",
 )
 # Unit types that may have Alias= names and alias symlinks (unit_type_may_alias).
 MAY_ALIAS = frozenset(("service", "socket", "target", "device", "timer", "path"))

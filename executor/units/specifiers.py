@@ -19,13 +19,30 @@ from executor.units.install import SpecifierError
 
 # uname -m -> systemd's architecture names (%a)
 ARCHITECTURES = {
-    "x86_64": "x86-64", "i386": "x86", "i486": "x86", "i586": "x86", "i686": "x86",
-    "aarch64": "arm64", "aarch64_be": "arm64-be", "armv6l": "arm", "armv7l": "arm",
-    "armv8l": "arm", "ppc64le": "ppc64-le", "ppc64": "ppc64", "ppc": "ppc",
-    "s390x": "s390x", "s390": "s390", "riscv64": "riscv64", "loongarch64": "loongarch64",
+    "x86_64": "x86-64",
+    "i386": "x86",
+    "i486": "x86",
+    "i586": "x86",
+    "i686": "x86",
+    "aarch64": "arm64",
+    "aarch64_be": "arm64-be",
+    "armv6l": "arm",
+    "armv7l": "arm",
+    "armv8l": "arm",
+    "ppc64le": "ppc64-le",
+    "ppc64": "ppc64",
+    "ppc": "ppc",
+    "s390x": "s390x",
+    "s390": "s390",
+    "riscv64": "riscv64",
+    "loongarch64": "loongarch64",
 }
 OS_RELEASE_KEYS = {
-    "o": "ID", "w": "VERSION_ID", "W": "VARIANT_ID", "B": "BUILD_ID", "A": "IMAGE_VERSION",
+    "o": "ID",
+    "w": "VERSION_ID",
+    "W": "VARIANT_ID",
+    "B": "BUILD_ID",
+    "A": "IMAGE_VERSION",
     "M": "IMAGE_ID",
 }
 HOST_ONLY = {"H": "hostname", "l": "short hostname", "b": "boot ID", "v": "kernel release"}
@@ -56,8 +73,9 @@ class Specifiers:
             out.append("%")  # a stray % at the end stays, as in systemd
         result = "".join(out)
         if len(result) >= names.UNIT_NAME_MAX:
-            raise SpecifierError(f"{text!r} expands to more than {names.UNIT_NAME_MAX} "
-                                 "characters", unknown=False)
+            raise SpecifierError(
+                f"{text!r} expands to more than {names.UNIT_NAME_MAX} characters", unknown=False
+            )
         return result
 
     def _value(self, spec: str, text: str, name: str, default_instance: str | None) -> str:
@@ -82,22 +100,28 @@ class Specifiers:
         key = OS_RELEASE_KEYS[spec]
         value = self._os_release.get(key, "")
         if not value:
-            raise SpecifierError(f"cannot resolve %{spec} in {text!r}: {key} is not set in the "
-                                 "root's os-release", unknown=False)
+            raise SpecifierError(
+                f"cannot resolve %{spec} in {text!r}: {key} is not set in the root's os-release",
+                unknown=False,
+            )
         return value
 
     def _machine_id(self, text: str) -> str:
         raw = self.root.read_text_or_empty("/etc/machine-id").strip().replace("-", "")
         if not _ID128.fullmatch(raw) or not raw.strip("0"):
-            raise SpecifierError(f"cannot resolve %m in {text!r}: the root has no valid "
-                                 "/etc/machine-id", unknown=False)
+            raise SpecifierError(
+                f"cannot resolve %m in {text!r}: the root has no valid /etc/machine-id",
+                unknown=False,
+            )
         return raw.lower()
 
     def _host_value(self, spec: str, text: str) -> str:
         if not self.root.is_host_root:
             raise SpecifierError(
                 f"cannot resolve %{spec} in {text!r}: the {HOST_ONLY[spec]} is the running "
-                "host's, not the root's", unknown=False)
+                "host's, not the root's",
+                unknown=False,
+            )
         uname = os.uname()
         if spec == "H":
             return uname.nodename

@@ -63,12 +63,14 @@ def fresh_seed_root(base: Path, i: int) -> Path:
     return root
 
 
-def timed(argv: list[str], *, cwd: Path = REPO, env: dict[str, str] = ENV
-          ) -> tuple[float, int, float, float]:
+def timed(
+    argv: list[str], *, cwd: Path = REPO, env: dict[str, str] = ENV
+) -> tuple[float, int, float, float]:
     """Wall time, peak RSS (KiB), user and sys CPU seconds of one process (wait4)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -89,18 +91,34 @@ def make_venv(base: Path, source: Path) -> Path:
     src.mkdir()
     for name in ("executor", "pyproject.toml", "README.md"):
         if (source / name).is_dir():
-            shutil.copytree(source / name, src / name,
-                            ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(source / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source / name, src / name)
     python = venv / "bin" / "python"
-    subprocess.run([PY, "-m", "pip", "--python", str(python), "install", "--quiet",
-                    "--disable-pip-version-check", "--no-warn-script-location", str(src)],
-                   check=True, env=CLEAN_ENV)
-    site = subprocess.run([str(python), "-c", "import executor, os;"
-                           " print(os.path.dirname(executor.__file__))"],
-                          check=True, capture_output=True, text=True, env=CLEAN_ENV,
-                          cwd=base).stdout.strip()
+    subprocess.run(
+        [
+            PY,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-warn-script-location",
+            str(src),
+        ],
+        check=True,
+        env=CLEAN_ENV,
+    )
+    site = subprocess.run(
+        [str(python), "-c", "import executor, os; print(os.path.dirname(executor.__file__))"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=CLEAN_ENV,
+        cwd=base,
+    ).stdout.strip()
     # pip compiles bytecode already; this makes sure of it (PYTHONDONTWRITEBYTECODE)
     subprocess.run([str(python), "-m", "compileall", "-q", site], check=True, env=CLEAN_ENV)
     return venv / "bin"
@@ -111,9 +129,14 @@ def instructions(argv: list[str], cwd: Path) -> int | None:
     valgrind = shutil.which("valgrind")
     if not valgrind:
         return None
-    done = subprocess.run([valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null",
-                           *argv], cwd=cwd, env=CLEAN_ENV, capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+        cwd=cwd,
+        env=CLEAN_ENV,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     found = re.search(r"Collected : (\d+)", done.stderr)
     return int(found.group(1)) if found else None
 
@@ -123,8 +146,14 @@ def syscalls(argv: list[str], cwd: Path, base: Path) -> str:
     if not strace:
         return "strace not installed"
     out = base / "strace-c.txt"
-    subprocess.run([strace, "-f", "-c", "-o", str(out), *argv], cwd=cwd, env=CLEAN_ENV,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    subprocess.run(
+        [strace, "-f", "-c", "-o", str(out), *argv],
+        cwd=cwd,
+        env=CLEAN_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
     counts: dict[str, int] = {}
     for line in out.read_text().splitlines():
         parts = line.split()
@@ -167,17 +196,23 @@ def bench_startup(base: Path, rounds: int, source: Path) -> None:
     def med(runs: list[tuple[float, int, float, float]], k: int) -> float:
         return statistics.median(r[k] for r in runs) * 1000
 
-    print(f"1. start-up of a seed apply, clean venv, {rounds} pairs:"
-          f" paired wall ratio median {statistics.median(ratios):.2f}"
-          f" (quartiles {q[0]:.2f}-{q[2]:.2f}; target <= 1.3)")
-    print(f"   wall medians: apply {med(ours, 0):.1f} ms, `import yaml` {med(base_runs, 0):.1f} ms;"
-          f" CPU user+sys: apply {med(ours, 2):.1f}+{med(ours, 3):.1f} ms,"
-          f" `import yaml` {med(base_runs, 2):.1f}+{med(base_runs, 3):.1f} ms")
+    print(
+        f"1. start-up of a seed apply, clean venv, {rounds} pairs:"
+        f" paired wall ratio median {statistics.median(ratios):.2f}"
+        f" (quartiles {q[0]:.2f}-{q[2]:.2f}; target <= 1.3)"
+    )
+    print(
+        f"   wall medians: apply {med(ours, 0):.1f} ms, `import yaml` {med(base_runs, 0):.1f} ms;"
+        f" CPU user+sys: apply {med(ours, 2):.1f}+{med(ours, 3):.1f} ms,"
+        f" `import yaml` {med(base_runs, 2):.1f}+{med(base_runs, 3):.1f} ms"
+    )
     ins_base = instructions(baseline_argv, work)
     ins_ours = instructions(apply_argv(fresh_seed_root(base, 200_000)), work)
     if ins_base and ins_ours:
-        print(f"   instructions (callgrind): apply {ins_ours / 1e6:.1f}M, `import yaml`"
-              f" {ins_base / 1e6:.1f}M, ratio {ins_ours / ins_base:.3f} (target <= 1.25)")
+        print(
+            f"   instructions (callgrind): apply {ins_ours / 1e6:.1f}M, `import yaml`"
+            f" {ins_base / 1e6:.1f}M, ratio {ins_ours / ins_base:.3f} (target <= 1.25)"
+        )
     else:
         print("   instructions: valgrind not installed (apt-get install valgrind)")
     print(f"   one apply run: {syscalls(apply_argv(fresh_seed_root(base, 300_000)), work, base)}")
@@ -214,16 +249,36 @@ def bench_processes(base: Path) -> None:
         root2 = fresh_seed_root(base, 10_001)
         log = base / "strace.log"
         subprocess.run(
-            [strace, "-f", "-qq", "-o", str(log), "-e", "trace=execve,fork,vfork,clone,clone3",
-             *EXECUTOR, "apply", "-s", "initramfs.after", "--root", str(root2), str(SEED)],
-            cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                strace,
+                "-f",
+                "-qq",
+                "-o",
+                str(log),
+                "-e",
+                "trace=execve,fork,vfork,clone,clone3",
+                *EXECUTOR,
+                "apply",
+                "-s",
+                "initramfs.after",
+                "--root",
+                str(root2),
+                str(SEED),
+            ],
+            cwd=REPO,
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             check=False,
         )
         text = log.read_text()
         execs = sum(1 for ln in text.splitlines() if "execve(" in ln and "= 0" in ln)
-        forks = sum(1 for ln in text.splitlines()
-                    if any(f"{c}(" in ln for c in ("fork", "vfork", "clone", "clone3"))
-                    and "CLONE_THREAD" not in ln)
+        forks = sum(
+            1
+            for ln in text.splitlines()
+            if any(f"{c}(" in ln for c in ("fork", "vfork", "clone", "clone3"))
+            and "CLONE_THREAD" not in ln
+        )
         line += f"; strace: {execs - 1} execve after the interpreter's own, {forks} fork/clone"
     print(line + " (target 0)")
 
@@ -239,7 +294,7 @@ def write_generated(directory: Path, files: int, steps: int) -> None:
                 "      files:",
                 f"        - path: /etc/gen/{f:04d}/{s}.conf",
                 "          permissions: 0644",
-                f"          content: \"value {f} {s}\\n\"",
+                f'          content: "value {f} {s}\\n"',
             ]
         (directory / f"{f:04d}.yaml").write_text("\n".join(lines) + "\n")
 
@@ -255,17 +310,44 @@ def bench_scaling(base: Path, rounds: int) -> None:
     rss: list[int] = []
     runs = max(3, rounds // 3)
     for _ in range(runs):
-        t_small.append(timed([*EXECUTOR, "apply", "-s", "boot", "--dry-run", "--json",
-                              "--root", str(root), str(small)])[0])
-        elapsed, peak, _, _ = timed([*EXECUTOR, "apply", "-s", "boot", "--dry-run", "--json",
-                                     "--root", str(root), str(large)])
+        t_small.append(
+            timed(
+                [
+                    *EXECUTOR,
+                    "apply",
+                    "-s",
+                    "boot",
+                    "--dry-run",
+                    "--json",
+                    "--root",
+                    str(root),
+                    str(small),
+                ]
+            )[0]
+        )
+        elapsed, peak, _, _ = timed(
+            [
+                *EXECUTOR,
+                "apply",
+                "-s",
+                "boot",
+                "--dry-run",
+                "--json",
+                "--root",
+                str(root),
+                str(large),
+            ]
+        )
         t_large.append(elapsed)
         rss.append(peak)
     s, big = statistics.median(t_small), statistics.median(t_large)
-    print(f"3. 10,000-step dry-run {big:.2f} s (target <= 2 s); 1,000 steps {s:.2f} s;"
-          f" 10x steps cost {big / s:.1f}x time (target <= 12x; medians of {runs})")
-    print(f"5. peak memory of the 10,000-step dry-run: {max(rss) / 1024:.0f} MiB"
-          " (target <= 150 MiB)")
+    print(
+        f"3. 10,000-step dry-run {big:.2f} s (target <= 2 s); 1,000 steps {s:.2f} s;"
+        f" 10x steps cost {big / s:.1f}x time (target <= 12x; medians of {runs})"
+    )
+    print(
+        f"5. peak memory of the 10,000-step dry-run: {max(rss) / 1024:.0f} MiB (target <= 150 MiB)"
+    )
 
 
 def bench_conditions(rounds: int) -> None:
@@ -275,8 +357,10 @@ def bench_conditions(rounds: int) -> None:
     from executor.conditions.shell import parse
     from executor.root import Root
 
-    expr = ('[ -e "/run/cos/uki_boot_mode" ] && [ ! -e "/run/cos/recovery_mode" ]'
-            ' && [ ! -e "/run/cos/autoreset_mode" ]')
+    expr = (
+        '[ -e "/run/cos/uki_boot_mode" ] && [ ! -e "/run/cos/recovery_mode" ]'
+        ' && [ ! -e "/run/cos/autoreset_mode" ]'
+    )
     fs = RootCondFS(Root("/"))
     n = 2000
     native: list[float] = []
@@ -290,19 +374,27 @@ def bench_conditions(rounds: int) -> None:
         subprocess.run(["/bin/sh", "-c", expr], check=False)
         shell.append(time.perf_counter() - start)
     a, b = statistics.median(native), statistics.median(shell)
-    print(f"4. condition: native {a * 1e6:.1f} us (parse + evaluate), one `sh -c` "
-          f"{b * 1e6:.0f} us: native is {b / a:.0f}x cheaper (target >= 50x)")
+    print(
+        f"4. condition: native {a * 1e6:.1f} us (parse + evaluate), one `sh -c` "
+        f"{b * 1e6:.0f} us: native is {b / a:.0f}x cheaper (target >= 50x)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--startup-only", action="store_true", help="only figure 1")
-    parser.add_argument("--source", type=Path, default=REPO,
-                        help="the checkout to install for figure 1 (default: this one)")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=REPO,
+        help="the checkout to install for figure 1 (default: this one)",
+    )
     args = parser.parse_args()
-    print(f"python {sys.version.split()[0]} on {os.cpu_count()} cores; rounds {args.rounds};"
-          f" source {args.source}")
+    print(
+        f"python {sys.version.split()[0]} on {os.cpu_count()} cores; rounds {args.rounds};"
+        f" source {args.source}"
+    )
     with tempfile.TemporaryDirectory(prefix="se-bench-") as tmp:
         base = Path(tmp)
         bench_startup(base, args.rounds, args.source.resolve())

@@ -96,10 +96,14 @@ def bench_root(label: str, ctx: RunContext, rounds: int, shell_times: dict[str, 
         ratios.append(shell / warm)
         cold_ratios.append(shell / first)
         shown = " ".join(expr.split())
-        print(f"{warm * 1e6:7.1f}us {first * 1e6:7.1f}us {shell * 1e3:7.2f}ms {shell / warm:5.0f}x "
-              f"{shell / first:5.0f}x  {shown[:60]}")
-    print(f"median ratio {statistics.median(ratios):.0f}x warm (smallest {min(ratios):.0f}x), "
-          f"{statistics.median(cold_ratios):.0f}x cold (smallest {min(cold_ratios):.0f}x)")
+        print(
+            f"{warm * 1e6:7.1f}us {first * 1e6:7.1f}us {shell * 1e3:7.2f}ms {shell / warm:5.0f}x "
+            f"{shell / first:5.0f}x  {shown[:60]}"
+        )
+    print(
+        f"median ratio {statistics.median(ratios):.0f}x warm (smallest {min(ratios):.0f}x), "
+        f"{statistics.median(cold_ratios):.0f}x cold (smallest {min(cold_ratios):.0f}x)"
+    )
 
 
 def main() -> int:
@@ -110,19 +114,27 @@ def main() -> int:
 
     runner = Runner()
     shell_times = {
-        expr: per_call(lambda e=expr: runner.run(["/bin/sh", "-c", e], timeout=10),
-                       rounds=args.rounds, batch=10)
+        expr: per_call(
+            lambda e=expr: runner.run(["/bin/sh", "-c", e], timeout=10),
+            rounds=args.rounds,
+            batch=10,
+        )
         for expr in CONDITIONS
     }
     typical = statistics.median(shell_times.values())
-    print(f"one `sh -c` through the runner: median {typical * 1e3:.2f} ms "
-          f"over {len(CONDITIONS)} conditions")
-    bench_root("root / (the boot, chrooted into the new root)", RunContext(root=Root("/")),
-               args.rounds, shell_times)
+    print(
+        f"one `sh -c` through the runner: median {typical * 1e3:.2f} ms "
+        f"over {len(CONDITIONS)} conditions"
+    )
+    bench_root(
+        "root / (the boot, chrooted into the new root)",
+        RunContext(root=Root("/")),
+        args.rounds,
+        shell_times,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         fake = RunContext(root=Root(str(make_root(Path(tmp)))))
-        bench_root(f"fake root {tmp} (a dry-run on a workstation)", fake, args.rounds,
-                   shell_times)
+        bench_root(f"fake root {tmp} (a dry-run on a workstation)", fake, args.rounds, shell_times)
     return 0
 
 

@@ -41,8 +41,21 @@ from executor.modules import providers  # noqa: E402
 from executor.modules.datasource import plan_datasource  # noqa: E402
 from executor.root import Root  # noqa: E402
 
-STOCK = ["cdrom", "gcp", "openstack", "aws", "azure", "hetzner", "packet", "vultr",
-         "digitalocean", "metaldata", "vmware", "config-drive", "maas"]
+STOCK = [
+    "cdrom",
+    "gcp",
+    "openstack",
+    "aws",
+    "azure",
+    "hetzner",
+    "packet",
+    "vultr",
+    "digitalocean",
+    "metaldata",
+    "vmware",
+    "config-drive",
+    "maas",
+]
 
 
 def closed_port() -> int:
@@ -75,8 +88,10 @@ def measure(label: str, root: str, rounds: int) -> None:
     for _ in range(rounds):
         elapsed, outcome = once(root)
         times.append(elapsed)
-    print(f"{label:<38} median {statistics.median(times):7.3f} s   max {max(times):7.3f} s"
-          f"   ({outcome})")
+    print(
+        f"{label:<38} median {statistics.median(times):7.3f} s   max {max(times):7.3f} s"
+        f"   ({outcome})"
+    )
 
 
 def main() -> None:
@@ -84,8 +99,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     fake_root = tempfile.mkdtemp(prefix="bench-datasource.")
-    print(f"datasource with the stock provider list, {args.rounds} rounds,"
-          f" per-request timeout {providers.PROBE_TIMEOUT:.0f} s")
+    print(
+        f"datasource with the stock provider list, {args.rounds} rounds,"
+        f" per-request timeout {providers.PROBE_TIMEOUT:.0f} s"
+    )
     os.environ[providers.METADATA_URL_ENV] = f"http://127.0.0.1:{closed_port()}"
     measure("refused, image root (no cdrom scan)", fake_root, args.rounds)
     measure("refused, root / (cdrom scan)", "/", args.rounds)

@@ -51,22 +51,43 @@ DEFAULT_CACHE = Path(os.environ.get("STAGE_EXECUTOR_BOOT_CACHE", "/var/cache/sta
 # debootstrap --include: systemd as init, D-Bus as on a real node, dracut
 # (installed with the base, so before the kernel), Python and the two
 # runtime dependencies from Debian.
-BASE_PACKAGES = ("systemd", "systemd-sysv", "udev", "dbus", "dracut", "python3", "python3-yaml",
-                 "python3-psutil")
+BASE_PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "udev",
+    "dbus",
+    "dracut",
+    "python3",
+    "python3-yaml",
+    "python3-psutil",
+)
 KERNEL_PACKAGE = "linux-image-amd64"
 # A generic initrd: building it in a chroot must not look at this machine's disks.
 DRACUT_CONF = 'hostonly="no"\n'
 BASE_RECIPE = 1  # bump when base_image() changes what it builds
-UNITS_ENABLED = ("stage-executor-fs.service", "stage-executor-boot.service",
-                 "stage-executor-network.service", "stage-executor-reconcile.timer",
-                 "boot-test-report.service")
-KERNEL_ARGS = ("root=LABEL=root", "rw", "console=ttyS0", "systemd.firstboot=off", "panic=-1",
-               "rd.shell=0", "systemd.show_status=yes")
+UNITS_ENABLED = (
+    "stage-executor-fs.service",
+    "stage-executor-boot.service",
+    "stage-executor-network.service",
+    "stage-executor-reconcile.timer",
+    "boot-test-report.service",
+)
+KERNEL_ARGS = (
+    "root=LABEL=root",
+    "rw",
+    "console=ttyS0",
+    "systemd.firstboot=off",
+    "panic=-1",
+    "rd.shell=0",
+    "systemd.show_status=yes",
+)
 # The UKI boot's marker comes from a kernel command-line step, as a UKI's
 # embedded command line would carry it.
-UKI_ARGS = ("stages.initramfs.before[0].name=uki-marker",
-            "stages.initramfs.before[0].files[0].path=/run/cos/uki_boot_mode",
-            "stages.initramfs.before[0].files[0].content=uki")
+UKI_ARGS = (
+    "stages.initramfs.before[0].name=uki-marker",
+    "stages.initramfs.before[0].files[0].path=/run/cos/uki_boot_mode",
+    "stages.initramfs.before[0].files[0].content=uki",
+)
 BOOT_TIMEOUT = 900  # seconds a boot may take under TCG on a loaded machine
 
 
@@ -87,6 +108,7 @@ def missing_tools() -> list[str]:
 
 # ---------------------------------------------------------------- mirror
 
+
 def apt_mirror(suite: str = SUITE) -> str:
     """The Debian mirror apt is configured with for `suite` (one-line or deb822 sources)."""
     override = os.environ.get("STAGE_EXECUTOR_BOOT_MIRROR")
@@ -97,8 +119,10 @@ def apt_mirror(suite: str = SUITE) -> str:
         for uri, suites in source_entries(text, deb822=path.suffix == ".sources"):
             if suite in suites:
                 return uri
-    raise SystemExit(f"no apt source for Debian {suite} in /etc/apt/sources.list*;"
-                     " set STAGE_EXECUTOR_BOOT_MIRROR")
+    raise SystemExit(
+        f"no apt source for Debian {suite} in /etc/apt/sources.list*;"
+        " set STAGE_EXECUTOR_BOOT_MIRROR"
+    )
 
 
 def apt_source_files() -> list[Path]:
@@ -131,6 +155,7 @@ def source_entries(text: str, *, deb822: bool) -> Iterator[tuple[str, list[str]]
 
 # ---------------------------------------------------------------- base image
 
+
 def digest(*parts: str | bytes) -> str:
     h = hashlib.sha256()
     for part in parts:
@@ -144,8 +169,12 @@ def http_proxy() -> str:
     if os.environ.get("http_proxy"):
         return os.environ["http_proxy"]
     try:
-        done = subprocess.run(["apt-config", "shell", "P", "Acquire::http::Proxy"],
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            ["apt-config", "shell", "P", "Acquire::http::Proxy"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     except OSError:
         return ""
     m = re.match(r"P='([^']*)'", done.stdout.strip())
@@ -156,11 +185,13 @@ def in_chroot(root: Path, command: str, *, log: Path | None = None) -> None:
     """Run `command` with /bin/sh in `root`, with /proc, /sys and /dev mounted in a
     private mount namespace (nothing stays mounted afterwards, even on failure)."""
     proxy = http_proxy()
-    script = (f"set -e; mount -t proc proc {root}/proc; mount -t sysfs sys {root}/sys;"
-              f" mount --rbind /dev {root}/dev;"
-              f" exec chroot {root} /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin"
-              f" DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 http_proxy='{proxy}'"
-              f" /bin/sh -c '{command}'")
+    script = (
+        f"set -e; mount -t proc proc {root}/proc; mount -t sysfs sys {root}/sys;"
+        f" mount --rbind /dev {root}/dev;"
+        f" exec chroot {root} /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+        f" DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 http_proxy='{proxy}'"
+        f" /bin/sh -c '{command}'"
+    )
     argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
     if log is None:
         run(argv)
@@ -176,8 +207,9 @@ def in_chroot(root: Path, command: str, *, log: Path | None = None) -> None:
 def base_image(cache: Path, timings: dict[str, float]) -> Path:
     """A bookworm root with systemd, dracut, Python and a kernel; built once per key."""
     mirror = apt_mirror()
-    key = digest(str(BASE_RECIPE), SUITE, mirror, " ".join(BASE_PACKAGES), KERNEL_PACKAGE,
-                 DRACUT_CONF)
+    key = digest(
+        str(BASE_RECIPE), SUITE, mirror, " ".join(BASE_PACKAGES), KERNEL_PACKAGE, DRACUT_CONF
+    )
     done = cache / f"base-{key}"
     if (done / "root/boot").is_dir() and (done / "complete").exists():
         say(f"base image: cached {done}")
@@ -190,15 +222,29 @@ def base_image(cache: Path, timings: dict[str, float]) -> Path:
     say(f"base image: building {key} from {mirror} (log: {log})")
     with log.open("w") as out:
         env = dict(os.environ, http_proxy=http_proxy()) if http_proxy() else None
-        subprocess.run(["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
-                        SUITE, str(root), mirror], stdout=out, stderr=subprocess.STDOUT,
-                       check=True, env=env)
+        subprocess.run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(BASE_PACKAGES)}",
+                SUITE,
+                str(root),
+                mirror,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=True,
+            env=env,
+        )
     timings["debootstrap"] = time.monotonic() - start
     (root / "etc/dracut.conf.d").mkdir(parents=True, exist_ok=True)
     (root / "etc/dracut.conf.d/10-generic.conf").write_text(DRACUT_CONF)
     # The kernel's postinst hook makes the initrd with dracut, already installed.
-    in_chroot(root, f"apt-get install -y -q --no-install-recommends {KERNEL_PACKAGE}"
-              " && apt-get clean", log=log)
+    in_chroot(
+        root,
+        f"apt-get install -y -q --no-install-recommends {KERNEL_PACKAGE} && apt-get clean",
+        log=log,
+    )
     configure_base(root)
     (building / "complete").write_text(key + "\n")
     shutil.rmtree(done, ignore_errors=True)
@@ -226,10 +272,13 @@ def kernel_version(root: Path) -> str:
 
 # ---------------------------------------------------------------- guest tree
 
+
 def build_wheel(out: Path) -> Path:
     """A wheel of this worktree, built as a distribution's build would (no deps)."""
-    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-         "-w", str(out), str(REPO)], stdout=subprocess.DEVNULL)
+    run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(REPO)],
+        stdout=subprocess.DEVNULL,
+    )
     wheels = sorted(out.glob("stage_executor-*.whl"))
     if not wheels:
         raise SystemExit("pip wheel made no stage_executor wheel")
@@ -247,8 +296,9 @@ def install_wheel(wheel: Path, root: Path) -> None:
     for name, target in scripts.items():
         module, _, func = target.partition(":")
         script = root / "usr/bin" / name
-        script.write_text(f"#!/usr/bin/python3\nimport sys\nfrom {module} import {func}\n"
-                          f"sys.exit({func}())\n")
+        script.write_text(
+            f"#!/usr/bin/python3\nimport sys\nfrom {module} import {func}\nsys.exit({func}())\n"
+        )
         script.chmod(0o755)
 
 
@@ -296,8 +346,11 @@ def guest_tree(base: Path, work: Path, cache: Path, timings: dict[str, float]) -
     shutil.copy2(GUEST_FILES / "oem/90-boot-test.yaml", oem / "90-boot-test.yaml")
     # py3compile's job in a Debian package: bytecode at install time, since
     # start-up is boot time. Then enable the units with the guest's systemctl.
-    in_chroot(root, "python3 -m compileall -q /usr/lib/python3/dist-packages/executor"
-              f" && systemctl enable {' '.join(UNITS_ENABLED)}")
+    in_chroot(
+        root,
+        "python3 -m compileall -q /usr/lib/python3/dist-packages/executor"
+        f" && systemctl enable {' '.join(UNITS_ENABLED)}",
+    )
     timings["guest tree"] = time.monotonic() - start
     make_initrd(root, base.parent.name, cache, timings)
     return root
@@ -307,9 +360,12 @@ def make_initrd(root: Path, base_name: str, cache: Path, timings: dict[str, floa
     """Rebuild the initrd with the dracut module (cached on the module, the unit and the base)."""
     start = time.monotonic()
     kver = kernel_version(root)
-    key = digest(base_name, kver,
-                 (REPO / "systemd/dracut/99stage-executor/module-setup.sh").read_bytes(),
-                 (REPO / "systemd/stage-executor-initramfs.service").read_bytes())
+    key = digest(
+        base_name,
+        kver,
+        (REPO / "systemd/dracut/99stage-executor/module-setup.sh").read_bytes(),
+        (REPO / "systemd/stage-executor-initramfs.service").read_bytes(),
+    )
     cached = cache / f"initrd-{key}.img"
     target = root / f"boot/initrd.img-{kver}"
     if cached.exists():
@@ -317,8 +373,13 @@ def make_initrd(root: Path, base_name: str, cache: Path, timings: dict[str, floa
         shutil.copy2(cached, target)
         return
     in_chroot(root, f"dracut --force --quiet /boot/initrd.img-{kver} {kver}")
-    listing = subprocess.run(["lsinitrd", str(target)], capture_output=True, text=True,
-                             check=False).stdout if shutil.which("lsinitrd") else ""
+    listing = (
+        subprocess.run(
+            ["lsinitrd", str(target)], capture_output=True, text=True, check=False
+        ).stdout
+        if shutil.which("lsinitrd")
+        else ""
+    )
     if listing and "stage-executor-initramfs.service" not in listing:
         raise SystemExit("the rebuilt initrd does not hold stage-executor-initramfs.service")
     tmp = cached.with_suffix(".tmp")
@@ -328,6 +389,7 @@ def make_initrd(root: Path, base_name: str, cache: Path, timings: dict[str, floa
 
 
 # ---------------------------------------------------------------- disks and boot
+
 
 def make_disk(tree: Path, image: Path, timings: dict[str, float], label: str) -> None:
     start = time.monotonic()
@@ -353,15 +415,37 @@ def accelerator(kernel: Path) -> str:
         return forced
     result = "tcg"
     if os.access("/dev/kvm", os.R_OK | os.W_OK):
-        argv = ["qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-m", "256",
-                "-display", "none", "-monitor", "none", "-serial", "stdio", "-nic", "none",
-                "-no-reboot", "-kernel", str(kernel), "-append", "console=ttyS0 panic=-1"]
+        argv = [
+            "qemu-system-x86_64",
+            "-accel",
+            "kvm",
+            "-cpu",
+            "host",
+            "-m",
+            "256",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-serial",
+            "stdio",
+            "-nic",
+            "none",
+            "-no-reboot",
+            "-kernel",
+            str(kernel),
+            "-append",
+            "console=ttyS0 panic=-1",
+        ]
         try:
             out = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
             text = out.stdout
         except subprocess.TimeoutExpired as exc:
-            text = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) \
+            text = (
+                (exc.stdout or b"").decode(errors="replace")
+                if isinstance(exc.stdout, bytes)
                 else (exc.stdout or "")
+            )
         if "Linux version" in text:
             result = "kvm"
     say(f"accelerator: {result}")
@@ -393,13 +477,34 @@ def boot(name: str, root: Path, disk: Path, out: Path, extra_args: Sequence[str]
         f.truncate(64 << 20)
     console = out / "console.log"
     accel = accelerator(kernel)
-    argv = ["qemu-system-x86_64", "-accel", accel, "-m", "1024", "-smp", "2",
-            "-display", "none", "-monitor", "none", "-serial", f"file:{console}",
-            "-nic", "none", "-no-reboot",
-            "-drive", f"file={disk},format=raw,if=virtio",
-            "-drive", f"file={evidence},format=raw,if=virtio",
-            "-kernel", str(kernel), "-initrd", str(initrd),
-            "-append", " ".join((*KERNEL_ARGS, *extra_args))]
+    argv = [
+        "qemu-system-x86_64",
+        "-accel",
+        accel,
+        "-m",
+        "1024",
+        "-smp",
+        "2",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-serial",
+        f"file:{console}",
+        "-nic",
+        "none",
+        "-no-reboot",
+        "-drive",
+        f"file={disk},format=raw,if=virtio",
+        "-drive",
+        f"file={evidence},format=raw,if=virtio",
+        "-kernel",
+        str(kernel),
+        "-initrd",
+        str(initrd),
+        "-append",
+        " ".join((*KERNEL_ARGS, *extra_args)),
+    ]
     if accel == "kvm":
         argv[3:3] = ["-cpu", "host"]
     say(f"boot {name}: console {console}")
@@ -436,6 +541,7 @@ def read_evidence(image: Path) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- the whole run
+
 
 @dataclass
 class Run:
@@ -489,8 +595,11 @@ def print_figures(r: Run) -> None:
     for b in (r.first, r.second, r.uki):
         print(f"\n== {b.name} boot: systemd-analyze ==")
         print(indent(b.text("time.txt")))
-        blame = [line for line in b.text("blame.txt").splitlines()
-                 if "stage-executor" in line or "boot-test" in line]
+        blame = [
+            line
+            for line in b.text("blame.txt").splitlines()
+            if "stage-executor" in line or "boot-test" in line
+        ]
         print("  blame (stage-executor units):")
         print(indent("\n".join(blame)))
         print("  stage units, Starting to Finished in the journal (the initrd's too):")

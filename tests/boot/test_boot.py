@@ -33,10 +33,12 @@ from tests.boot import bootvm
 pytestmark = [pytest.mark.boot, pytest.mark.subprocess]
 
 SYSEXT_DROPINS = "/etc/systemd/system/systemd-sysext.service.d"
-SEED_STEPS = ("sysext using /opt.systemd-sysext uki config",
-              "sysext using /opt.systemd-sysext config",
-              "sysext using /opt.systemd-sysext set hierarchy system-wide",
-              "sysext using /opt.systemd-sysext initramfs settings")
+SEED_STEPS = (
+    "sysext using /opt.systemd-sysext uki config",
+    "sysext using /opt.systemd-sysext config",
+    "sysext using /opt.systemd-sysext set hierarchy system-wide",
+    "sysext using /opt.systemd-sysext initramfs settings",
+)
 
 
 def _why_not() -> str:
@@ -46,8 +48,10 @@ def _why_not() -> str:
         return "needs root (debootstrap, chroot, a root-owned guest tree)"
     missing = bootvm.missing_tools()
     if missing:
-        return (f"missing {', '.join(missing)}: apt-get install debootstrap qemu-system-x86"
-                " e2fsprogs util-linux")
+        return (
+            f"missing {', '.join(missing)}: apt-get install debootstrap qemu-system-x86"
+            " e2fsprogs util-linux"
+        )
     return ""
 
 
@@ -94,10 +98,12 @@ def uki(boots: bootvm.Run) -> bootvm.Boot:
 def booted(boot: bootvm.Boot) -> bootvm.Boot:
     """The boot reached the report unit; else show the end of its console."""
     if "is-system-running.txt" not in boot.evidence:
-        console = (boot.out / "console.log")
+        console = boot.out / "console.log"
         tail = console.read_text(errors="replace")[-6000:] if console.exists() else ""
-        pytest.fail(f"{boot.name} boot left no evidence (no power-off by the report unit);"
-                    f" console tail:\n{tail}")
+        pytest.fail(
+            f"{boot.name} boot left no evidence (no power-off by the report unit);"
+            f" console tail:\n{tail}"
+        )
     return boot
 
 
@@ -140,11 +146,18 @@ def test_initramfs_unit_ran_in_the_initrd_chrooted_in_sysroot(first: bootvm.Boot
     assert where["ID"] == "debian"
     assert where["executable"] == "/usr/bin/stage-executor"  # the real root's program
     entries = journal(first)
-    unit = [e for e in entries if e.get("_SYSTEMD_UNIT") == "stage-executor-initramfs.service"
-            or e.get("UNIT") == "stage-executor-initramfs.service"]
+    unit = [
+        e
+        for e in entries
+        if e.get("_SYSTEMD_UNIT") == "stage-executor-initramfs.service"
+        or e.get("UNIT") == "stage-executor-initramfs.service"
+    ]
     assert unit, "no journal entry of the initramfs unit"
-    switch = [int(e["__MONOTONIC_TIMESTAMP"]) for e in entries
-              if "Switching root" in str(e.get("MESSAGE", ""))]
+    switch = [
+        int(e["__MONOTONIC_TIMESTAMP"])
+        for e in entries
+        if "Switching root" in str(e.get("MESSAGE", ""))
+    ]
     assert switch, "the journal shows no switch-root"
     assert max(int(e["__MONOTONIC_TIMESTAMP"]) for e in unit) < switch[0]
 
@@ -218,8 +231,11 @@ def test_network_stage_is_off_the_critical_chain(first: bootvm.Boot) -> None:
 def test_fs_stage_finished_before_sysinit_target(first: bootvm.Boot) -> None:
     fs = show(first, "stage-executor-fs.service")
     sysinit = show(first, "sysinit.target")
-    assert 0 < int(fs["ExecMainExitTimestampMonotonic"]) <= int(
-        sysinit["ActiveEnterTimestampMonotonic"])
+    assert (
+        0
+        < int(fs["ExecMainExitTimestampMonotonic"])
+        <= int(sysinit["ActiveEnterTimestampMonotonic"])
+    )
 
 
 def test_boot_and_network_stages_do_not_wait_for_each_other(first: bootvm.Boot) -> None:
@@ -227,9 +243,13 @@ def test_boot_and_network_stages_do_not_wait_for_each_other(first: bootvm.Boot) 
     boot = show(first, "stage-executor-boot.service")
     network = show(first, "stage-executor-network.service")
     assert int(network["ExecMainStartTimestampMonotonic"]) >= int(
-        boot["ExecMainExitTimestampMonotonic"])
-    assert not [e for e in journal(first) if "waiting for another stage-executor"
-                in str(e.get("MESSAGE", ""))]
+        boot["ExecMainExitTimestampMonotonic"]
+    )
+    assert not [
+        e
+        for e in journal(first)
+        if "waiting for another stage-executor" in str(e.get("MESSAGE", ""))
+    ]
 
 
 def test_no_failed_units(first: bootvm.Boot, second: bootvm.Boot, uki: bootvm.Boot) -> None:
@@ -249,16 +269,22 @@ def test_unit_start_timeouts_are_bounded(first: bootvm.Boot) -> None:
 
 def test_a_failed_step_reaches_the_journal_at_priority_err(first: bootvm.Boot) -> None:
     assert "exit=1" in first.text("failprobe.txt")  # the step failed, so did the run
-    errs = [e for e in journal(first, "journal-err.json")
-            if e.get("_SYSTEMD_UNIT") == "boot-test-failprobe.service"]
+    errs = [
+        e
+        for e in journal(first, "journal-err.json")
+        if e.get("_SYSTEMD_UNIT") == "boot-test-failprobe.service"
+    ]
     messages = [str(e.get("MESSAGE", "")) for e in errs]
     assert any("failprobe.must-fail failed" in m for m in messages), messages
     assert all(int(e["PRIORITY"]) <= 3 for e in errs)
 
 
 def test_each_step_line_has_its_own_time(first: bootvm.Boot) -> None:
-    when = {str(e.get("MESSAGE", "")): int(e["__REALTIME_TIMESTAMP"]) for e in journal(first)
-            if e.get("_SYSTEMD_UNIT") == "boot-test-failprobe.service"}
+    when = {
+        str(e.get("MESSAGE", "")): int(e["__REALTIME_TIMESTAMP"])
+        for e in journal(first)
+        if e.get("_SYSTEMD_UNIT") == "boot-test-failprobe.service"
+    }
     quick = next(t for m, t in when.items() if "failprobe.quick applied" in m)
     slow = next(t for m, t in when.items() if "failprobe.slow applied" in m)
     # `slow` sleeps 2 s: its line came 2 s after `quick`'s, not with it at exit
@@ -281,7 +307,8 @@ def test_second_boot_leaves_the_seed_steps_unchanged(second: bootvm.Boot) -> Non
 
 def test_uki_boot_writes_only_the_uki_drop_in(uki: bootvm.Boot) -> None:
     assert "stages.initramfs.before[0].files[0].path=/run/cos/uki_boot_mode" in uki.text(
-        "cmdline.txt")
+        "cmdline.txt"
+    )
     t = tree(uki)
     assert t["/run/cos/uki_boot_mode"][0] == "f"
     drop_ins = sorted(p for p in t if p.startswith(SYSEXT_DROPINS + "/"))
