@@ -14,7 +14,6 @@ import re
 
 from executor.conditions.shell import NotNative
 from executor.model import Step
-from executor.osinfo import OS_RELEASE_PATHS, go_arch, parse_os_release
 
 TYPE_CHECKING = False  # mypy takes it as True; a run need not import typing
 if TYPE_CHECKING:
@@ -106,6 +105,9 @@ def _service_manager(ctx: RunContext, step: Step, fs: CondFS) -> str:
 
 def os_release(fs: CondFS) -> dict[str, str]:
     """KEY=VALUE pairs of the root's os-release (/etc, then /usr/lib)."""
+    # imported here: only a step with only_os/only_os_version reads os-release
+    from executor.osinfo import OS_RELEASE_PATHS, parse_os_release
+
     for path in OS_RELEASE_PATHS:
         data = _read(fs, path)
         if data is not None:
@@ -189,6 +191,8 @@ def elf_machine(header: bytes) -> str:
 def _arch(ctx: RunContext, step: Step, fs: CondFS) -> str:
     if not step.only_arch:
         return ""
+    from executor.osinfo import go_arch  # only a step with only_arch needs it
+
     uname = machine(ctx, fs)
     values = [("GOARCH", go_arch(uname)), ("uname -m", uname)]
     return _regex_filter("only_arch", step.only_arch, values)
