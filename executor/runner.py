@@ -80,8 +80,14 @@ class Runner:
         env: dict[str, str] | None = None,
         stdin: bytes | None = None,
         label: str = "",
+        expected: Sequence[int] = (0,),
     ) -> Completed:
-        """Run `argv`; never raises for a failing or hanging command."""
+        """Run `argv`; never raises for a failing or hanging command.
+
+        `expected`: exit statuses the caller reads as answers, not failures
+        (blkid's 2 "nothing found", e2fsck's 1 "corrected"), so they are not
+        logged as failed; the caller still decides what they mean.
+        """
         import shlex
         import subprocess
         import threading
@@ -134,7 +140,7 @@ class Runner:
         data = b"".join(c for c in chunks if c is not _EOF)[:OUTPUT_LIMIT]
         output = data.decode("utf-8", errors="replace")
         result = Completed(argv, proc.returncode, output, timed_out, duration)
-        if not result.ok:
+        if timed_out or proc.returncode not in expected:
             log.warning("failed (%s): %s", result.describe(), pasteable(argv, chroot))
         return result
 

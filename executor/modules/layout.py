@@ -114,7 +114,7 @@ class Inspector:
         argv = [self.tool("blkid", "util-linux"), "-p", "-o", "export"]
         if offset:
             argv += ["-O", str(offset)]
-        done = self.runner.run([*argv, device], timeout=INSPECT_TIMEOUT)
+        done = self.runner.run([*argv, device], timeout=INSPECT_TIMEOUT, expected=(0, 2))
         if not done.ok:  # 2: nothing found there
             return {}
         pairs = (line.partition("=") for line in done.output.splitlines())
@@ -133,7 +133,7 @@ class Inspector:
             "-t",
             f"LABEL={label}",
         ]
-        done = self.runner.run(argv, timeout=INSPECT_TIMEOUT)
+        done = self.runner.run(argv, timeout=INSPECT_TIMEOUT, expected=(0, 2))  # 2: no such label
         devices = done.output.split() if done.ok else []
         if not devices:
             raise StepError(f"no device has a filesystem labelled {label!r}")
@@ -615,9 +615,15 @@ def apply_layout(ctx: RunContext, action: Action) -> None:
     if plan.get("op") == "mounted":
         output = _grow_mounted(ctx, argv, plan["path"])
     else:
-        done = ctx.runner.run(argv, timeout=ctx.timeout, stdin=stdin.encode() if stdin else None)
+        ok_statuses = plan.get("ok", [0])
+        done = ctx.runner.run(
+            argv,
+            timeout=ctx.timeout,
+            stdin=stdin.encode() if stdin else None,
+            expected=ok_statuses,
+        )
         action.exit, output = done.returncode, done.output
-        if done.timed_out or done.returncode not in plan.get("ok", [0]):
+        if done.timed_out or done.returncode not in ok_statuses:
             action.output = output[-4096:]
             raise StepError(
                 f"`{_shlex.join(argv)}` failed: {done.describe()}: {output.strip()[-400:]}"

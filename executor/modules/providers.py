@@ -509,7 +509,9 @@ def cdrom_devices(runner: Runner, kind: str, deadline: float) -> list[str]:
     else:
         # One scan of every device (exit 2: no device has any tag at all).
         done = runner.run(
-            [blkid, "-c", "/dev/null", "-o", "export"], timeout=min(BLKID_TIMEOUT, _left(deadline))
+            [blkid, "-c", "/dev/null", "-o", "export"],
+            timeout=min(BLKID_TIMEOUT, _left(deadline)),
+            expected=(0, 2),  # 2: no labelled drive at all
         )
         for device, tags in blkid_devices(done.output if done.ok else ""):
             if tags.get("LABEL") in (label.upper(), label.lower()):
