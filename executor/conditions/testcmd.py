@@ -1,13 +1,15 @@
 """The `test` and `[` builtins, with the answer dash gives, where bash agrees.
 
 `/bin/sh` is dash on Debian and Ubuntu and bash on most other distributions,
-so a native answer must be the one both give. The arguments are evaluated
-twice over the same primitive results: once with dash's algorithm (its
-recursive grammar plus the special cases POSIX prescribes for three and four
-arguments, quirks included) and once with bash's. Both run only on "plain"
-argument lists, where no operand looks like an operator; when the two answers
-differ, or a primitive is outside the native set (`-nt`, `-t`, `<` ...), the
-condition goes to the shell.
+so a native answer must be the one both give. There is one operator table and
+one expression parser (dash's recursive descent); the two shells differ only
+in the forms they fix by argument count before parsing (POSIX's special cases
+for up to four arguments, each shell with its own quirks), and those are
+written as data: a table of count forms per reading. An argument list is read
+by dash's table, by bash's table, and checked for being "plain" (no operand
+that looks like an operator) by a third table plus the parser in a checking
+mode. When the readings differ, or a primitive is outside the native set
+(`-nt`, `-t`, `<` ...), the condition goes to the shell.
 
 Exit statuses are the shell's: 0 true, 1 false, 2 a usage error (a missing
 `]`, an illegal number, a misplaced operator).
@@ -31,51 +33,35 @@ if TYPE_CHECKING:
 
     from executor.conditions.condfs import CondFS
 
-# dash's operator table (src/bltin/test.c); bash knows every one of them too.
-UNARY_OPS = frozenset(
-    {
-        "-r",
-        "-w",
-        "-x",
-        "-e",
-        "-f",
-        "-d",
-        "-c",
-        "-b",
-        "-p",
-        "-u",
-        "-g",
-        "-k",
-        "-s",
-        "-t",
-        "-z",
-        "-n",
-        "-h",
-        "-O",
-        "-G",
-        "-L",
-        "-S",
-    }
+# -- the operator table ----------------------------------------------------------
+
+# What each operator word is to the grammar: dash's table (src/bltin/test.c),
+# which bash knows in full too.
+_UNARY, _BINARY, _NOT, _AND, _OR, _OPEN, _CLOSE = (
+    "unary",
+    "binary",
+    "not",
+    "and",
+    "or",
+    "open",
+    "close",
 )
-BINARY_OPS = frozenset(
-    {
-        "=",
-        "!=",
-        "<",
-        ">",
-        "-eq",
-        "-ne",
-        "-ge",
-        "-gt",
-        "-le",
-        "-lt",
-        "-nt",
-        "-ot",
-        "-ef",
-    }
-)
-# Words that are operators to dash or to bash: never a plain operand.
-OPERATOR_WORDS = UNARY_OPS | BINARY_OPS | {"!", "(", ")", "-a", "-o", "==", "=~", "-v", "-R", "-N"}
+OPERATORS: dict[str, str] = {
+    **dict.fromkeys(("-r", "-w", "-x", "-e", "-f", "-d", "-c", "-b", "-p", "-u", "-g"), _UNARY),
+    **dict.fromkeys(("-k", "-s", "-t", "-z", "-n", "-h", "-O", "-G", "-L", "-S"), _UNARY),
+    **dict.fromkeys(("=", "!=", "<", ">", "-eq", "-ne", "-ge", "-gt", "-le", "-lt"), _BINARY),
+    **dict.fromkeys(("-nt", "-ot", "-ef"), _BINARY),
+    "!": _NOT,
+    "-a": _AND,
+    "-o": _OR,
+    "(": _OPEN,
+    ")": _CLOSE,
+}
+UNARY_OPS = frozenset(w for w, kind in OPERATORS.items() if kind == _UNARY)
+BINARY_OPS = frozenset(w for w, kind in OPERATORS.items() if kind == _BINARY)
+# Operators to bash alone; with the table, the words that are never a plain operand.
+BASH_ONLY_OPERATORS = frozenset({"==", "=~", "-v", "-R", "-N"})
+OPERATOR_WORDS = frozenset(OPERATORS) | BASH_ONLY_OPERATORS
 NATIVE_UNARY = frozenset({"-e", "-f", "-d", "-L", "-h", "-r", "-w", "-x", "-s", "-n", "-z"})
 NATIVE_BINARY = frozenset({"=", "!=", "-eq", "-ne", "-lt", "-le", "-gt", "-ge"})
 
@@ -132,8 +118,8 @@ def _usage_error(name: str, words: tuple[str, ...]) -> str | None:
             return None
         words = words[:-1]
     try:
-        _posix_short_form(words)
-        dash_test(list(words))
+        _count_form(words, _POSIX_INDEX)
+        read_test(list(words), DASH)
     except UsageError as exc:
         return f"{name}: {exc}"
     except (NotNative, RecursionError):
@@ -181,7 +167,7 @@ def either(left: Tree, right: Tree) -> Tree:
 def compile_test(args: tuple[str, ...]) -> int | tuple[Tree, Tree | None]:
     """A fixed exit status, or the trees of dash's and bash's readings (None: the same)."""
     try:
-        short = _posix_short_form(args)
+        short = _count_form(args, _POSIX_INDEX)
     except UsageError:
         return 2  # both shells: an illegal number in `A -eq B`
     if short is not None:
@@ -194,16 +180,8 @@ def compile_test(args: tuple[str, ...]) -> int | tuple[Tree, Tree | None]:
             "test arguments that are not a plain expression "
             "(an operand that looks like an operator, or a misplaced one)"
         )
-    dash: Tree | None
-    bash: Tree | None
-    try:
-        dash = dash_test(words)
-    except UsageError:
-        dash = None
-    try:
-        bash = bash_test(words)
-    except UsageError:
-        bash = None
+    dash = _reading_or_none(words, DASH)
+    bash = _reading_or_none(words, BASH)
     if dash is None and bash is None:
         return 2
     if dash is None or bash is None:
@@ -215,26 +193,377 @@ def compile_test(args: tuple[str, ...]) -> int | tuple[Tree, Tree | None]:
     return dash, None if bash == dash else bash
 
 
-def _posix_short_form(args: tuple[str, ...]) -> Tree | None:
-    """The forms POSIX fixes by argument count, which dash and bash read alike.
+def _reading_or_none(words: list[str], reading: Reading) -> Tree | None:
+    """The tree of one shell's reading, None for its usage error."""
+    try:
+        return read_test(words, reading)
+    except UsageError:
+        return None
 
-    `ARG`, `! ARG`, `UNARY ARG`, `ARG BINARY ARG` and `! UNARY ARG`: the common
-    case, decided without running the two shells' models (the enumeration
-    test holds these to both shells too).
-    """
-    n = len(args)
-    if n == 1:
-        return const(args[0] != "")
-    if n == 2:
-        if args[0] == "!":
-            return const(args[1] == "")
-        return unary(args[0], args[1]) if args[0] in UNARY_OPS else None
-    if n == 3:
-        if args[1] in BINARY_OPS:
-            return binary(*args)
-        if args[0] == "!" and args[1] in UNARY_OPS:
-            return negate(unary(args[1], args[2]))
+
+# -- the forms fixed by argument count ---------------------------------------------
+
+# A count form is (number of words, pattern, action). A pattern has one entry
+# per word: ANY (None), or the set of words that fit there (a kind from the
+# operator table, or a single word). The first form that fits decides; when
+# none does, the expression parser reads the words.
+ANY = None
+UNARY_WORD, BINARY_WORD = UNARY_OPS, BINARY_OPS
+NOT_WORD, AND_WORD, OR_WORD = frozenset({"!"}), frozenset({"-a"}), frozenset({"-o"})
+OPEN_WORD, CLOSE_WORD = frozenset({"("}), frozenset({")"})
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Pattern = tuple[frozenset[str] | None, ...]
+    Action = Callable[[list[str] | tuple[str, ...]], Tree]
+    CountForm = tuple[int, Pattern, Action]
+    Checks = tuple[tuple[int, frozenset[str]], ...]
+    FormIndex = dict[int, tuple[tuple[Checks, Action], ...]]
+
+# Actions: each gives the answer from the words, except _negate_rest and
+# _strip_parens, which have the remaining words read again by the same table.
+if TYPE_CHECKING:
+    Words = list[str] | tuple[str, ...]
+
+
+def _false(words: Words) -> Tree:  # no words: false
+    return FALSE
+
+
+def _string(words: Words) -> Tree:  # `ARG`: true when not empty
+    return const(words[0] != "")
+
+
+def _not_string(words: Words) -> Tree:  # `! ARG`: true when empty
+    return const(words[1] == "")
+
+
+def _unary_test(words: Words) -> Tree:  # `UNARY ARG`
+    return unary(words[0], words[1])
+
+
+def _binary_test(words: Words) -> Tree:  # `ARG BINARY ARG`
+    return binary(words[0], words[1], words[2])
+
+
+def _not_unary(words: Words) -> Tree:  # `! UNARY ARG`
+    return negate(unary(words[1], words[2]))
+
+
+def _and_strings(words: Words) -> Tree:  # `ARG -a ARG`: both not empty
+    return const(words[0] != "" and words[2] != "")
+
+
+def _or_strings(words: Words) -> Tree:  # `ARG -o ARG`: either not empty
+    return const(words[0] != "" or words[2] != "")
+
+
+def _unary_expected(words: Words) -> Tree:
+    raise UsageError(f"{words[0]}: unary operator expected")
+
+
+def _binary_expected(words: Words) -> Tree:
+    raise UsageError(f"{words[1]}: binary operator expected")
+
+
+def _negate_rest(words: Words) -> Tree:  # `! ...`: the rest, negated (read_test does it)
+    raise AssertionError("read again by read_test")
+
+
+def _strip_parens(words: Words) -> Tree:  # `( ... )`: the inside (read_test does it)
+    raise AssertionError("read again by read_test")
+
+
+def _plain(words: Words) -> Tree:  # is_plain asks only whether a form fits
+    return TRUE
+
+
+_READ_AGAIN = (_negate_rest, _strip_parens)
+
+# The forms POSIX fixes by argument count which dash and bash read alike: the
+# common case, decided without either shell's table (the enumeration test
+# holds these to both shells too).
+POSIX_FORMS: tuple[CountForm, ...] = (
+    (1, (ANY,), _string),
+    (2, (NOT_WORD, ANY), _not_string),
+    (2, (UNARY_WORD, ANY), _unary_test),
+    (3, (ANY, BINARY_WORD, ANY), _binary_test),
+    (3, (NOT_WORD, UNARY_WORD, ANY), _not_unary),
+)
+# dash's test.c: `A BINARY B` with three words, then with three or four words
+# a `( ... )` is stripped or a leading `!` is taken off; anything else goes
+# to the parser.
+DASH_FORMS: tuple[CountForm, ...] = (
+    (0, (), _false),
+    (3, (ANY, BINARY_WORD, ANY), _binary_test),
+    (3, (OPEN_WORD, ANY, CLOSE_WORD), _strip_parens),
+    (4, (OPEN_WORD, ANY, ANY, CLOSE_WORD), _strip_parens),
+    (3, (NOT_WORD, ANY, ANY), _negate_rest),
+    (4, (NOT_WORD, ANY, ANY, ANY), _negate_rest),
+)
+# bash's posixtest(): every list of up to three words, and two shapes of four.
+BASH_FORMS: tuple[CountForm, ...] = (
+    (0, (), _false),
+    (1, (ANY,), _string),
+    (2, (NOT_WORD, ANY), _not_string),
+    (2, (UNARY_WORD, ANY), _unary_test),
+    (2, (ANY, ANY), _unary_expected),
+    (3, (ANY, BINARY_WORD, ANY), _binary_test),
+    (3, (ANY, AND_WORD, ANY), _and_strings),
+    (3, (ANY, OR_WORD, ANY), _or_strings),
+    (3, (NOT_WORD, ANY, ANY), _negate_rest),
+    (3, (OPEN_WORD, ANY, CLOSE_WORD), _strip_parens),
+    (3, (ANY, ANY, ANY), _binary_expected),
+    (4, (NOT_WORD, ANY, ANY, ANY), _negate_rest),
+    (4, (OPEN_WORD, ANY, ANY, CLOSE_WORD), _strip_parens),
+)
+# is_plain: the short forms are plain whatever their operands.
+PLAIN_FORMS: tuple[CountForm, ...] = (
+    (0, (), _plain),
+    (1, (ANY,), _plain),
+    (2, (NOT_WORD, ANY), _plain),
+    (2, (UNARY_WORD, ANY), _plain),
+    (3, (ANY, BINARY_WORD, ANY), _plain),
+    (4, (NOT_WORD, ANY, BINARY_WORD, ANY), _plain),
+)
+
+
+def _index(forms: tuple[CountForm, ...]) -> FormIndex:
+    """The forms grouped by number of words, in order, each pattern reduced to
+    the (position, fitting words) it checks: matching is on the cold path of
+    every `[ ... ]`, so it is kept to a dict lookup and a few set lookups."""
+    index: dict[int, list[tuple[Checks, Action]]] = {}
+    for count, pattern, action in forms:
+        checks = tuple((i, fitting) for i, fitting in enumerate(pattern) if fitting is not None)
+        index.setdefault(count, []).append((checks, action))
+    return {count: tuple(entries) for count, entries in index.items()}
+
+
+_POSIX_INDEX = _index(POSIX_FORMS)
+_PLAIN_INDEX = _index(PLAIN_FORMS)
+
+
+class Reading:
+    """How one shell reads an argument list: its count forms and its `!` rule."""
+
+    def __init__(self, name: str, forms: tuple[CountForm, ...], not_toggles: bool) -> None:
+        self.name = name
+        self.forms = _index(forms)
+        # bash negates once per leading `!`; dash sets its result flag instead,
+        # so `! ! ! X` (four words) is `! X` to dash and `! ! X` to bash.
+        self.not_toggles = not_toggles
+
+
+DASH = Reading("dash", DASH_FORMS, not_toggles=False)
+# bash's own parser differs from dash's only on lists that are not plain
+# (operands that look like operators, leftovers), and bash is read on plain
+# lists alone, so the one parser serves both.
+BASH = Reading("bash", BASH_FORMS, not_toggles=True)
+
+
+def _find_form(words: Words, forms: FormIndex) -> Action | None:
+    """The action of the first count form that fits the words, or None."""
+    for checks, action in forms.get(len(words), ()):
+        for i, fitting in checks:
+            if words[i] not in fitting:
+                break
+        else:
+            return action
     return None
+
+
+def _count_form(words: Words, forms: FormIndex) -> Tree | None:
+    """The answer of a count form that gives one outright, else None."""
+    action = _find_form(words, forms)
+    if action is None or action in _READ_AGAIN:
+        return None
+    return action(words)
+
+
+def read_test(args: list[str], reading: Reading) -> Tree:
+    """One shell's answer, as a tree; UsageError for its usage errors."""
+    negated = False
+    words = list(args)
+    while True:
+        action = _find_form(words, reading.forms)
+        if action is _negate_rest:
+            negated = (not negated) if reading.not_toggles else True
+            words = words[1:]
+        elif action is _strip_parens:
+            words = words[1:-1]
+        else:
+            tree = _Parser(words).parse() if action is None else action(words)
+            return negate(tree) if negated else tree
+
+
+# -- which argument lists are plain -----------------------------------------
+
+
+def _is_word(arg: str) -> bool:
+    return arg not in OPERATOR_WORDS and not arg.startswith(("(", ")"))
+
+
+def is_plain(args: list[str]) -> bool:
+    """True when `args` is a well-formed expression whose operands are plain words.
+
+    expr := and ("-o" and)* ; and := not ("-a" not)* ; not := "!" not | prim ;
+    prim := "(" expr ")" | UNARY word | word BINARY word | word
+
+    The short forms POSIX fixes by argument count (PLAIN_FORMS) are plain
+    whatever the operands; otherwise the parser checks the grammar, without
+    evaluating anything.
+    """
+    if _find_form(args, _PLAIN_INDEX) is not None:
+        return True
+    try:
+        _Parser(args, check_plain=True).parse()
+    except _NotPlain:
+        return False
+    return True
+
+
+class _NotPlain(Exception):
+    """The parser, checking plainness, met an operand that is not a plain word."""
+
+
+# -- the expression parser ------------------------------------------------------
+
+_EOI, _OPERAND = "EOI", "OPERAND"
+
+
+class _Parser:
+    """dash's t_lex/oexpr/aexpr/nexpr/primary over a word list (None past its end).
+
+    With check_plain, it only checks that the list is plain (every operand a
+    word, nothing dash tolerates out of place) and raises _NotPlain otherwise;
+    the trees it returns then mean nothing.
+    """
+
+    def __init__(self, argv: list[str], check_plain: bool = False) -> None:
+        self.argv = argv
+        self.wp = 0
+        self.op: str | None = None  # the operator word the last lex() recognised
+        self.check_plain = check_plain
+
+    def parse(self) -> Tree:
+        tree = self.oexpr(self.lex(0))
+        if self.check_plain:
+            self._require(self.get(self.wp + 1) is None)
+        elif self.get(self.wp) is not None and self.get(self.wp + 1) is not None:
+            raise UsageError(f"{self.get(self.wp)}: unexpected operator")
+        return tree
+
+    def _require(self, ok: bool) -> None:
+        if not ok:
+            raise _NotPlain
+
+    def get(self, i: int) -> str | None:
+        return self.argv[i] if 0 <= i < len(self.argv) else None
+
+    def lex(self, i: int) -> str:
+        word = self.get(i)
+        if word is None:
+            self.op = None
+            return _EOI
+        kind = OPERATORS.get(word)
+        if (
+            kind is not None
+            and not (kind == _UNARY and self._is_operand(i))
+            and not (word == "(" and self.get(i + 1) is None)
+        ):
+            self.op = word
+            return word
+        self.op = None
+        return _OPERAND
+
+    def _is_operand(self, i: int) -> bool:
+        """dash: a unary operator word is an operand last, or before `BINARY X`."""
+        nxt = self.get(i + 1)
+        if nxt is None:
+            return True
+        if self.get(i + 2) is None:
+            return False
+        return OPERATORS.get(nxt) == _BINARY
+
+    def oexpr(self, token: str) -> Tree:
+        res = FALSE
+        while True:
+            res = either(res, self.aexpr(token))
+            token = self.lex(self.wp + 1)
+            if token != "-o":
+                return res
+            self.wp += 2
+            token = self.lex(self.wp)
+
+    def aexpr(self, token: str) -> Tree:
+        res = TRUE
+        while True:
+            res = both(res, self.nexpr(token))
+            token = self.lex(self.wp + 1)
+            if token != "-a":
+                return res
+            self.wp += 2
+            token = self.lex(self.wp)
+
+    def nexpr(self, token: str) -> Tree:
+        if token != "!":
+            return self.primary(token)
+        token = self.lex(self.wp + 1)
+        if token != _EOI:
+            self.wp += 1
+        return negate(self.nexpr(token))
+
+    def primary(self, token: str) -> Tree:
+        if token == _EOI:
+            self._require(not self.check_plain)  # dash: a missing operand is false
+            return FALSE
+        if token == "(":
+            self.wp += 1
+            inner = self.lex(self.wp)
+            if inner == ")":
+                self._require(not self.check_plain)  # dash: `( )` is false
+                return FALSE
+            res = self.oexpr(inner)
+            self.wp += 1
+            if self.lex(self.wp) != ")":
+                self._require(not self.check_plain)
+                raise UsageError("closing paren expected")
+            return res
+        if self.op is not None and OPERATORS.get(self.op) == _UNARY:
+            op = self.op
+            self.wp += 1
+            arg = self.get(self.wp)
+            if arg is None:
+                self._require(not self.check_plain)
+                raise UsageError(f"{op}: argument expected")
+            return self._unary(op, arg)
+        self.lex(self.wp + 1)
+        if self.op is not None and OPERATORS.get(self.op) == _BINARY:
+            return self._binop()
+        word = self.get(self.wp) or ""
+        self._require(not self.check_plain or _is_word(word))
+        return const(word != "")
+
+    def _binop(self) -> Tree:
+        left = self.get(self.wp) or ""
+        self.wp += 1
+        self.lex(self.wp)
+        op = self.op or ""
+        self.wp += 1
+        right = self.get(self.wp)
+        if right is None:
+            self._require(not self.check_plain)
+            raise UsageError(f"{op}: argument expected")
+        if self.check_plain:
+            self._require(_is_word(left) and _is_word(right))
+            return TRUE
+        return binary(left, op, right)
+
+    def _unary(self, op: str, arg: str) -> Tree:
+        if self.check_plain:
+            self._require(_is_word(arg))
+            return TRUE
+        return unary(op, arg)
 
 
 def evaluate_tree(tree: Tree, fs: CondFS, tests: dict[Tree, bool]) -> bool:
@@ -319,316 +648,3 @@ def integer(text: str) -> int:
     if not INT64_MIN <= value <= INT64_MAX:
         raise UsageError(f"{text}: out of range")
     return value
-
-
-# -- which argument lists are plain -----------------------------------------
-
-
-def _is_word(arg: str) -> bool:
-    return arg not in OPERATOR_WORDS and not arg.startswith(("(", ")"))
-
-
-def is_plain(args: list[str]) -> bool:
-    """True when `args` is a well-formed expression whose operands are plain words.
-
-    expr := and ("-o" and)* ; and := not ("-a" not)* ; not := "!" not | prim ;
-    prim := "(" expr ")" | UNARY word | word BINARY word | word
-
-    The short forms POSIX fixes by argument count are plain whatever the
-    operands: one argument, `! ARG`, `UNARY ARG`, `ARG BINARY ARG` and
-    `! ARG BINARY ARG`.
-    """
-    n = len(args)
-    if n <= 1 or (n == 2 and (args[0] == "!" or args[0] in UNARY_OPS)):
-        return True
-    if (n == 3 and args[1] in BINARY_OPS) or (n == 4 and args[0] == "!" and args[2] in BINARY_OPS):
-        return True
-    pos = _plain_expr(args, 0)
-    return pos == len(args)
-
-
-def _plain_expr(args: list[str], pos: int) -> int:
-    pos = _plain_and(args, pos)
-    while 0 <= pos < len(args) and args[pos] == "-o":
-        pos = _plain_and(args, pos + 1)
-    return pos
-
-
-def _plain_and(args: list[str], pos: int) -> int:
-    pos = _plain_not(args, pos)
-    while 0 <= pos < len(args) and args[pos] == "-a":
-        pos = _plain_not(args, pos + 1)
-    return pos
-
-
-def _plain_not(args: list[str], pos: int) -> int:
-    while 0 <= pos < len(args) and args[pos] == "!":
-        pos += 1
-    return _plain_primary(args, pos)
-
-
-def _plain_primary(args: list[str], pos: int) -> int:
-    if pos < 0 or pos >= len(args):
-        return -1
-    arg = args[pos]
-    if arg == "(":
-        end = _plain_expr(args, pos + 1)
-        return end + 1 if 0 <= end < len(args) and args[end] == ")" else -1
-    if arg in UNARY_OPS:
-        return pos + 2 if pos + 1 < len(args) and _is_word(args[pos + 1]) else -1
-    if not _is_word(arg):
-        return -1
-    if pos + 2 < len(args) and args[pos + 1] in BINARY_OPS:
-        return pos + 3 if _is_word(args[pos + 2]) else -1
-    return pos + 1
-
-
-# -- dash's algorithm --------------------------------------------------------
-
-_EOI, _OPERAND = "EOI", "OPERAND"
-_UNOP, _BINOP, _BUNOP, _BBINOP, _PAREN = "UNOP", "BINOP", "BUNOP", "BBINOP", "PAREN"
-
-
-def _op_type(word: str | None) -> str | None:
-    if word is None:
-        return None
-    if word in UNARY_OPS:
-        return _UNOP
-    if word in BINARY_OPS:
-        return _BINOP
-    if word == "!":
-        return _BUNOP
-    if word in ("-a", "-o"):
-        return _BBINOP
-    if word in ("(", ")"):
-        return _PAREN
-    return None
-
-
-def dash_test(args: list[str]) -> Tree:
-    """What dash's `test` answers, as a tree; UsageError for its usage errors."""
-    negated = False  # dash's `res = 0`: set, not toggled, by each leading `!`
-    argv = list(args)
-    while True:  # dash's "recheck": a leading `!` with 3 or 4 arguments
-        argc = len(argv)
-        if argc < 1:
-            return const(negated)
-        if argc == 3 and _op_type(argv[1]) == _BINOP:
-            return _dash_finish(_DashParser(argv), _OPERAND, None, negated)
-        if argc in (3, 4):
-            if argv[0] == "(" and argv[-1] == ")":
-                argv = argv[1:-1]
-            elif argv[0] == "!":
-                negated = True
-                argv = argv[1:]
-                continue
-        parser = _DashParser(argv)
-        return _dash_finish(parser, parser.lex(0), parser.op, negated)
-
-
-def _dash_finish(parser: _DashParser, token: str, op: str | None, negated: bool) -> Tree:
-    parser.op = op
-    tree = parser.oexpr(token)
-    if parser.get(parser.wp) is not None and parser.get(parser.wp + 1) is not None:
-        raise UsageError(f"{parser.get(parser.wp)}: unexpected operator")
-    return negate(tree) if negated else tree
-
-
-class _DashParser:
-    """dash's t_lex/oexpr/aexpr/nexpr/primary over a word list (None past its end)."""
-
-    def __init__(self, argv: list[str]) -> None:
-        self.argv = argv
-        self.wp = 0
-        self.op: str | None = None  # the operator word the last lex() recognised
-
-    def get(self, i: int) -> str | None:
-        return self.argv[i] if 0 <= i < len(self.argv) else None
-
-    def lex(self, i: int) -> str:
-        word = self.get(i)
-        if word is None:
-            self.op = None
-            return _EOI
-        kind = _op_type(word)
-        if (
-            kind is not None
-            and not (kind == _UNOP and self._is_operand(i))
-            and not (word == "(" and self.get(i + 1) is None)
-        ):
-            self.op = word
-            return word
-        self.op = None
-        return _OPERAND
-
-    def _is_operand(self, i: int) -> bool:
-        nxt = self.get(i + 1)
-        if nxt is None:
-            return True
-        if self.get(i + 2) is None:
-            return False
-        return _op_type(nxt) == _BINOP
-
-    def oexpr(self, token: str) -> Tree:
-        res = FALSE
-        while True:
-            res = either(res, self.aexpr(token))
-            token = self.lex(self.wp + 1)
-            if token != "-o":
-                return res
-            self.wp += 2
-            token = self.lex(self.wp)
-
-    def aexpr(self, token: str) -> Tree:
-        res = TRUE
-        while True:
-            res = both(res, self.nexpr(token))
-            token = self.lex(self.wp + 1)
-            if token != "-a":
-                return res
-            self.wp += 2
-            token = self.lex(self.wp)
-
-    def nexpr(self, token: str) -> Tree:
-        if token != "!":
-            return self.primary(token)
-        token = self.lex(self.wp + 1)
-        if token != _EOI:
-            self.wp += 1
-        return negate(self.nexpr(token))
-
-    def primary(self, token: str) -> Tree:
-        if token == _EOI:
-            return FALSE
-        if token == "(":
-            self.wp += 1
-            inner = self.lex(self.wp)
-            if inner == ")":
-                return FALSE
-            res = self.oexpr(inner)
-            self.wp += 1
-            if self.lex(self.wp) != ")":
-                raise UsageError("closing paren expected")
-            return res
-        if self.op is not None and _op_type(self.op) == _UNOP:
-            op = self.op
-            self.wp += 1
-            arg = self.get(self.wp)
-            if arg is None:
-                raise UsageError(f"{op}: argument expected")
-            return unary(op, arg)
-        self.lex(self.wp + 1)
-        if self.op is not None and _op_type(self.op) == _BINOP:
-            return self._binop()
-        return const((self.get(self.wp) or "") != "")
-
-    def _binop(self) -> Tree:
-        left = self.get(self.wp) or ""
-        self.wp += 1
-        self.lex(self.wp)
-        op = self.op or ""
-        self.wp += 1
-        right = self.get(self.wp)
-        if right is None:
-            raise UsageError(f"{op}: argument expected")
-        return binary(left, op, right)
-
-
-# -- bash's algorithm, for plain argument lists --------------------------------
-
-
-def bash_test(args: list[str]) -> Tree:
-    """What bash's `test` answers for a plain argument list; UsageError on its errors."""
-    n = len(args)
-    if n == 0:
-        return FALSE
-    if n == 1:
-        return const(args[0] != "")
-    if n == 2:
-        return _bash_two(args)
-    if n == 3:
-        return _bash_three(args)
-    if n == 4:
-        if args[0] == "!":
-            return negate(_bash_three(args[1:]))
-        if args[0] == "(" and args[3] == ")":
-            return _bash_two(args[1:3])
-    return _BashExpr(args).parse()
-
-
-def _bash_two(args: list[str]) -> Tree:
-    if args[0] == "!":
-        return const(args[1] == "")
-    if args[0] in UNARY_OPS:
-        return unary(args[0], args[1])
-    raise UsageError(f"{args[0]}: unary operator expected")
-
-
-def _bash_three(args: list[str]) -> Tree:
-    if args[1] in BINARY_OPS:
-        return binary(args[0], args[1], args[2])
-    if args[1] == "-a":
-        return const(args[0] != "" and args[2] != "")
-    if args[1] == "-o":
-        return const(args[0] != "" or args[2] != "")
-    if args[0] == "!":
-        return negate(_bash_two(args[1:]))
-    if args[0] == "(" and args[2] == ")":
-        return const(args[1] != "")
-    raise UsageError(f"{args[1]}: binary operator expected")
-
-
-class _BashExpr:
-    """or := and (-o and)* ; and := term (-a term)*."""
-
-    def __init__(self, args: list[str]) -> None:
-        self.args = args
-        self.pos = 0
-
-    def peek(self) -> str | None:
-        return self.args[self.pos] if self.pos < len(self.args) else None
-
-    def parse(self) -> Tree:
-        value = self.or_()
-        if self.pos < len(self.args):
-            raise UsageError("too many arguments")
-        return value
-
-    def or_(self) -> Tree:
-        value = self.and_()
-        while self.peek() == "-o":
-            self.pos += 1
-            value = either(value, self.and_())
-        return value
-
-    def and_(self) -> Tree:
-        value = self.term()
-        while self.peek() == "-a":
-            self.pos += 1
-            value = both(value, self.term())
-        return value
-
-    def term(self) -> Tree:
-        arg = self.peek()
-        if arg is None:
-            raise UsageError("argument expected")
-        if arg == "!":
-            self.pos += 1
-            return negate(self.term())
-        if arg == "(":
-            self.pos += 1
-            value = self.or_()
-            if self.peek() != ")":
-                raise UsageError("`)' expected")
-            self.pos += 1
-            return value
-        n = len(self.args)
-        if self.pos + 2 < n and self.args[self.pos + 1] in BINARY_OPS:
-            left, op, right = self.args[self.pos : self.pos + 3]
-            self.pos += 3
-            return binary(left, op, right)
-        if self.pos + 1 < n and arg in UNARY_OPS:
-            self.pos += 2
-            return unary(arg, self.args[self.pos - 1])
-        self.pos += 1
-        return const(arg != "")
