@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from executor.record import dataclass, field
+from executor.record import FrozenRecord, dataclass, field
 
 
 @dataclass(frozen=True)
-class Position:
+class Position(FrozenRecord):
     source: str
     line: int = 0
     column: int = 0
@@ -24,7 +24,7 @@ class Position:
 
 
 @dataclass(frozen=True)
-class DirectorySpec:
+class DirectorySpec(FrozenRecord):
     path: str
     permissions: int | None = None
     owner: int | None = None
@@ -33,7 +33,7 @@ class DirectorySpec:
 
 
 @dataclass(frozen=True)
-class FileSpec:
+class FileSpec(FrozenRecord):
     path: str
     content: str = ""
     encoding: str = ""
@@ -45,7 +45,7 @@ class FileSpec:
 
 
 @dataclass(frozen=True)
-class OverrideSpec:
+class OverrideSpec(FrozenRecord):
     service: str
     name: str = ""
     content: str = ""
@@ -53,7 +53,7 @@ class OverrideSpec:
 
 
 @dataclass(frozen=True)
-class SystemctlSpec:
+class SystemctlSpec(FrozenRecord):
     enable: tuple[str, ...] = ()
     disable: tuple[str, ...] = ()
     mask: tuple[str, ...] = ()
@@ -71,7 +71,7 @@ class SystemctlSpec:
 
 
 @dataclass(frozen=True)
-class DnsSpec:
+class DnsSpec(FrozenRecord):
     nameservers: tuple[str, ...] = ()
     search: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
@@ -80,7 +80,7 @@ class DnsSpec:
 
 
 @dataclass(frozen=True)
-class UserSpec:
+class UserSpec(FrozenRecord):
     """One entry of `users`; `name` is its mapping key."""
 
     name: str
@@ -99,14 +99,14 @@ class UserSpec:
 
 
 @dataclass(frozen=True)
-class EntitySpec:
+class EntitySpec(FrozenRecord):
     entity: str  # YAML text of the entry, templated before it is read
     path: str = ""
     pos: Position | None = None
 
 
 @dataclass(frozen=True)
-class DownloadSpec:
+class DownloadSpec(FrozenRecord):
     url: str
     path: str
     permissions: int | None = None
@@ -118,14 +118,14 @@ class DownloadSpec:
 
 
 @dataclass(frozen=True)
-class IfFiles:
+class IfFiles(FrozenRecord):
     any: tuple[str, ...] = ()
     all: tuple[str, ...] = ()
     none: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class Step:
+class Step(FrozenRecord):
     """One step of a stage, as written in a source."""
 
     stage: str
@@ -165,7 +165,7 @@ class Step:
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(FrozenRecord):
     """One parsed source document (a file, a URL body, stdin or the cmdline)."""
 
     source: str  # path or URL as reported (inside the root for default sources)

@@ -127,16 +127,16 @@ def _own_fields(cls: type, kw_only: bool) -> list[Field]:
     return out
 
 
+# Record classes whose fields are not collected yet, with their kw_only flag.
+_pending: dict[type, bool] = {}
+
+
 def _process(cls: type[T], *, frozen: bool, eq: bool, repr: bool, kw_only: bool) -> type[T]:
-    inherited: dict[str, Field] = {}
-    for base in reversed(cls.__mro__[1:]):
-        for spec in getattr(base, _FIELDS, ()):
-            inherited[spec.name] = spec
-    for spec in _own_fields(cls, kw_only):
-        inherited[spec.name] = spec
-    specs = tuple(inherited.values())
-    setattr(cls, _FIELDS, specs)
-    methods: dict[str, Any] = {"__init__": _first_init(cls, specs, frozen)}
+    # The fields are collected when first needed (the first instance, or
+    # fields()), not here: a run imports some eighty record classes and
+    # makes instances of a fraction of them.
+    _pending[cls] = kw_only
+    methods: dict[str, Any] = {"__init__": _first_init(cls, frozen)}
     if repr:
         methods["__repr__"] = _repr
     if eq:
@@ -146,56 +146,91 @@ def _process(cls: type[T], *, frozen: bool, eq: bool, repr: bool, kw_only: bool)
         methods["__setattr__"] = _frozen_setattr
         methods["__delattr__"] = _frozen_delattr
     for name, method in methods.items():
-        setattr(cls, name, method)
+        # Setting a special method on a class makes CPython update its type
+        # slots (~15k instructions each); a class that inherits the very
+        # same function from Record or FrozenRecord is spared it.
+        if getattr(cls, name, _MISSING) is not method:
+            setattr(cls, name, method)
     return cls
 
 
-def _first_init(cls: type, specs: tuple[Field, ...], frozen: bool) -> Callable[..., None]:
+def _specs_of(cls: type) -> tuple[Field, ...]:
+    """The fields of record class `cls`, its bases' first, collected on first use."""
+    specs: tuple[Field, ...] | None = cls.__dict__.get(_FIELDS)
+    if specs is not None:
+        return specs
+    inherited: dict[str, Field] = {}
+    for base in reversed(cls.__mro__[1:]):
+        if base in _pending or _FIELDS in base.__dict__:
+            for spec in _specs_of(base):
+                inherited[spec.name] = spec
+    kw_only = _pending.get(cls)
+    if kw_only is not None:  # a record class itself, not a plain subclass of one
+        for spec in _own_fields(cls, kw_only):
+            inherited[spec.name] = spec
+    specs = tuple(inherited.values())
+    setattr(cls, _FIELDS, specs)
+    _pending.pop(cls, None)
+    return specs
+
+
+def _first_init(cls: type, frozen: bool) -> Callable[..., None]:
     """An __init__ that interprets the fields until the class proves hot.
 
     Compiling an __init__ costs about 0.1 ms; most record classes are made a
     handful of times in one boot stage, or never. The first COMPILE_AFTER
-    instances are set up by a generic loop; after that the class gets its
-    compiled __init__, as fast as a dataclass's.
+    instances are set up by this generic one (dict updates, not a Python
+    loop per field, where the call gives every field); after that the class
+    gets its compiled __init__, as fast as a dataclass's.
     """
-    positional = [s.name for s in specs if not s.kw_only]
-    names = {s.name for s in specs}
-    # (name, factory, default) per field, read in one unpacking per field below
-    plan = tuple((s.name, s.default_factory, s.default) for s in specs)
     missing = _MISSING
-    post_init = getattr(cls, "__post_init__", None)
     made = 0
+    # (positional names, all names, per field (name, factory, default),
+    # whether there is a __post_init__), worked out at the first instance
+    layout: tuple[list[str], frozenset[str], tuple[tuple[str, Any, Any], ...], bool] | None = None
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        nonlocal made
+        nonlocal made, layout
         made += 1
         if made > COMPILE_AFTER and cls.__dict__.get("__init__") is __init__:
-            real = _make_init(cls, specs, frozen)
+            real = _make_init(cls, _specs_of(cls), frozen)
             cls.__init__ = real  # type: ignore[misc]
             real(self, *args, **kwargs)
             return
-        if len(args) > len(positional):
-            raise TypeError(f"{cls.__qualname__}() takes {len(positional)} positional arguments")
-        values = dict(zip(positional, args, strict=False))
-        for key, value in kwargs.items():
-            if key not in names or key in values:
-                raise TypeError(f"{cls.__qualname__}() got an unexpected or repeated {key!r}")
-            values[key] = value
-        # Stored straight into the instance dict, in field order: what
-        # object.__setattr__ would do for these plain attributes (no record
-        # field is a descriptor), without a call per field.
+        if layout is None:
+            specs = _specs_of(cls)
+            layout = (
+                [s.name for s in specs if not s.kw_only],
+                frozenset(s.name for s in specs),
+                tuple((s.name, s.default_factory, s.default) for s in specs),
+                hasattr(cls, "__post_init__"),
+            )
+        positional, names, plan, post_init = layout
+        # Stored straight into the new instance's dict: what object.__setattr__
+        # would do for these plain attributes (no record field is a descriptor).
         state = self.__dict__
-        for name, factory, default in plan:
-            value = values.get(name, missing)
-            if value is missing:
+        if args:
+            if len(args) > len(positional):
+                raise TypeError(
+                    f"{cls.__qualname__}() takes {len(positional)} positional arguments"
+                )
+            state.update(zip(positional, args, strict=False))
+        if kwargs:
+            for key in kwargs:
+                if key not in names or key in state:
+                    raise TypeError(f"{cls.__qualname__}() got an unexpected or repeated {key!r}")
+            state.update(kwargs)
+        if len(state) < len(plan):  # fields left to their defaults
+            for name, factory, default in plan:
+                if name in state:
+                    continue
                 if factory is not missing:
-                    value = factory()
+                    state[name] = factory()
                 elif default is not missing:
-                    value = default
+                    state[name] = default
                 else:
                     raise TypeError(f"{cls.__qualname__}() missing argument {name!r}")
-            state[name] = value
-        if post_init is not None:
+        if post_init:
             self.__post_init__()
 
     return __init__
@@ -203,7 +238,7 @@ def _first_init(cls: type, specs: tuple[Field, ...], frozen: bool) -> Callable[.
 
 def _make_init(cls: type, specs: tuple[Field, ...], frozen: bool) -> Callable[..., None]:
     """Compile one __init__ with the fields as parameters (one compile per class)."""
-    env: dict[str, Any] = {"_MISSING": _MISSING, "_set": object.__setattr__}
+    env: dict[str, Any] = {"_MISSING": _MISSING}
     params: list[str] = []
     kw_params: list[str] = []
     body: list[str] = []
@@ -221,7 +256,11 @@ def _make_init(cls: type, specs: tuple[Field, ...], frozen: bool) -> Callable[..
             param = name
             value = name
         (kw_params if spec.kw_only else params).append(param)
-        body.append(f"  _set(self, {name!r}, {value})" if frozen else f"  self.{name} = {value}")
+        # a frozen record's fields go straight into its dict, as in the
+        # generic __init__ (object.__setattr__ per field costs a call each)
+        body.append(f"  _state[{name!r}] = {value}" if frozen else f"  self.{name} = {value}")
+    if frozen and body:
+        body.insert(0, "  _state = self.__dict__")
     if hasattr(cls, "__post_init__"):
         body.append("  self.__post_init__()")
     signature = ", ".join(["self", *params, *(["*", *kw_params] if kw_params else [])])
@@ -263,6 +302,30 @@ def _frozen_delattr(self: object, name: str) -> None:
     raise FrozenInstanceError(f"cannot delete field {name!r}")
 
 
+class Record:
+    """Optional base of a mutable record (`@dataclass`): the shared methods by inheritance.
+
+    Deriving from it changes nothing in behaviour; it only makes the class
+    cheaper to create, which a boot pays for each record class it imports.
+    """
+
+    __slots__ = ()
+    __eq__ = _eq
+    __hash__ = None  # type: ignore[assignment]  # as dataclasses: eq without frozen
+    __repr__ = _repr
+
+
+class FrozenRecord:
+    """Optional base of a frozen record (`@dataclass(frozen=True)`), as Record."""
+
+    __slots__ = ()
+    __eq__ = _eq
+    __hash__ = _hash
+    __repr__ = _repr
+    __setattr__ = _frozen_setattr
+    __delattr__ = _frozen_delattr
+
+
 def replace(obj: T, /, **changes: Any) -> T:
     """A copy of record `obj` with `changes` applied, as `dataclasses.replace`."""
     specs: tuple[Field, ...] = getattr(obj, _FIELDS)
@@ -276,5 +339,4 @@ def replace(obj: T, /, **changes: Any) -> T:
 
 def fields(obj: object) -> tuple[Field, ...]:
     """The Field specs of a record class or instance."""
-    found: tuple[Field, ...] = getattr(obj, _FIELDS)
-    return found
+    return _specs_of(obj if isinstance(obj, type) else type(obj))
