@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from executor.record import FrozenRecord, dataclass, field
+from executor.record import dataclass, field
 
 
 @dataclass(frozen=True)
-class Position(FrozenRecord):
+class Position:
     source: str
     line: int = 0
     column: int = 0
@@ -24,7 +24,7 @@ class Position(FrozenRecord):
 
 
 @dataclass(frozen=True)
-class DirectorySpec(FrozenRecord):
+class DirectorySpec:
     path: str
     permissions: int | None = None
     owner: int | None = None
@@ -33,7 +33,7 @@ class DirectorySpec(FrozenRecord):
 
 
 @dataclass(frozen=True)
-class FileSpec(FrozenRecord):
+class FileSpec:
     path: str
     content: str = ""
     encoding: str = ""
@@ -45,7 +45,7 @@ class FileSpec(FrozenRecord):
 
 
 @dataclass(frozen=True)
-class OverrideSpec(FrozenRecord):
+class OverrideSpec:
     service: str
     name: str = ""
     content: str = ""
@@ -53,7 +53,7 @@ class OverrideSpec(FrozenRecord):
 
 
 @dataclass(frozen=True)
-class SystemctlSpec(FrozenRecord):
+class SystemctlSpec:
     enable: tuple[str, ...] = ()
     disable: tuple[str, ...] = ()
     mask: tuple[str, ...] = ()
@@ -71,7 +71,7 @@ class SystemctlSpec(FrozenRecord):
 
 
 @dataclass(frozen=True)
-class DnsSpec(FrozenRecord):
+class DnsSpec:
     nameservers: tuple[str, ...] = ()
     search: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
@@ -80,7 +80,7 @@ class DnsSpec(FrozenRecord):
 
 
 @dataclass(frozen=True)
-class UserSpec(FrozenRecord):
+class UserSpec:
     """One entry of `users`; `name` is its mapping key."""
 
     name: str
@@ -99,14 +99,14 @@ class UserSpec(FrozenRecord):
 
 
 @dataclass(frozen=True)
-class EntitySpec(FrozenRecord):
+class EntitySpec:
     entity: str  # YAML text of the entry, templated before it is read
     path: str = ""
     pos: Position | None = None
 
 
 @dataclass(frozen=True)
-class DownloadSpec(FrozenRecord):
+class DownloadSpec:
     url: str
     path: str
     permissions: int | None = None
@@ -118,14 +118,14 @@ class DownloadSpec(FrozenRecord):
 
 
 @dataclass(frozen=True)
-class IfFiles(FrozenRecord):
+class IfFiles:
     any: tuple[str, ...] = ()
     all: tuple[str, ...] = ()
     none: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class Step(FrozenRecord):
+class Step:
     """One step of a stage, as written in a source."""
 
     stage: str
@@ -165,7 +165,7 @@ class Step(FrozenRecord):
 
 
 @dataclass(frozen=True)
-class Config(FrozenRecord):
+class Config:
     """One parsed source document (a file, a URL body, stdin or the cmdline)."""
 
     source: str  # path or URL as reported (inside the root for default sources)

@@ -146,11 +146,7 @@ def _process(cls: type[T], *, frozen: bool, eq: bool, repr: bool, kw_only: bool)
         methods["__setattr__"] = _frozen_setattr
         methods["__delattr__"] = _frozen_delattr
     for name, method in methods.items():
-        # Setting a special method on a class makes CPython update its type
-        # slots (~15k instructions each); a class that inherits the very
-        # same function from Record or FrozenRecord is spared it.
-        if getattr(cls, name, _MISSING) is not method:
-            setattr(cls, name, method)
+        setattr(cls, name, method)
     return cls
 
 
@@ -300,30 +296,6 @@ def _frozen_setattr(self: object, name: str, value: object) -> None:
 
 def _frozen_delattr(self: object, name: str) -> None:
     raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-
-class Record:
-    """Optional base of a mutable record (`@dataclass`): the shared methods by inheritance.
-
-    Deriving from it changes nothing in behaviour; it only makes the class
-    cheaper to create, which a boot pays for each record class it imports.
-    """
-
-    __slots__ = ()
-    __eq__ = _eq
-    __hash__ = None  # type: ignore[assignment]  # as dataclasses: eq without frozen
-    __repr__ = _repr
-
-
-class FrozenRecord:
-    """Optional base of a frozen record (`@dataclass(frozen=True)`), as Record."""
-
-    __slots__ = ()
-    __eq__ = _eq
-    __hash__ = _hash
-    __repr__ = _repr
-    __setattr__ = _frozen_setattr
-    __delattr__ = _frozen_delattr
 
 
 def replace(obj: T, /, **changes: Any) -> T:
