@@ -221,7 +221,14 @@ def _not_run(planned: PlannedStep, failed: str) -> StepReport:
 def run_step(ctx: RunContext, planned: PlannedStep) -> StepReport:
     """Decide, plan and apply one step; its report says when and how long."""
     started, clock = time.time(), time.monotonic()
-    report = _run_step(ctx, planned)
+    runner = ctx.runner
+    # The step sees the tree as it finds it, then its own changes; a process
+    # it starts (a command, a shell condition, systemctl) may change anything.
+    ctx.root.remember_lookups(lambda: runner.spawned)
+    try:
+        report = _run_step(ctx, planned)
+    finally:
+        ctx.root.remember_lookups(None)
     report.started, report.duration = started, time.monotonic() - clock
     return report
 

@@ -106,6 +106,10 @@ class Root:
         # Directories with entries created or renamed since the last sync(),
         # by (st_dev, st_ino), each with a read-only fd to fsync it through.
         self._unsynced: dict[tuple[int, int], int] = {}
+        # lstat answers kept while the engine runs a step (remember_lookups)
+        self._seen: dict[str, Node | None] | None = None
+        self._seen_epoch: object = None
+        self._epoch: Callable[[], object] = _no_epoch
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r})"
@@ -144,6 +148,28 @@ class Root:
         self._unsynced[key] = fd
         if len(self._unsynced) >= MAX_UNSYNCED_DIRS:  # bound the open descriptors
             self.sync()
+
+    def remember_lookups(self, epoch: Callable[[], object] | None) -> None:
+        """Keep lstat answers until `epoch()` changes; None stops and forgets.
+
+        Planning one step looks at the same few directories again and again
+        (the seed's four steps lstat /etc 48 times): the engine turns this on
+        for the length of a step, with the count of processes started as the
+        epoch, so what a command may have changed is looked at afresh. The
+        changes made through this Root forget the paths they touch.
+        """
+        self._seen = None if epoch is None else {}
+        self._epoch = epoch or _no_epoch
+        self._seen_epoch = self._epoch()
+
+    def _forget(self, rel: str) -> None:
+        """Drop the remembered answers for `rel` and everything below it."""
+        seen = self._seen
+        if seen:
+            seen.pop(rel, None)
+            below = rel + "/" if rel else ""
+            for key in [k for k in seen if k.startswith(below)]:
+                del seen[key]
 
     @property
     def is_host_root(self) -> bool:
@@ -355,6 +381,19 @@ class Root:
     # -- primitives (the dry-run root overrides these) --------------------
 
     def _lstat(self, rel: str) -> Node | None:
+        seen = self._seen
+        if seen is None:
+            return self._lstat_disk(rel)
+        epoch = self._epoch()
+        if epoch != self._seen_epoch:
+            seen.clear()
+            self._seen_epoch = epoch
+        elif rel in seen:
+            return seen[rel]
+        node = seen[rel] = self._lstat_disk(rel)
+        return node
+
+    def _lstat_disk(self, rel: str) -> Node | None:
         host = self._host(rel)
         try:
             st = os.lstat(host)
@@ -390,11 +429,13 @@ class Root:
                 os.close(fd)
 
     def _do_write(self, rel: str, data: bytes, mode: int, uid: int, gid: int) -> None:
+        self._forget(rel)
         with self._parent_fd(rel) as (dfd, name):
             self._sweep_temps(dfd, rel)
             self._replace_file(dfd, name, rel, [data], mode, uid, gid)
 
     def _do_mkdir(self, rel: str, mode: int, uid: int, gid: int) -> None:
+        self._forget(rel)
         with self._parent_fd(rel) as (dfd, name):
             _call(rel, os.mkdir, name, 0o700, dir_fd=dfd)  # private until owned and moded
             fd = _call(rel, os.open, name, _READ_FLAGS | os.O_DIRECTORY, dir_fd=dfd)
@@ -407,6 +448,7 @@ class Root:
                 self._dir_changed(dfd)
 
     def _do_chattr(self, rel: str, mode: int | None, uid: int | None, gid: int | None) -> None:
+        self._forget(rel)
         with self._parent_fd(rel) as (dfd, name):
             st = _call(rel, os.stat, name or ".", dir_fd=dfd, follow_symlinks=False)
             if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
@@ -431,6 +473,7 @@ class Root:
                 os.close(fd)
 
     def _do_symlink(self, rel: str, target: str) -> None:
+        self._forget(rel)
         with self._parent_fd(rel) as (dfd, name):
             self._sweep_temps(dfd, rel)
             tmp = _temp_name(name)
@@ -452,6 +495,7 @@ class Root:
 
     def _remove_entry(self, rel: str, remove: Callable[..., None]) -> None:
         """unlink or rmdir `rel` through its parent's fd; already gone is fine."""
+        self._forget(rel)
         try:
             with self._parent_fd(rel) as (dfd, name):
                 remove(name, dir_fd=dfd)
@@ -472,6 +516,7 @@ class Root:
         if r.node is not None and r.node.kind != "file":
             raise RootError(f"{path}: is a {_kind_name(r.node)}, not a lock file")
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        self._forget(r.rel)
         with self._parent_fd(r.rel) as (dfd, name):
             fd = _call(r.rel, os.open, name, flags, 0o600, dir_fd=dfd)
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -550,6 +595,8 @@ class Root:
             os.close(fd)
         for name in names:
             _remove_stale_temp(dfd, name)
+        if names:
+            self._forget(parent)
 
 
 def _remove_stale_temp(dfd: int, name: str) -> None:
@@ -678,6 +725,10 @@ class DryRunRoot(Root):
         if self._listdir_rel(rel):
             raise RootError(f"/{rel}: {os.strerror(E.ENOTEMPTY)}", errno=E.ENOTEMPTY)
         self._nodes[rel] = None
+
+
+def _no_epoch() -> object:
+    return None
 
 
 def _node_of(st: os.stat_result, host: str) -> Node:

@@ -108,3 +108,40 @@ def test_an_overlay_shows_both_plans_and_writes_nothing(fs_root) -> None:
     # the run below sees none of the view's plan, and the disk none of either
     assert run.lookup("/etc/x.wants") is None and run.read_text("/etc/os-release")
     assert sorted(os.listdir("/r/etc")) == ["os-release"]
+
+
+# -- lookups remembered for one step (remember_lookups) ------------------------
+
+
+def test_remembered_lookups_last_until_the_epoch_changes(tmp_path):
+    root = Root(str(tmp_path))
+    epoch = [0]
+    root.remember_lookups(lambda: epoch[0])
+    assert root.lookup("/etc/x") is None
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/x").write_text("made by a process")
+    assert root.lookup("/etc/x") is None  # remembered: no process started since
+    epoch[0] += 1  # a process started: it may have changed anything
+    node = root.lookup("/etc/x")
+    assert node is not None and node.kind == "file"
+    root.remember_lookups(None)
+    (tmp_path / "etc/x").unlink()
+    assert root.lookup("/etc/x") is None  # off again: every lookup asks the disk
+
+
+def test_changes_through_the_root_forget_what_they_touch(tmp_path):
+    root = Root(str(tmp_path))
+    root.remember_lookups(lambda: 0)
+    assert root.lookup("/a/b") is None
+    root.make_dir("/a", mode=0o755, uid=os.getuid(), gid=os.getgid())
+    assert root.lookup("/a").kind == "dir"
+    root.write_file("/a/b", b"1", mode=0o644, uid=os.getuid(), gid=os.getgid())
+    assert root.lookup("/a/b").size == 1
+    root.write_file("/a/b", b"22", mode=0o600, uid=os.getuid(), gid=os.getgid())
+    assert root.lookup("/a/b").size == 2 and root.lookup("/a/b").mode == 0o600
+    root.remove("/a/b")
+    assert root.lookup("/a/b") is None
+    root.remove_dir("/a")
+    assert root.lookup("/a") is None
+    root.symlink("/l", "/target")
+    assert root.lookup("/l", follow=False).kind == "link"

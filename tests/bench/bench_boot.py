@@ -157,7 +157,8 @@ def syscalls(argv: list[str], cwd: Path, base: Path) -> str:
     counts: dict[str, int] = {}
     for line in out.read_text().splitlines():
         parts = line.split()
-        if len(parts) >= 5 and parts[3].isdigit():
+        # the closing "total" row would count every call twice
+        if len(parts) >= 5 and parts[3].isdigit() and parts[-1] != "total":
             counts[parts[-1]] = int(parts[3])
     total = sum(counts.values())
     syncs = counts.get("fsync", 0) + counts.get("fdatasync", 0)
