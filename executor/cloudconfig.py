@@ -34,9 +34,7 @@ from executor.convert import parse_mode_string
 from executor.errors import Problem
 from executor.record import dataclass, field
 
-CLOUD_CONFIG_HEADER = "#cloud-config"
 CLOUD_CONFIG_KEYS = ("write_files", "runcmd", "hostname", "users", "ssh_authorized_keys")
-HEADER_LINES = 10  # yip looks for the header in the first ten lines
 NETWORK_KEY_PREFIXES = ("github", "gitlab")
 # yip's User fields a cloud-config user carries over (`gid` is dropped by yip,
 # `ssh_authorized_keys` goes to `authorized_keys`).
@@ -59,21 +57,6 @@ USER_FIELDS = (
 _TAG = "tag:yaml.org,2002:"
 
 Pairs = Callable[[Node, str], "list[tuple[str, Node, Node]] | None"]
-
-
-def is_cloud_config(text: str) -> bool:
-    """True when `#cloud-config` is the first line that is not blank or another comment.
-
-    As yip does, only the first ten lines are looked at, and trailing blanks
-    (a CR from a DOS file included) are ignored.
-    """
-    for line in text.lstrip("\ufeff").split("\n")[:HEADER_LINES]:
-        stripped = line.rstrip()
-        if stripped == CLOUD_CONFIG_HEADER:
-            return True
-        if stripped and not stripped.startswith("#"):
-            return False
-    return False
 
 
 @dataclass

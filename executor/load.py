@@ -13,7 +13,6 @@ from __future__ import annotations
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode
 
-from executor import cloudconfig
 from executor import schema as S
 from executor.build import INVALID, ObjData, if_files_spec, plain
 from executor.compose import MAX_NODES, MAX_TEXT, LimitExceeded, compose_bounded
@@ -57,9 +56,24 @@ def load_node(node: Node, source: str, *, group: str = "", path: str = "") -> Lo
     return result
 
 
+CLOUD_CONFIG_HEADER = "#cloud-config"
+HEADER_LINES = 10  # yip looks for the header in the first ten lines
+
+
 def is_cloud_config(text: str) -> bool:
-    """True when the document has the `#cloud-config` header (see cloudconfig)."""
-    return cloudconfig.is_cloud_config(text)
+    """True when `#cloud-config` is the first line that is not blank or another comment.
+
+    As yip does, only the first ten lines are looked at, and trailing blanks
+    (a CR from a DOS file included) are ignored. The test lives here, not in
+    `cloudconfig`, so that a plain yip document does not import that module.
+    """
+    for line in text.lstrip("\ufeff").split("\n")[:HEADER_LINES]:
+        stripped = line.rstrip()
+        if stripped == CLOUD_CONFIG_HEADER:
+            return True
+        if stripped and not stripped.startswith("#"):
+            return False
+    return False
 
 
 class _Loader(Converter):
@@ -109,7 +123,7 @@ class _Loader(Converter):
                 Problem("error", self.source, 0, 0, "", "YAML nesting is too deep")
             )
             return LoadResult(None, self.problems)
-        return self.load_node(root, group=group, cloud=cloudconfig.is_cloud_config(text))
+        return self.load_node(root, group=group, cloud=is_cloud_config(text))
 
     def load_node(self, root: Node | None, *, group: str, cloud: bool = False) -> LoadResult:
         if root is None or is_null(root):
@@ -139,6 +153,8 @@ class _Loader(Converter):
         """Put the steps made of the cloud-init keys before each stage's own steps."""
         if any(p.severity == "error" for p in self.problems):
             return config  # the document will not run; do not report twice
+        from executor import cloudconfig  # only #cloud-config documents need it
+
         top = self.pairs(root, "") or []
         generated = cloudconfig.generate_steps(top, self.source, self.pairs)
         self.problems += generated.problems

@@ -47,6 +47,8 @@ NOT_ON_THE_SEED_PATH = (
     "zlib",
     "executor.cmdline",
     "executor.conditions.grep",
+    "executor.cloudconfig",
+    "executor.osinfo",
 )
 
 

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from executor.cli import main
-from executor.cloudconfig import is_cloud_config
-from executor.load import LoadResult, load_text
+from executor.load import LoadResult, is_cloud_config, load_text
 from executor.model import Step
 from tests.conftest import make_tree
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 
 from executor.lazyre import lazy_compile
-from executor.osinfo import root_os_release
 from executor.root import Root
 from executor.units import names
 from executor.units.install import SpecifierError
@@ -96,6 +95,8 @@ class Specifiers:
 
     def _os_release_value(self, spec: str, text: str) -> str:
         if self._os_release is None:
+            from executor.osinfo import root_os_release  # only %o %w %A %B %W %M need it
+
             self._os_release = root_os_release(self.root)
         key = OS_RELEASE_KEYS[spec]
         value = self._os_release.get(key, "")
