@@ -8,8 +8,6 @@ themselves for free.
 
 from __future__ import annotations
 
-import re
-
 from executor.record import dataclass
 
 CREATE, UPDATE, REMOVE, NONE, RUN = "create", "update", "remove", "none", "run"
@@ -17,13 +15,6 @@ CREATE, UPDATE, REMOVE, NONE, RUN = "create", "update", "remove", "none", "run"
 # Action kinds that act on the running kernel or its devices, not the root
 # (modules/live.py).
 LIVE_KINDS = frozenset({"sysctl", "sethostname", "layout"})
-
-
-# How a module says, in `detail`, that an action was not done (and why): a
-# start with no service manager, sysctl or a module load in a root that is
-# not /, an enable of a unit without [Install], a masked unit, a key or a
-# download not fetched. One pattern here rather than a flag in every module.
-_NOT_DONE = re.compile(r"\bskipped\b|not enabled|nothing to enable|nothing disabled|not fetched")
 
 
 @dataclass
@@ -43,15 +34,15 @@ class Action:
     output: str | None = None
     duration: float | None = None  # seconds the command took, after a real run
     timed_out: bool = False  # the command hit --timeout and was killed (exit is then -9)
+    # Not done, for the reason in `detail` (a start with no service manager, a
+    # kernel setting in a root that is not /, a masked unit, a key not
+    # fetched, ...), as opposed to kept: already as wanted. Set by the module
+    # that decides it; meaningful only when `change` is "none".
+    skipped: bool = False
 
     @property
     def changes(self) -> bool:
         return self.change != NONE
-
-    @property
-    def skipped(self) -> bool:
-        """Not done, for the reason in `detail` (as opposed to kept: already as wanted)."""
-        return self.change == NONE and bool(_NOT_DONE.search(self.detail))
 
     def as_json(self) -> dict[str, object]:
         out: dict[str, object] = {"kind": self.kind}
@@ -78,3 +69,15 @@ class Action:
             out["duration"] = round(self.duration, 3)
             out["timed_out"] = self.timed_out
         return out
+
+
+@dataclass(frozen=True)
+class Note:
+    """A planner's remark about a step (the unit planners return these)."""
+
+    text: str
+    skipped: bool = False  # it says that something was not done, and why
+
+    def action(self, kind: str) -> Action:
+        """The remark as an action of `kind` that changes nothing."""
+        return Action(kind, "", NONE, detail=self.text, skipped=self.skipped)

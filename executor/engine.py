@@ -306,7 +306,9 @@ CHAINED_MODULES = frozenset({"layout"})
 
 def _not_applied(action: Action, failed: str) -> Action:
     """`action`, reported as skipped because an earlier one of its chain failed."""
-    return replace(action, change=NONE, detail=f"skipped: not run after `{failed}` failed")
+    return replace(
+        action, change=NONE, detail=f"skipped: not run after `{failed}` failed", skipped=True
+    )
 
 
 def _log_step(step: StepReport) -> None:

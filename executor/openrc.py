@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import posixpath
 
-from executor.actions import CREATE, NONE, REMOVE, Action
+from executor.actions import CREATE, NONE, REMOVE, Action, Note
 from executor.errors import StepError
 from executor.units.view import Plan
 
@@ -27,7 +27,7 @@ def runlevel_link(name: str) -> str:
     return f"{RUNLEVEL_DIR}/{RUNLEVEL}/{posixpath.basename(name)}"
 
 
-def plan_add(plan: Plan, services: list[str]) -> list[str]:
+def plan_add(plan: Plan, services: list[str]) -> list[Note]:
     """Plan `rc-update add SERVICE default` for each service; raises StepError."""
     view = plan.view
     errors = []
@@ -64,16 +64,17 @@ def plan_add(plan: Plan, services: list[str]) -> list[str]:
     return []
 
 
-def plan_del(plan: Plan, services: list[str]) -> list[str]:
+def plan_del(plan: Plan, services: list[str]) -> list[Note]:
     """Plan `rc-update del SERVICE default` for each service; returns notes."""
     view = plan.view
-    notes = []
+    notes: list[Note] = []
     for service in services:
         name = service.strip()
         link = runlevel_link(name)
         node = view.lookup(link, follow=False)
         if node is None:
-            notes.append(f"{name} is not in the {RUNLEVEL} runlevel: nothing to disable")
+            # already as wanted: kept, not skipped
+            notes.append(Note(f"{name} is not in the {RUNLEVEL} runlevel: nothing to disable"))
             continue
         if node.kind == "dir":
             raise StepError(f"cannot disable {name}: {link} is a directory")

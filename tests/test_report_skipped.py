@@ -93,3 +93,80 @@ def test_a_multi_line_condition_is_shown_on_the_step_line_as_one_line(
         "- skipped [boot] c.s (if: `[ -e /x ] && [ -e /y ]` is false (native))\n"
         in capsys.readouterr().out
     )
+
+
+EVERY_SKIP = """name: s
+stages:
+  boot:
+  - name: units
+    systemctl:
+      enable: [withaux]
+      disable: [masked]
+      overrides: [{service: foo, content: ""}]
+  - name: kernel
+    hostname: node1
+    modules: [dummy]
+  - name: keys
+    authorized_keys: {root: ["github:someone"]}
+  - name: ds
+    datasource: {providers: [cdrom]}
+  - name: groups
+    users: {bob: {groups: [nosuchgroup]}}
+"""
+
+
+def test_each_module_says_itself_whether_an_action_was_skipped_or_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Skipped (not done) or kept (already as wanted) is set by the module that
+    decides it, for every kind of skip, not read from the wording of `detail`."""
+    root = make_tree(
+        tmp_path / "root",
+        {
+            "/usr/bin/systemctl": "",
+            "/usr/lib/systemd/system/withaux.service": (
+                "[Install]\nWantedBy=multi-user.target\nAlso=missing-aux.service\n"
+            ),
+            "/usr/lib/systemd/system/masked.service": "[Install]\nWantedBy=multi-user.target\n",
+            "/etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
+            "/etc/group": "root:x:0:\n",
+            "/oem/s.yaml": EVERY_SKIP,
+        },
+    )
+    (root / "etc/systemd/system").mkdir(parents=True)
+    (root / "etc/systemd/system/masked.service").symlink_to("/dev/null")
+    args = ["apply", "-s", "boot", str(root / "oem"), "--root", str(root), "--no-cmdline"]
+    main([*args, "--dry-run", "-v"])
+    lines = capsys.readouterr().out.splitlines()
+
+    def verb_of(detail: str) -> str:
+        found = [line.split()[0] for line in lines if detail in line]
+        assert len(found) == 1, (detail, found)
+        return found[0]
+
+    for not_done in (
+        "override skipped: empty content",
+        "(Also=) not enabled",
+        "is masked (/etc/systemd/system/masked.service): nothing disabled",
+        "the root has no /etc/hosts to update",
+        "the running kernel's name is set only when the root is /",
+        "modules load into the running kernel",
+        "github:someone is fetched only on the running system",
+        "not asked in a dry-run: cdrom",
+    ):
+        assert verb_of(not_done) == "skip", not_done
+    # a remark beside work that goes ahead: the user is made without that group
+    assert verb_of("bob: groups not in the root's /etc/group: nosuchgroup") == "keep"
+
+
+def test_whether_an_action_is_skipped_does_not_depend_on_its_wording() -> None:
+    from executor.actions import NONE, Action, Note
+    from executor.report import describe_action
+
+    assert describe_action(Action("unit", "", NONE, detail="skipped? no: a remark")).startswith(
+        "keep"
+    )
+    assert describe_action(Note("refused by the root", skipped=True).action("unit")).startswith(
+        "skip"
+    )
+    assert not Note("a remark").action("unit").skipped

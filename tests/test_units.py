@@ -337,7 +337,7 @@ def test_disable_of_a_missing_unit_is_a_note(tmp_path: Path) -> None:
     os.symlink("/nowhere/gone.service", tmp_path / "etc/systemd/system/x.target.wants/gone.service")
     plan = Plan(ctx_for(tmp_path))
     notes = plan_disable(plan, ["gone"])
-    assert any("does not exist" in n for n in notes)
+    assert any("does not exist" in n.text for n in notes)
     assert [(a.kind, a.path) for a in plan.actions] == [
         ("remove", f"{E}/x.target.wants/gone.service"),
         ("directory", f"{E}/x.target.wants"),

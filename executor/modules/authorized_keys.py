@@ -95,7 +95,8 @@ def plan_user_keys(
             kind="authorized_keys",
         )
     for note in notes:
-        actions.append(Action("authorized_keys", path, NONE, detail=note))
+        # every note says a remote key was not fetched: not done, not kept
+        actions.append(Action("authorized_keys", path, NONE, detail=note, skipped=True))
     return actions
 
 

@@ -64,7 +64,13 @@ def plan_datasource(ctx: RunContext, modules: Mapping[str, object]) -> list[Acti
     if ctx.dry_run:
         asked = ", ".join(p for p in providers if p in KNOWN)
         actions.append(
-            Action("datasource", CONFIG_PATH, NONE, detail=f"not asked in a dry-run: {asked}")
+            Action(
+                "datasource",
+                CONFIG_PATH,
+                NONE,
+                detail=f"not asked in a dry-run: {asked}",
+                skipped=True,
+            )
         )
         return actions
     found = ask_providers(ctx, providers, path)

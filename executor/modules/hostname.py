@@ -63,7 +63,11 @@ def plan_hostname(ctx: RunContext, template: str) -> list[Action]:
     if hosts is None:
         actions.append(
             Action(
-                "hostname", HOSTS_FILE, NONE, detail="skipped: the root has no /etc/hosts to update"
+                "hostname",
+                HOSTS_FILE,
+                NONE,
+                detail="skipped: the root has no /etc/hosts to update",
+                skipped=True,
             )
         )
     else:
@@ -90,6 +94,7 @@ def plan_hostname(ctx: RunContext, template: str) -> list[Action]:
                 NONE,
                 command=f"hostname {name}",
                 detail="skipped: the running kernel's name is set only when the root is /",
+                skipped=True,
             )
         )
     return actions

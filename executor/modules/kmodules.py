@@ -35,7 +35,9 @@ def plan_kernel_modules(ctx: RunContext, entries: tuple[str, ...]) -> list[Actio
             raise StepError(f"modules: {name!r} is not a module name")
         command = shlex.join(["modprobe", *words])
         if not live:
-            actions.append(Action("module", "", NONE, command=command, detail=SKIPPED))
+            actions.append(
+                Action("module", "", NONE, command=command, detail=SKIPPED, skipped=True)
+            )
         elif name.replace("-", "_") in loaded:
             actions.append(Action("module", "", NONE, command=command, detail="already loaded"))
         else:

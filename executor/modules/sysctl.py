@@ -32,7 +32,9 @@ def plan_sysctl(ctx: RunContext, settings: Mapping[str, str]) -> list[Action]:
         path = sysctl_path(key)
         command = f"sysctl {key}={value}"
         if not ctx.root.is_host_root:
-            actions.append(Action("sysctl", path, NONE, command=command, detail=SKIPPED))
+            actions.append(
+                Action("sysctl", path, NONE, command=command, detail=SKIPPED, skipped=True)
+            )
             continue
         node = ctx.root.lookup(path)
         if node is None or node.kind != "file":

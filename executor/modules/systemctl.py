@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from executor import units
-from executor.actions import NONE, RUN, Action
+from executor.actions import NONE, RUN, Action, Note
 from executor.conditions import cond_fs
 from executor.conditions.filters import service_managers
 from executor.context import RunContext
@@ -30,7 +30,7 @@ from executor.model import OverrideSpec, SystemctlSpec
 from executor.modules.fsplan import plan_file
 from executor.units.names import UnitNameError
 
-UnitPlanner = Callable[[units.Plan, list[str]], list[str]]
+UnitPlanner = Callable[[units.Plan, list[str]], list[Note]]
 
 VERBS = ("enable", "disable", "mask", "unmask")
 DEFAULT_OVERRIDE = "override-yip.conf"
@@ -77,11 +77,11 @@ def plan_systemctl(ctx: RunContext, spec: SystemctlSpec) -> list[Action]:
         "mask": units.plan_mask,
         "unmask": units.plan_unmask,
     }
-    notes: list[str] = []
+    notes: list[Note] = []
     errors: list[str] = []
     for verb in VERBS:
         notes += _per_unit(plan, planners[verb], list(getattr(spec, verb)), errors)
-    actions = plan.actions + [Action("unit", "", NONE, detail=note) for note in notes]
+    actions = plan.actions + [note.action("unit") for note in notes]
     for name in spec.start:
         actions.append(
             Action(
@@ -90,6 +90,7 @@ def plan_systemctl(ctx: RunContext, spec: SystemctlSpec) -> list[Action]:
                 NONE,
                 command=_command_line(["systemctl", "start", name]),
                 detail=NOT_LIVE,
+                skipped=True,
             )
         )
     if errors:
@@ -99,14 +100,14 @@ def plan_systemctl(ctx: RunContext, spec: SystemctlSpec) -> list[Action]:
 
 def _per_unit(
     plan: units.Plan, planner: UnitPlanner, names: list[str], errors: list[str]
-) -> list[str]:
+) -> list[Note]:
     """Plan a verb for each unit on its own; returns notes, appends failures to `errors`.
 
     Each unit is planned on a view of the plan so far and its actions are
     kept only when it succeeds, so a unit that fails leaves nothing behind
     and the next units still see the links of the ones before.
     """
-    notes: list[str] = []
+    notes: list[Note] = []
     for name in names:
         trial = units.Plan(plan.ctx)
         try:
@@ -127,13 +128,17 @@ def openrc_root(ctx: RunContext) -> bool:
 def _plan_override(plan: units.Plan, spec: OverrideSpec) -> None:
     if not spec.service.strip():
         plan.actions.append(
-            Action("file", "", NONE, detail="override skipped: empty service (as yip)")
+            Action(
+                "file", "", NONE, detail="override skipped: empty service (as yip)", skipped=True
+            )
         )
         return
     path = override_path(spec)
     if not spec.content:
         plan.actions.append(
-            Action("file", path, NONE, detail="override skipped: empty content (as yip)")
+            Action(
+                "file", path, NONE, detail="override skipped: empty content (as yip)", skipped=True
+            )
         )
         return
     # Planned on the view, so that enabling in the same step reads a
@@ -180,7 +185,7 @@ def _plan_openrc(plan: units.Plan, spec: SystemctlSpec) -> list[Action]:
     errors: list[str] = []
     notes = _per_unit(plan, openrc.plan_add, list(spec.enable), errors)
     notes += _per_unit(plan, openrc.plan_del, list(spec.disable), errors)
-    actions = plan.actions + [Action("unit", "", NONE, detail=note) for note in notes]
+    actions = plan.actions + [note.action("unit") for note in notes]
     live = openrc.openrc_running(plan)
     for name in spec.start:
         argv = ["rc-service", name.strip(), "start"]
@@ -188,7 +193,14 @@ def _plan_openrc(plan: units.Plan, spec: SystemctlSpec) -> list[Action]:
             actions.append(Action("unit", name.strip(), RUN, command=_command_line(argv)))
         else:
             actions.append(
-                Action("unit", name.strip(), NONE, command=_command_line(argv), detail=NOT_LIVE)
+                Action(
+                    "unit",
+                    name.strip(),
+                    NONE,
+                    command=_command_line(argv),
+                    detail=NOT_LIVE,
+                    skipped=True,
+                )
             )
     if errors:
         raise EntryErrors(errors, actions)

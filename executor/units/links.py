@@ -14,7 +14,7 @@ import errno as E
 import posixpath
 from collections.abc import Iterator
 
-from executor.actions import CREATE, NONE, REMOVE, UPDATE, Action
+from executor.actions import CREATE, NONE, REMOVE, UPDATE, Action, Note
 from executor.errors import StepError
 from executor.modules.fsplan import default_owner, plan_parents
 from executor.root import Node
@@ -44,7 +44,7 @@ NO_INSTALL_CONFIG = (
 DEPENDENCY_DIRS = (("wanted_by", ".wants"), ("required_by", ".requires"), ("upheld_by", ".upholds"))
 
 
-def plan_enable(plan: Plan, args: list[str]) -> list[str]:
+def plan_enable(plan: Plan, args: list[str]) -> list[Note]:
     """Plan `systemctl enable ARGS...`; returns notes. Raises StepError on errors."""
     installer = Installer(plan.view)
     for arg in args:
@@ -60,15 +60,15 @@ def plan_enable(plan: Plan, args: list[str]) -> list[str]:
     if enabler.errors:
         raise StepError("; ".join(enabler.errors))
     if enabler.links == 0:
-        enabler.notes.append(f"{', '.join(args)}: {NO_INSTALL_CONFIG}")
+        enabler.notes.append(Note(f"{', '.join(args)}: {NO_INSTALL_CONFIG}", skipped=True))
     return enabler.notes
 
 
-def plan_disable(plan: Plan, args: list[str]) -> list[str]:
+def plan_disable(plan: Plan, args: list[str]) -> list[Note]:
     """Plan `systemctl disable ARGS...`: remove every link in /etc/systemd/system
     named after, or leading to, the units; returns notes."""
     installer = Installer(plan.view)
-    notes: list[str] = []
+    notes: list[Note] = []
     for arg in args:
         name = _disable_name(arg, notes)
         installer.add(name, auxiliary=False)
@@ -78,12 +78,12 @@ def plan_disable(plan: Plan, args: list[str]) -> list[str]:
             installer.traverse(info, follow_config=True)
         except UnitError as exc:
             if not (exc.code == E.ENOENT and info.auxiliary):
-                notes.append(f"{info.name}: {exc}; removing links by name")
+                notes.append(Note(f"{info.name}: {exc}; removing links by name"))
             marked.add(info.name)
             continue
         notes += _parse_warnings(info)
         if info.mode == MASKED:
-            notes.append(f"{info.name} is masked ({info.path}): nothing disabled")
+            notes.append(Note(f"{info.name} is masked ({info.path}): nothing disabled", True))
             continue
         if info.mode == REGULAR:
             marked.add(info.name)
@@ -92,7 +92,7 @@ def plan_disable(plan: Plan, args: list[str]) -> list[str]:
     return notes
 
 
-def plan_mask(plan: Plan, args: list[str]) -> list[str]:
+def plan_mask(plan: Plan, args: list[str]) -> list[Note]:
     """Plan `systemctl mask`: /etc/systemd/system/NAME -> /dev/null for each name."""
     errors = []
     for arg in args:
@@ -106,7 +106,7 @@ def plan_mask(plan: Plan, args: list[str]) -> list[str]:
     return []
 
 
-def plan_unmask(plan: Plan, args: list[str]) -> list[str]:
+def plan_unmask(plan: Plan, args: list[str]) -> list[Note]:
     """Plan `systemctl unmask`: remove /etc/systemd/system/NAME when it is a mask.
 
     A mask is a link to /dev/null or an empty file. `systemctl --root` looks
@@ -141,7 +141,7 @@ class _Enabler:
         self.plan = plan
         self.installer = installer
         self.errors: list[str] = []
-        self.notes: list[str] = []
+        self.notes: list[Note] = []
         self.links = 0  # links made or already there: 0 means "no installation config"
 
     def run(self) -> None:
@@ -150,12 +150,14 @@ class _Enabler:
                 self.installer.traverse(info, follow_config=False)
             except UnitError as exc:
                 if info.auxiliary:
-                    self.notes.append(f"auxiliary unit {info.name} (Also=) not enabled: {exc}")
+                    self.notes.append(
+                        Note(f"auxiliary unit {info.name} (Also=) not enabled: {exc}", True)
+                    )
                     continue
                 self.errors.append(f"cannot enable {info.name}: {exc}")
                 return
             if info.mode == MASKED:
-                self.notes.append(f"{info.name} is masked ({info.path}): not enabled")
+                self.notes.append(Note(f"{info.name} is masked ({info.path}): not enabled", True))
                 self.links += 1  # it could have been enabled: no "no install config" note
                 continue
             if info.mode != REGULAR:
@@ -304,10 +306,10 @@ def _check_installable(info: UnitInfo) -> None:
         raise UnitError(f"unit {info.path} is transient or generated", code=E.EADDRNOTAVAIL)
 
 
-def _parse_warnings(info: UnitInfo) -> list[str]:
+def _parse_warnings(info: UnitInfo) -> list[Note]:
     warnings = info.install.warnings
     info.install.warnings = []  # report each once
-    return warnings
+    return [Note(text) for text in warnings]
 
 
 # -- links --------------------------------------------------------------------
@@ -440,11 +442,11 @@ def _name_or_path(arg: str) -> tuple[str, str | None]:
     return name, arg
 
 
-def _disable_name(arg: str, notes: list[str]) -> str:
+def _disable_name(arg: str, notes: list[Note]) -> str:
     arg = arg.strip()
     if "/" in arg:
         name = posixpath.basename(arg)
-        notes.append(f"disable works on unit names: {arg} taken as {name}")
+        notes.append(Note(f"disable works on unit names: {arg} taken as {name}"))
         arg = name
     try:
         return names.mangle(arg)
