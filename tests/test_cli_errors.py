@@ -101,3 +101,40 @@ def test_no_traceback_and_exit_codes(tmp_path: Path) -> None:
     )
     assert usage.returncode == 2
     assert "Traceback" not in usage.stderr
+
+
+@pytest.mark.parametrize(
+    ("entry", "module", "message"),
+    [
+        ('hostname: "bad name"', "hostname", "host name 'bad name' contains ' '"),
+        ('environment: {"1BAD": "x"}', "environment", "'1BAD' is not a valid variable name"),
+        ('timesyncd: {"NTP": "a\\nb"}', "timesyncd", "NTP='a\\nb' is not a valid setting"),
+        ('users: {"Bad Name": {}}', "users", "'Bad Name' is not a valid user name"),
+        (
+            'downloads: [{url: "ftp://x/y", path: /tmp/y}]',
+            "downloads",
+            "'ftp://x/y' is not an http(s) URL",
+        ),
+        (
+            'authorized_keys: {nobody: ["ssh-rsa AAA"]}',
+            "authorized_keys",
+            "user 'nobody' is not in the root's /etc/passwd",
+        ),
+        (
+            'systemd_firstboot: {timezone: "Nowhere/City"}',
+            "systemd_firstboot",
+            "timezone 'Nowhere/City' is not in the root's /usr/share/zoneinfo",
+        ),
+    ],
+)
+def test_a_failed_module_is_named_once_before_its_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], entry: str, module: str, message: str
+) -> None:
+    """The engine puts the module's name before what failed; the module does not repeat it."""
+    root = make_tree(
+        tmp_path / "root",
+        {"/usr/bin/systemctl": "", "/oem/s.yaml": f"name: t\nstages:\n  boot:\n  - {entry}\n"},
+    )
+    code = main(["apply", "-s", "boot", str(root / "oem"), "--root", str(root), "--dry-run"])
+    assert code == 1
+    assert f"failed [boot] t.0 ({module}: {message})\n" in capsys.readouterr().out

@@ -33,9 +33,9 @@ def plan_authorized_keys(ctx: RunContext, keys: Mapping[str, tuple[str, ...]]) -
     for user, user_keys in keys.items():
         fields = accounts.passwd.get(user)
         if fields is None:
-            raise StepError(f"authorized_keys: user {user!r} is not in the root's /etc/passwd")
+            raise StepError(f"user {user!r} is not in the root's /etc/passwd")
         if not (fields[2].isdigit() and fields[3].isdigit()) or not fields[5].startswith("/"):
-            raise StepError(f"authorized_keys: bad /etc/passwd entry for {user!r}")
+            raise StepError(f"bad /etc/passwd entry for {user!r}")
         actions += plan_user_keys(
             ctx, user=user, home=fields[5], uid=int(fields[2]), gid=int(fields[3]), keys=user_keys
         )

@@ -30,7 +30,7 @@ def target_path(ctx: RunContext, spec: DownloadSpec) -> str:
     if spec.path.endswith("/") or (node is not None and node.kind == "dir"):
         name = posixpath.basename(urllib.parse.urlsplit(spec.url).path)
         if not name:
-            raise StepError(f"downloads: {spec.url} names no file to put in {spec.path}")
+            raise StepError(f"{spec.url} names no file to put in {spec.path}")
         return posixpath.join(spec.path, name)
     return spec.path
 
@@ -39,9 +39,9 @@ def plan_downloads(ctx: RunContext, specs: tuple[DownloadSpec, ...]) -> list[Act
     actions: list[Action] = []
     for spec in specs:
         if not spec.path.startswith("/"):
-            raise StepError(f"downloads: {spec.path!r} is not an absolute path")
+            raise StepError(f"{spec.path!r} is not an absolute path")
         if not spec.url.startswith(("https://", "http://")):
-            raise StepError(f"downloads: {spec.url!r} is not an http(s) URL")
+            raise StepError(f"{spec.url!r} is not an http(s) URL")
         path = target_path(ctx, spec)
         uid, gid = spec.owner, spec.group
         if spec.owner_string:

@@ -48,7 +48,7 @@ def plan_environment(ctx: RunContext, values: Mapping[str, str], path: str = "")
     }
     for key in wanted:
         if not is_valid_key(key):
-            raise StepError(f"environment: {key!r} is not a valid variable name")
+            raise StepError(f"{key!r} is not a valid variable name")
     node = ctx.root.lookup(path)
     old = ctx.root.read_text(path) if node is not None and node.kind == "file" else ""
     new = merge_env(old, wanted)

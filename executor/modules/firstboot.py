@@ -61,14 +61,14 @@ def normalize(settings: Mapping[str, str]) -> dict[str, str]:
         name = key.strip().lower().replace("_", "-")
         if name in FLAG_OPTIONS:
             if value.strip().lower() != "true":
-                raise StepError(f"systemd_firstboot: {key} is a flag; set it to true")
+                raise StepError(f"{key} is a flag; set it to true")
         elif name not in VALUE_OPTIONS:
             raise StepError(
-                f"systemd_firstboot: option {key!r} is not supported (prompts, host"
+                f"option {key!r} is not supported (prompts, host"
                 f" copies and images have no meaning at boot)"
             )
         elif value == "true":
-            raise StepError(f"systemd_firstboot: {key} needs a value")
+            raise StepError(f"{key} needs a value")
         out[name] = value
     return out
 
@@ -133,17 +133,17 @@ def _timezone(ctx: RunContext, zone: str, *, force: bool) -> list[Action]:
         or ".." in zone.split("/")
         or any(c.isspace() for c in zone)
     ):
-        raise StepError(f"systemd_firstboot: timezone {zone!r} is not valid")
+        raise StepError(f"timezone {zone!r} is not valid")
     root = ctx.root
     data = root.lookup(f"{ZONEINFO}/{zone}")
     if data is None or data.kind != "file":
-        raise StepError(f"systemd_firstboot: timezone {zone!r} is not in the root's {ZONEINFO}")
+        raise StepError(f"timezone {zone!r} is not in the root's {ZONEINFO}")
     current = root.lookup("/etc/localtime", follow=False)
     target = f"..{ZONEINFO}/{zone}"
     if current is not None and (not force or (current.kind == "link" and current.target == target)):
         return []
     if current is not None and current.kind == "dir":
-        raise StepError("systemd_firstboot: /etc/localtime is a directory")
+        raise StepError("/etc/localtime is a directory")
     actions = plan_parents(root, "/etc/localtime", mode=0o755, uid=0, gid=0)
     actions.append(
         Action("symlink", "/etc/localtime", CREATE if current is None else UPDATE, target=target)
@@ -159,7 +159,7 @@ def _root_account(ctx: RunContext, opts: dict[str, str], *, force: bool) -> list
     if "root-shell" in opts:
         shell = opts["root-shell"]
         if not shell.startswith("/") or ctx.root.lookup(shell) is None:
-            raise StepError(f"systemd_firstboot: root-shell {shell} is not in the root")
+            raise StepError(f"root-shell {shell} is not in the root")
         entry[6] = shell
     if "root-password-hashed" in opts:
         password = opts["root-password-hashed"]
@@ -183,10 +183,10 @@ def _root_account(ctx: RunContext, opts: dict[str, str], *, force: bool) -> list
 def _machine_id(text: str) -> str:
     value = text.strip().replace("-", "").lower()
     if len(value) != 32 or any(c not in "0123456789abcdef" for c in value) or set(value) == {"0"}:
-        raise StepError(f"systemd_firstboot: machine-id {text!r} is not a valid machine id")
+        raise StepError(f"machine-id {text!r} is not a valid machine id")
     return value
 
 
 def _check_word(value: str, what: str) -> None:
     if not value or any(c.isspace() or c in "\"'\\$`" for c in value):
-        raise StepError(f"systemd_firstboot: {what} {value!r} is not valid")
+        raise StepError(f"{what} {value!r} is not valid")

@@ -34,12 +34,12 @@ def render_hostname(ctx: RunContext, template: str) -> str:
 
 def check_hostname(name: str) -> None:
     if not name:
-        raise StepError("hostname: the name is empty")
+        raise StepError("the host name is empty")
     if len(name) > HOST_NAME_MAX:
-        raise StepError(f"hostname: {name!r} is longer than {HOST_NAME_MAX} characters")
+        raise StepError(f"host name {name!r} is longer than {HOST_NAME_MAX} characters")
     bad = [c for c in name if c.isspace() or c in "/\0" or not c.isprintable()]
     if bad:
-        raise StepError(f"hostname: {name!r} contains {bad[0]!r}")
+        raise StepError(f"host name {name!r} contains {bad[0]!r}")
 
 
 def hosts_with(text: str, name: str) -> str:

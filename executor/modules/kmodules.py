@@ -32,7 +32,7 @@ def plan_kernel_modules(ctx: RunContext, entries: tuple[str, ...]) -> list[Actio
             continue
         name = words[0]
         if not all(c.isalnum() or c in "_-" for c in name):
-            raise StepError(f"modules: {name!r} is not a module name")
+            raise StepError(f"{name!r} is not a module name")
         command = shlex.join(["modprobe", *words])
         if not live:
             actions.append(

@@ -22,7 +22,7 @@ SKIPPED = "skipped: /proc in a root that is not / is not the running kernel"
 def sysctl_path(key: str) -> str:
     parts = key.strip().replace(".", "/").split("/")
     if not key.strip() or any(p in ("", "..") for p in parts):
-        raise StepError(f"sysctl: {key!r} is not a kernel parameter name")
+        raise StepError(f"{key!r} is not a kernel parameter name")
     return f"{PROC_SYS}/{'/'.join(parts)}"
 
 
@@ -38,7 +38,7 @@ def plan_sysctl(ctx: RunContext, settings: Mapping[str, str]) -> list[Action]:
             continue
         node = ctx.root.lookup(path)
         if node is None or node.kind != "file":
-            raise StepError(f"sysctl: the kernel has no parameter {key} ({path})")
+            raise StepError(f"the kernel has no parameter {key} ({path})")
         current = ctx.root.read_text_or_empty(path)
         same = current.split() == value.split()
         actions.append(

@@ -25,7 +25,7 @@ def plan_timesyncd(ctx: RunContext, settings: Mapping[str, str]) -> list[Action]
         return []
     for key, value in settings.items():
         if not key or any(c in key for c in "=[]\n") or key != key.strip() or "\n" in value:
-            raise StepError(f"timesyncd: {key}={value!r} is not a valid setting")
+            raise StepError(f"{key}={value!r} is not a valid setting")
     node = ctx.root.lookup(DROP_IN)
     old = ctx.root.read_text(DROP_IN) if node is not None and node.kind == "file" else ""
     new = set_ini(old, SECTION, settings)

@@ -227,7 +227,7 @@ def _check_name(name: str) -> None:
         or any(c in name for c in ":,\n/ \t")
         or name in (".", "..")
     ):
-        raise StepError(f"users: {name!r} is not a valid user name")
+        raise StepError(f"{name!r} is not a valid user name")
 
 
 def _id(text: str, where: str) -> int:
