@@ -34,7 +34,6 @@ from executor.convert import parse_mode_string
 from executor.errors import Problem
 from executor.record import dataclass, field
 
-CLOUD_CONFIG_KEYS = ("write_files", "runcmd", "hostname", "users", "ssh_authorized_keys")
 NETWORK_KEY_PREFIXES = ("github", "gitlab")
 # yip's User fields a cloud-config user carries over (`gid` is dropped by yip,
 # `ssh_authorized_keys` goes to `authorized_keys`).

@@ -121,6 +121,18 @@ def test_no_traceback_and_exit_codes(tmp_path: Path) -> None:
             "user 'nobody' is not in the root's /etc/passwd",
         ),
         (
+            'files: [{path: /etc/x, content: "{{ .Values.nosuch.deeper }}"}]',
+            "files",
+            "/etc/x: content: template 1:4: .Values.nosuch has no value,"
+            " so .Values.nosuch.deeper cannot be read",
+        ),
+        (
+            'hostname: "{{ .Values.nosuch.deeper }}"',
+            "hostname",
+            "host name: template 1:4: .Values has no value,"
+            " so .Values.nosuch.deeper cannot be read",
+        ),
+        (
             'systemd_firstboot: {timezone: "Nowhere/City"}',
             "systemd_firstboot",
             "timezone 'Nowhere/City' is not in the root's /usr/share/zoneinfo",
@@ -137,4 +149,6 @@ def test_a_failed_module_is_named_once_before_its_message(
     )
     code = main(["apply", "-s", "boot", str(root / "oem"), "--root", str(root), "--dry-run"])
     assert code == 1
-    assert f"failed [boot] t.0 ({module}: {message})\n" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"failed [boot] t.0 ({module}: {message})\n" in out
+    assert f"({module}: {module}" not in out

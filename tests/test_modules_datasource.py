@@ -652,3 +652,21 @@ esac
     run = run_config(root, step("[vmware]"))
     assert run.statuses == ["applied"], run.reasons()
     assert (root / "oem/95_userdata/userdata").read_bytes() == b"#cloud-config"
+
+
+def test_a_follow_up_that_fails_says_it_came_from_the_provider(
+    tmp_path: Path, serve: Serve
+) -> None:
+    table = dict(AWS)
+    table["/latest/meta-data/hostname"] = b"bad name"
+    serve(table)
+    root = node_root(tmp_path / "r")
+    run = run_config(root, step("[aws]"))
+    assert run.statuses == ["failed"]
+    assert run.reasons() == "datasource: the provider's hostname: host name 'bad name' contains ' '"
+    serve(AWS)
+    other = tree(tmp_path / "o", {"/etc/passwd": "", "/etc/group": "", "/etc/hosts": ""})
+    run = run_config(other, step("[aws]"))
+    assert run.reasons() == (
+        "datasource: the provider's SSH keys: user 'root' is not in the root's /etc/passwd"
+    )

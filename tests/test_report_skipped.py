@@ -155,8 +155,8 @@ def test_each_module_says_itself_whether_an_action_was_skipped_or_kept(
         "not asked in a dry-run: cdrom",
     ):
         assert verb_of(not_done) == "skip", not_done
-    # a remark beside work that goes ahead: the user is made without that group
-    assert verb_of("bob: groups not in the root's /etc/group: nosuchgroup") == "keep"
+    # the user is made, but does not join a group the root lacks
+    assert verb_of("bob: groups not in the root's /etc/group: nosuchgroup") == "skip"
 
 
 def test_whether_an_action_is_skipped_does_not_depend_on_its_wording() -> None:

@@ -184,13 +184,19 @@ def follow_up(ctx: RunContext, found: P.Found) -> list[Action]:
     actions: list[Action] = []
     hostname = found.files.get(P.HOSTNAME) or _existing(ctx, P.HOSTNAME)
     if hostname is not None and hostname.strip():
-        actions += plan_hostname(ctx, hostname.decode(errors="replace").strip())
+        try:
+            actions += plan_hostname(ctx, hostname.decode(errors="replace").strip())
+        except StepError as exc:  # the planners' messages leave naming the module to the engine
+            raise StepError(f"the provider's hostname: {exc}") from None
     keys = found.files.get(P.SSH_KEYS) or _existing(ctx, P.SSH_KEYS)
     if keys is not None:
         lines = [ln.strip() for ln in keys.decode(errors="replace").splitlines()]
         kept = tuple(ln for ln in lines if ln and not ln.startswith("#"))
         if kept:
-            actions += plan_authorized_keys(ctx, {_running_user(): kept})
+            try:
+                actions += plan_authorized_keys(ctx, {_running_user(): kept})
+            except StepError as exc:
+                raise StepError(f"the provider's SSH keys: {exc}") from None
     return actions
 
 

@@ -60,7 +60,7 @@ def _plan_one(ctx: RunContext, spec: FileSpec) -> list[Action]:
         text = render_text(
             ctx,
             data.decode("utf-8", errors="surrogateescape"),
-            where=f"files: {spec.path}: content",
+            where=f"{spec.path}: content",  # the engine names the module
         )
         data = text.encode("utf-8", errors="surrogateescape")
     return plan_file(ctx, spec.path, data, mode=spec.permissions, uid=uid, gid=gid)

@@ -27,7 +27,7 @@ def render_hostname(ctx: RunContext, template: str) -> str:
     if "{{" not in template:
         name = template
     else:
-        name = render_with(template, hostname_data(ctx.root), where="hostname")
+        name = render_with(template, hostname_data(ctx.root), where="host name")
     check_hostname(name)
     return name
 

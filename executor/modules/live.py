@@ -21,7 +21,7 @@ def apply_live(ctx: RunContext, action: Action) -> None:
         return
     if not ctx.root.is_host_root:
         raise StepError(
-            f"{action.kind}: refusing to change the running kernel for a root that is not /"
+            f"refusing to change the running kernel ({action.kind}) for a root that is not /"
         )
     if action.kind == "sysctl":
         write_kernel_parameter(ctx.root.host_path(action.path), action.data or b"")

@@ -77,6 +77,7 @@ def plan_users(ctx: RunContext, users: tuple[UserSpec, ...]) -> list[Action]:
                     NONE,
                     detail=f"{user.name}: groups not in the root's /etc/group:"
                     f" {', '.join(missing_groups)}",
+                    skipped=True,  # the user is made, but does not join them
                 )
             )
     actions = accounts.plan(ctx, kind="users") + notes

@@ -83,7 +83,9 @@ def plan_disable(plan: Plan, args: list[str]) -> list[Note]:
             continue
         notes += _parse_warnings(info)
         if info.mode == MASKED:
-            notes.append(Note(f"{info.name} is masked ({info.path}): nothing disabled", True))
+            notes.append(
+                Note(f"{info.name} is masked ({info.path}): nothing disabled", skipped=True)
+            )
             continue
         if info.mode == REGULAR:
             marked.add(info.name)
@@ -151,13 +153,15 @@ class _Enabler:
             except UnitError as exc:
                 if info.auxiliary:
                     self.notes.append(
-                        Note(f"auxiliary unit {info.name} (Also=) not enabled: {exc}", True)
+                        Note(f"auxiliary unit {info.name} (Also=) not enabled: {exc}", skipped=True)
                     )
                     continue
                 self.errors.append(f"cannot enable {info.name}: {exc}")
                 return
             if info.mode == MASKED:
-                self.notes.append(Note(f"{info.name} is masked ({info.path}): not enabled", True))
+                self.notes.append(
+                    Note(f"{info.name} is masked ({info.path}): not enabled", skipped=True)
+                )
                 self.links += 1  # it could have been enabled: no "no install config" note
                 continue
             if info.mode != REGULAR:
