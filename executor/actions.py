@@ -59,6 +59,8 @@ class Action:
         if self.command:
             out["command"] = self.command
         out["change"] = self.change
+        if self.skipped:  # what the human output calls "skip": not done, `detail` says why
+            out["skipped"] = True
         if self.detail:
             out["detail"] = self.detail
         if self.exit is not None:

@@ -57,6 +57,9 @@ def test_a_step_whose_every_action_was_skipped_is_skipped(
     assert steps["mixed"]["status"] == ("planned" if dry_run else "applied")
     # kept as it is: the root already is what the step wants
     assert steps["kept"]["status"] == "unchanged"
+    # the JSON says which actions were not done; a kept one has no such key
+    assert steps["start"]["actions"][0]["skipped"] is True
+    assert [a.get("skipped") for a in steps["kept"]["actions"]] == [None]
 
 
 def test_skipped_actions_are_shown_with_their_reason_without_v(
