@@ -23,7 +23,8 @@ Run from the repository root:
    pair; medians of two unpaired series let noise pass for a result. Beside
    the wall clock: CPU time (user, sys) and minor page faults from wait4
    (a fault costs microseconds in a virtual machine), and the instruction
-   counts of both under callgrind (deterministic; needs valgrind), and the
+   counts of both under callgrind (load does not move them; they differ by
+   about 0.1 % between runs, with the hash seed; needs valgrind), and the
    syscalls of one apply run (strace -c, when strace is there);
 2. processes the seed stage spawns in a root (the runner's counter, strace);
 3. a generated source of 10,000 steps (1,000 files x 10 steps of files with
@@ -71,9 +72,10 @@ def fresh_seed_root(base: Path, i: int) -> Path:
     return root
 
 
-def timed(
-    argv: list[str], *, cwd: Path = REPO, env: dict[str, str] = ENV
-) -> tuple[float, int, float, float, int]:
+Run = tuple[float, int, float, float, int]  # timed(): wall, peak RSS, user, sys, minor faults
+
+
+def timed(argv: list[str], *, cwd: Path = REPO, env: dict[str, str] = ENV) -> Run:
     """Wall time, peak RSS (KiB), user and sys CPU seconds, minor faults of one process."""
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -173,9 +175,6 @@ def syscalls(argv: list[str], cwd: Path, base: Path) -> str:
     return f"{total} syscalls, {syncs} fsync"
 
 
-Run = tuple[float, int, float, float, int]  # timed(): wall, peak RSS, user, sys, minor faults
-
-
 def tmpfs_dir() -> Path | None:
     """/dev/shm when it is a tmpfs (it is on Linux hosts and in most containers)."""
     try:
@@ -252,7 +251,7 @@ def bench_startup(base: Path, rounds: int, source: Path) -> None:
 
     shm = tmpfs_dir()
     with tempfile.TemporaryDirectory(prefix="se-bench-roots-", dir=shm) as tmp_roots:
-        boot_roots = Path(tmp_roots) if shm else base / "roots"
+        boot_roots = Path(tmp_roots)  # in the system's temporary directory without a tmpfs
         where = "roots on a tmpfs, as in a boot" if shm else "no tmpfs at /dev/shm: roots on disk"
         ratios, ours, base_runs = paired_series(baseline_argv, apply_argv, boot_roots, rounds, work)
         print_series(
