@@ -2,8 +2,8 @@
 
 Run from the repository root:
 
-    python3 tests/bench/bench_boot.py                  # default: 21 pairs
-    python3 tests/bench/bench_boot.py --rounds 41
+    python3 tests/bench/bench_boot.py                  # 101 pairs, then figures 2-5
+    python3 tests/bench/bench_boot.py --startup-only --pairs 201
     python3 tests/bench/bench_boot.py --startup-only --source /tmp/old-checkout
 
 1. start-up, the figure a boot pays a dozen times: the installed
@@ -192,7 +192,7 @@ def paired_series(
     baseline_argv: list[str],
     apply_argv: Callable[[Path], list[str]],
     roots: Path,
-    rounds: int,
+    pairs: int,
     work: Path,
 ) -> tuple[list[float], list[Run], list[Run]]:
     """Per-pair wall ratios, apply runs and baseline runs, each pair in alternating order."""
@@ -202,7 +202,7 @@ def paired_series(
     ratios: list[float] = []
     ours: list[Run] = []
     base_runs: list[Run] = []
-    for i in range(rounds):
+    for i in range(pairs):
         root = fresh_seed_root(roots, i)
         if i % 2:  # alternate which side of a pair runs first
             b = timed(baseline_argv, cwd=work, env=CLEAN_ENV)
@@ -239,7 +239,7 @@ def print_series(
     )
 
 
-def bench_startup(base: Path, rounds: int, source: Path) -> None:
+def bench_startup(base: Path, pairs: int, source: Path) -> None:
     bindir = make_venv(base, source)
     python, script = str(bindir / "python"), str(bindir / "stage-executor")
     work = base / "cwd"  # neither the checkout nor the venv: nothing importable by accident
@@ -253,9 +253,9 @@ def bench_startup(base: Path, rounds: int, source: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="se-bench-roots-", dir=shm) as tmp_roots:
         boot_roots = Path(tmp_roots)  # in the system's temporary directory without a tmpfs
         where = "roots on a tmpfs, as in a boot" if shm else "no tmpfs at /dev/shm: roots on disk"
-        ratios, ours, base_runs = paired_series(baseline_argv, apply_argv, boot_roots, rounds, work)
+        ratios, ours, base_runs = paired_series(baseline_argv, apply_argv, boot_roots, pairs, work)
         print_series(
-            f"1. start-up of a seed apply, clean venv, {rounds} pairs, {where}",
+            f"1. start-up of a seed apply, clean venv, {pairs} pairs, {where}",
             ratios,
             ours,
             base_runs,
@@ -265,8 +265,8 @@ def bench_startup(base: Path, rounds: int, source: Path) -> None:
         ins_ours = instructions(apply_argv(fresh_seed_root(boot_roots, 200_000)), work)
         syscall_line = syscalls(apply_argv(fresh_seed_root(boot_roots, 300_000)), work, base)
     if shm:
-        disk = paired_series(baseline_argv, apply_argv, base / "disk-roots", rounds, work)
-        print_series(f"   the same, {rounds} pairs, roots on disk ({base})", *disk, "")
+        disk = paired_series(baseline_argv, apply_argv, base / "disk-roots", pairs, work)
+        print_series(f"   the same, {pairs} pairs, roots on disk ({base})", *disk, "")
     if ins_base and ins_ours:
         print(
             f"   instructions (callgrind): apply {ins_ours / 1e6:.1f}M, `import yaml`"
@@ -441,7 +441,10 @@ def bench_conditions(rounds: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=21)
+    # 101 pairs take about 25 s per series: single pairs spread over ~0.25 (the
+    # quartiles) on a shared machine, and medians of 41 moved from 1.28 to 1.33
+    parser.add_argument("--pairs", type=int, default=101, help="start-up pairs of figure 1")
+    parser.add_argument("--rounds", type=int, default=21, help="repetitions of figures 3-5")
     parser.add_argument("--startup-only", action="store_true", help="only figure 1")
     parser.add_argument(
         "--source",
@@ -451,12 +454,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(
-        f"python {sys.version.split()[0]} on {os.cpu_count()} cores; rounds {args.rounds};"
-        f" source {args.source}"
+        f"python {sys.version.split()[0]} on {os.cpu_count()} cores; pairs {args.pairs};"
+        f" rounds {args.rounds}; source {args.source}"
     )
     with tempfile.TemporaryDirectory(prefix="se-bench-") as tmp:
         base = Path(tmp)
-        bench_startup(base, args.rounds, args.source.resolve())
+        bench_startup(base, args.pairs, args.source.resolve())
         if args.startup_only:
             return
         # An installed package has its bytecode compiled (pip does it); a checkout
