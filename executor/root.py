@@ -438,6 +438,7 @@ class Root:
         self._forget(rel)
         with self._parent_fd(rel) as (dfd, name):
             _call(rel, os.mkdir, name, 0o700, dir_fd=dfd)  # private until owned and moded
+            self._swept.add(rel)  # made just now: no killed run left anything in it
             fd = _call(rel, os.open, name, _READ_FLAGS | os.O_DIRECTORY, dir_fd=dfd)
             try:
                 _call(rel, os.fchown, fd, uid, gid)

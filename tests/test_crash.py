@@ -206,6 +206,31 @@ def test_a_write_sweeps_stale_temp_files_but_not_a_live_one(tmp_path: Path) -> N
     assert (d / "motd").read_bytes() == b"hi"
 
 
+def test_a_directory_the_root_made_is_not_listed_before_its_first_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sweep lists a directory at the first write into it; one this Root
+    # has just created cannot hold a killed run's leftovers, so it is not listed.
+    (tmp_path / "root/etc").mkdir(parents=True)
+    r = Root(tmp_path / "root")
+    listed: list[int] = []
+    real_listdir = os.listdir
+
+    def spy(fd: int) -> list[str]:
+        listed.append(fd)
+        return real_listdir(fd)
+
+    monkeypatch.setattr(os, "listdir", spy)
+    ids = {"mode": 0o644, "uid": os.getuid(), "gid": os.getgid()}
+    r.make_dir("/etc/new.d", mode=0o755, uid=os.getuid(), gid=os.getgid())
+    r.write_file("/etc/new.d/a.conf", b"a", **ids)
+    assert listed == []
+    r.write_file("/etc/motd", b"hi", **ids)  # a directory that was there before
+    assert len(listed) == 1
+    r.write_file("/etc/issue", b"hi", **ids)  # swept once per directory
+    assert len(listed) == 1
+
+
 def test_a_failed_write_leaves_no_temp_file_and_the_old_content(tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
